@@ -1,0 +1,159 @@
+"""The project database's tables (SQLAlchemy 2 typed ORM).
+
+Geometry columns hold pixels of the image as displayed (after EXIF orientation), as
+floats. Every schema change needs an Alembic revision under `migrations/versions/`;
+`tests/core/test_migrations.py` fails when the models and the migrations disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Image(Base):
+    __tablename__ = "images"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(String, unique=True)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    orientation: Mapped[int] = mapped_column(Integer, default=1)
+    checksum: Mapped[str] = mapped_column(String, index=True)
+    file_size: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String, default="new", index=True)
+    split: Mapped[str] = mapped_column(String, default="train", index=True)
+    created_at: Mapped[str] = mapped_column(String, default=utcnow)
+    updated_at: Mapped[str] = mapped_column(String, default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('new','in_progress','done','needs_review')", name="status"),
+        CheckConstraint("split IN ('train','val','test')", name="split"),
+    )
+
+
+class LabelClass(Base):
+    __tablename__ = "label_classes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String, unique=True)
+    color: Mapped[str] = mapped_column(String)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[str] = mapped_column(String, default=utcnow)
+
+
+class Annotation(Base):
+    __tablename__ = "annotations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    class_id: Mapped[int] = mapped_column(ForeignKey("label_classes.id", ondelete="RESTRICT"))
+    kind: Mapped[str] = mapped_column(String)
+    x: Mapped[float] = mapped_column(Float)
+    y: Mapped[float] = mapped_column(Float)
+    w: Mapped[float] = mapped_column(Float)
+    h: Mapped[float] = mapped_column(Float)
+    # JSON text: a list of flat [x0, y0, x1, y1, ...] lists for polygons, a COCO RLE
+    # dict for masks. Kept as text so the database stays readable by any SQLite tool.
+    polygons: Mapped[str | None] = mapped_column(Text, nullable=True)
+    rle: Mapped[str | None] = mapped_column(Text, nullable=True)
+    iscrowd: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(String, default="manual")
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[str] = mapped_column(String, default=utcnow)
+    updated_at: Mapped[str] = mapped_column(String, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_annotations_image_id", "image_id"),
+        Index("ix_annotations_class_id", "class_id"),
+        CheckConstraint("kind IN ('box','polygon','mask')", name="kind"),
+        CheckConstraint("source IN ('manual','imported','predicted')", name="source"),
+    )
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String)
+    model: Mapped[str] = mapped_column(String)
+    task: Mapped[str] = mapped_column(String)
+    status: Mapped[str] = mapped_column(String, default="queued")
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    best_metric: Mapped[float | None] = mapped_column(Float, nullable=True)
+    best_metric_name: Mapped[str | None] = mapped_column(String, nullable=True)
+    config: Mapped[str] = mapped_column(Text, default="{}")
+    dir: Mapped[str] = mapped_column(String)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[str] = mapped_column(String, default=utcnow)
+    finished_at: Mapped[str | None] = mapped_column(String, nullable=True)
+
+
+class Metric(Base):
+    __tablename__ = "metrics"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String)  # "iter" or "epoch"
+    step: Mapped[int] = mapped_column(Integer)
+    epoch: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String)
+    value: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_metrics_run_id_kind", "run_id", "kind"),)
+
+
+class Prediction(Base):
+    __tablename__ = "predictions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    class_id: Mapped[int] = mapped_column(ForeignKey("label_classes.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String)
+    x: Mapped[float] = mapped_column(Float)
+    y: Mapped[float] = mapped_column(Float)
+    w: Mapped[float] = mapped_column(Float)
+    h: Mapped[float] = mapped_column(Float)
+    polygons: Mapped[str | None] = mapped_column(Text, nullable=True)
+    rle: Mapped[str | None] = mapped_column(Text, nullable=True)
+    score: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_predictions_run_id_image_id", "run_id", "image_id"),)
+
+
+class Setting(Base):
+    """Per-project key/value settings (JSON values): last image, train settings, ..."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
