@@ -1,0 +1,308 @@
+"""The `studio` command line.
+
+`studio [DIR] [--demo]` opens the window; `studio VERB ...` runs a command headless.
+Imports of Qt and torch happen inside the verbs that need them, so `studio info` stays
+fast. A user error prints one line naming the file and the problem, exit status 2; no
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .core.errors import StudioError
+
+VERBS = (
+    "new", "import", "export", "info", "split", "demo",
+    "train", "runs", "eval", "predict", "export-model", "models",
+)  # fmt: skip
+IMPORT_FORMATS = ("images", "coco", "yolo", "voc", "labelme")
+EXPORT_FORMATS = ("coco", "yolo", "voc", "labelme")
+
+
+def _bar(desc: str):
+    """A tqdm progress bar fed by a `Progress` callback (to stderr, so --json stays clean)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, desc=desc, unit="file", file=sys.stderr, disable=None, leave=False)
+
+    def update(done: int, total: int, text: str) -> None:
+        if bar.disable:  # not a terminal
+            return
+        if bar.total != total:
+            bar.reset(total=total)
+        if text and bar.desc != text:
+            bar.set_description(text, refresh=False)
+        bar.n = done
+        bar.refresh() if done == total else bar.update(0)
+
+    return bar, update
+
+
+def _progress(desc: str):
+    from .core.progress import Progress
+
+    bar, cb = _bar(desc)
+    return bar, Progress(cb)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="studio", description="Label, train and inspect detectors.")
+    sub = ap.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    p = sub.add_parser("new", help="create an empty project")
+    p.add_argument("dir", type=Path)
+
+    p = sub.add_parser("import", help="import images or annotations into a project")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--format", required=True, choices=IMPORT_FORMATS)
+    p.add_argument("path", type=Path, help="folder of images, or annotation file/folder")
+    p.add_argument(
+        "--images", type=Path, help="where the images are, if the annotations do not say"
+    )
+    p.add_argument(
+        "--classes", type=Path, help="classes.txt: one class name a line, in index order"
+    )
+
+    p = sub.add_parser("export", help="export annotations")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    p.add_argument("out", type=Path)
+    p.add_argument("--split", choices=("train", "val", "test"))
+
+    p = sub.add_parser("info", help="counts of images, shapes, classes, splits")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("split", help="assign train/val/test splits")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--val", type=float, default=0.2)
+    p.add_argument("--test", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--assign", choices=("train", "val", "test"), help="set the split of --files")
+    p.add_argument(
+        "--files", help="a text file with one image a line, or names separated by commas"
+    )
+
+    p = sub.add_parser("demo", help="create the demo project")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--images", type=int, default=300, help="number of images (default 300)")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("train", help="fine-tune a model on the project's labels")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--model")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--time-budget", type=float, metavar="SECONDS")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--image-size", type=int)
+    p.add_argument("--weights", default="default", help="default | none | PATH")
+    p.add_argument("--backbone-weights", default="imagenet", help="imagenet | none | PATH")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--resume", help="run id to resume")
+    p.add_argument("--workers", type=int)
+
+    p = sub.add_parser("runs", help="list training runs")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("eval", help="evaluate a run with pycocotools")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--run", required=True)
+    p.add_argument("--split", default="val", choices=("train", "val", "test"))
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("predict", help="store a run's predictions")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--run", required=True)
+    p.add_argument("--split", choices=("train", "val", "test"))
+    p.add_argument("--out", type=Path, help="also write COCO results JSON here")
+
+    p = sub.add_parser("export-model", help="export a trained model")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--run", required=True)
+    p.add_argument("--format", required=True, choices=("torchscript", "onnx"))
+    p.add_argument("out", type=Path)
+
+    p = sub.add_parser("models", help="list the models that can be trained")
+    p.add_argument("--describe", metavar="NAME")
+    p.add_argument("--image-size", type=int, default=640)
+    p.add_argument("--backbone")
+    p.add_argument("--neck")
+    p.add_argument("--head")
+    p.add_argument("--task")
+    p.add_argument("--no-flops", action="store_true")
+    return ap
+
+
+# --- verbs ---------------------------------------------------------------------------------
+
+
+def cmd_new(a: argparse.Namespace) -> int:
+    from .core.project import Project
+
+    Project.create(a.dir).close()
+    print(f"created project {a.dir}")
+    return 0
+
+
+def cmd_import(a: argparse.Namespace) -> int:
+    from .core.importing import import_annotations
+    from .core.project import Project
+
+    with Project.open(a.dir) as project:
+        bar, progress = _progress(f"importing {a.format}")
+        try:
+            report = import_annotations(project, a.format, a.path, a.images, a.classes, progress)
+        finally:
+            bar.close()
+    for file, reason in report.skipped:
+        print(f"skipped {file}: {reason}", file=sys.stderr)
+    for w in report.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(report.summary())
+    return 0
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    from .core.importing import export_annotations
+    from .core.project import Project
+
+    with Project.open(a.dir) as project:
+        warnings = export_annotations(project, a.format, a.out, a.split)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(f"exported {a.format} to {a.out}")
+    return 0
+
+
+def cmd_info(a: argparse.Namespace) -> int:
+    from .core.project import Project
+
+    with Project.open(a.dir) as project:
+        info = project.info()
+    if a.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"project      {info['project']}")
+    print(f"images       {info['images']} ({info['labelled_images']} labelled)")
+    print(
+        f"annotations  {info['annotations']}  "
+        + "  ".join(f"{k} {v}" for k, v in info["kinds"].items())
+    )
+    print("splits       " + "  ".join(f"{k} {v}" for k, v in info["splits"].items()))
+    print("statuses     " + "  ".join(f"{k} {v}" for k, v in info["statuses"].items()))
+    print(f"classes      {len(info['classes'])}")
+    for name, n in info["classes"].items():
+        print(f"  {name:<24} {n}")
+    print(f"runs         {info['runs']}")
+    return 0
+
+
+def cmd_split(a: argparse.Namespace) -> int:
+    from .core.project import Project
+    from .core.splits import assign_splits, resolve_files
+
+    with Project.open(a.dir) as project:
+        if a.assign or a.files:
+            if not (a.assign and a.files):
+                raise StudioError("--assign and --files go together")
+            src = Path(a.files)
+            names = (
+                src.read_text(encoding="utf-8").splitlines()
+                if src.is_file()
+                else a.files.split(",")
+            )
+            ids = resolve_files(project, names)
+            project.set_split(ids, a.assign)
+            print(f"{len(ids)} images set to {a.assign}")
+            return 0
+        counts = assign_splits(project, a.val, a.test, a.seed)
+    print("  ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from .core.demo import create_demo_project
+
+    bar, progress = _progress("creating demo")
+    try:
+        project = create_demo_project(a.dir, n_images=a.images, seed=a.seed, progress=progress)
+    finally:
+        bar.close()
+    info = project.info()
+    project.close()
+    print(f"created demo project {a.dir}: {info['images']} images, {info['annotations']} shapes")
+    return 0
+
+
+def cmd_models(a: argparse.Namespace) -> int:
+    from .ml import commands
+
+    return commands.models_command(a)
+
+
+def _ml(name: str):
+    def run(a: argparse.Namespace) -> int:
+        from .ml import commands
+
+        return getattr(commands, name)(a)
+
+    return run
+
+
+HANDLERS = {
+    "new": cmd_new,
+    "import": cmd_import,
+    "export": cmd_export,
+    "info": cmd_info,
+    "split": cmd_split,
+    "demo": cmd_demo,
+    "models": cmd_models,
+    "train": _ml("train_command"),
+    "runs": _ml("runs_command"),
+    "eval": _ml("eval_command"),
+    "predict": _ml("predict_command"),
+    "export-model": _ml("export_model_command"),
+}
+
+
+def _gui(argv: Sequence[str]) -> int:
+    ap = argparse.ArgumentParser(
+        prog="studio",
+        description="Open the Studio window. Commands: "
+        + ", ".join(VERBS)
+        + " (studio VERB --help).",
+    )
+    ap.add_argument("project", nargs="?", type=Path, help="project folder to open")
+    ap.add_argument(
+        "--demo", action="store_true", help="open (and create if needed) the demo project"
+    )
+    a = ap.parse_args(argv)
+    from .ui.app import run_app
+
+    return run_app(a.project, demo=a.demo)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in VERBS:
+            a = build_parser().parse_args(argv)
+            return HANDLERS[a.verb](a)
+        return _gui(argv)
+    except StudioError as e:
+        print(f"studio: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("studio: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
