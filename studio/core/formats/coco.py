@@ -1,0 +1,429 @@
+"""COCO detection / instance segmentation JSON: reader and writer.
+
+Coordinates in COCO files are continuous pixel coordinates with the origin at the
+top-left corner of the image, the same convention as Studio, so nothing is shifted.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from pathlib import Path, PurePath
+from typing import Any
+
+from pycocotools import mask as mask_utils
+
+from ..errors import FormatError
+from ..records import AnnotationSpec, DatasetSpec, ExportSnapshot, ImageSpec
+from .common import ImageResolver, gc_paused, is_number, load_json, polygon_bbox
+
+_INF = math.inf
+_NO_POLYGON: list = [[]]
+
+
+def _find_json(path: Path) -> Path:
+    """The COCO file to read when the user gave a folder: annotations.json or the only .json."""
+    if not path.is_dir():
+        return path
+    default = path / "annotations.json"
+    if default.is_file():
+        return default
+    found = sorted(path.glob("*.json"))
+    if len(found) == 1:
+        return found[0]
+    problem = "no .json file in this folder" if not found else "more than one .json file here"
+    raise FormatError(path, "", f"{problem}; give the COCO annotation file itself")
+
+
+def read_coco(
+    path: Path, images_dir: Path | None = None, class_names: list[str] | None = None
+) -> DatasetSpec:
+    """Read a COCO JSON file (or the folder holding it) into a `DatasetSpec`.
+
+    Classes are the categories sorted by category id (`class_names` is ignored: a COCO
+    file names its classes). Image keys are the COCO image ids as text; images' declared
+    width/height are kept. Polygons keep the file's numbers as parsed (ints stay ints);
+    their bbox is the tight box of the points, not the file's "bbox". RLE masks (compressed
+    or not) become compressed RLE with str counts and bbox from `pycocotools` toBbox.
+    Structural problems raise `FormatError` naming e.g. "annotations[12].bbox".
+    """
+    path = _find_json(Path(path))
+    with gc_paused():
+        return _read(path, images_dir)
+
+
+def _read(path: Path, images_dir: Path | None) -> DatasetSpec:
+    data = load_json(path)
+    if isinstance(data, list):
+        raise FormatError(
+            path,
+            "top level",
+            "this is a list (a COCO results file?); expected an object with "
+            '"images", "annotations" and "categories"',
+        )
+    if not isinstance(data, dict):
+        raise FormatError(path, "top level", "expected a JSON object")
+    spec = DatasetSpec()
+    cat_names = _read_categories(path, data, spec)
+    image_keys = _read_images(path, data, spec, ImageResolver(images_dir))
+    anns = data.get("annotations", [])
+    if not isinstance(anns, list):
+        raise FormatError(path, "annotations", "must be a list")
+    spec.annotations = _read_annotations(path, anns, image_keys, cat_names)
+    return spec
+
+
+def _read_categories(path: Path, data: dict, spec: DatasetSpec) -> dict[Any, str]:
+    cats = data.get("categories", [])
+    if not isinstance(cats, list):
+        raise FormatError(path, "categories", "must be a list")
+    by_id: dict[int, str] = {}
+    for i, c in enumerate(cats):
+        if not isinstance(c, dict):
+            raise FormatError(path, f"categories[{i}]", "must be an object")
+        cid, name = c.get("id"), c.get("name")
+        if type(cid) is not int:
+            raise FormatError(path, f"categories[{i}].id", f"must be an integer, not {cid!r}")
+        if not isinstance(name, str) or not name.strip():
+            raise FormatError(path, f"categories[{i}].name", "must be a non-empty string")
+        if cid in by_id:
+            raise FormatError(path, f"categories[{i}].id", f"duplicate category id {cid}")
+        by_id[cid] = name.strip()
+    classes: dict[str, None] = {}
+    for cid in sorted(by_id):
+        name = by_id[cid]
+        if name in classes:
+            spec.warnings.append(
+                f"{path.name}: category name {name!r} is used by more than one category id; "
+                "their annotations are merged into one class"
+            )
+        classes[name] = None
+    spec.classes = list(classes)
+    return by_id
+
+
+def _read_images(
+    path: Path, data: dict, spec: DatasetSpec, resolver: ImageResolver
+) -> dict[Any, str]:
+    images = data.get("images")
+    if not isinstance(images, list):
+        raise FormatError(path, "images", "missing, or not a list")
+    keys: dict[Any, str] = {}
+    used: set[str] = set()
+    fname = path.name
+    for i, im in enumerate(images):
+        where = f"images[{i}]"
+        if not isinstance(im, dict):
+            raise FormatError(path, where, "must be an object")
+        iid = im.get("id")
+        if type(iid) not in (int, str):
+            raise FormatError(path, f"{where}.id", f"must be an integer or string, not {iid!r}")
+        key = str(iid)
+        if iid in keys or key in used:
+            raise FormatError(path, f"{where}.id", f"duplicate image id {iid!r}")
+        name = im.get("file_name")
+        if not isinstance(name, str) or not name:
+            raise FormatError(path, f"{where}.file_name", "missing, or not a string")
+        size = []
+        for k in ("width", "height"):
+            v = im.get(k)
+            if v is not None and not (is_number(v) and v > 0 and float(v).is_integer()):
+                raise FormatError(path, f"{where}.{k}", f"must be a positive integer, not {v!r}")
+            size.append(int(v) if v is not None else None)
+        img_path = resolver.resolve(name, path, f"{where}.file_name")
+        keys[iid] = key
+        used.add(key)
+        spec.images.append(ImageSpec(key, img_path, size[0], size[1], None, f"{fname}: {where}"))
+    return keys
+
+
+def _rle(seg: dict) -> tuple[tuple[float, float, float, float], dict]:
+    """(bbox, compressed RLE with str counts) of a COCO RLE; raises ValueError/TypeError."""
+    size = seg["size"]
+    h, w = size
+    if type(h) is not int or type(w) is not int or h <= 0 or w <= 0:
+        raise ValueError("size")
+    counts = seg["counts"]
+    if type(counts) is list:
+        if sum(counts) != h * w:
+            raise ValueError("counts")
+        rle = mask_utils.frPyObjects(seg, h, w)
+        rle = {"size": [h, w], "counts": rle["counts"].decode("ascii")}
+    elif type(counts) is str:
+        rle = {"size": [h, w], "counts": counts}
+    else:
+        raise TypeError("counts")
+    x, y, bw, bh = mask_utils.toBbox(rle)
+    return (float(x), float(y), float(bw), float(bh)), rle
+
+
+def _parts_bbox(seg: list) -> tuple[float, float, float, float]:
+    """Tight box of a multi-part polygon; raises ValueError/TypeError on a bad part."""
+    x0 = y0 = _INF
+    x1 = y1 = -_INF
+    for part in seg:
+        n = len(part)
+        if not n or n & 1 or not math.isfinite(sum(part)):
+            raise ValueError("segmentation")
+        xs = part[0::2]
+        ys = part[1::2]
+        x0 = min(x0, min(xs))
+        x1 = max(x1, max(xs))
+        y0 = min(y0, min(ys))
+        y1 = max(y1, max(ys))
+    return (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+
+
+def _read_annotations(
+    path: Path, anns: list, image_keys: dict[Any, str], cat_names: dict[int, str]
+) -> list[AnnotationSpec]:
+    # The hot loop of the million-annotation benchmark: locals only, no per-item numpy,
+    # and minimal checks whose failure (any exception included) hands over to _diagnose
+    # for a precise message. sum() rejects non-numbers and turns NaN/inf into a non-finite
+    # total, so one C-level call validates a whole polygon part.
+    out: list[AnnotationSpec] = []
+    append = out.append
+    isfinite = math.isfinite
+    spec_cls = AnnotationSpec
+    prefix = f"{path.name}: annotations["
+    ids: set = set()
+    add_id = ids.add
+    n_ids = 0
+    for i, a in enumerate(anns):
+        try:
+            key = image_keys[a["image_id"]]
+            cls = cat_names[a["category_id"]]
+            seg = a.get("segmentation")
+            polys = rle = None
+            # [[]] is how some tools say "no segmentation" too.
+            if not seg or seg == _NO_POLYGON:
+                x, y, w, h = a["bbox"]
+                if not isfinite(x + y + w + h):
+                    raise ValueError("bbox")
+                kind = "box"
+                bbox = (float(x), float(y), float(w), float(h))
+            elif type(seg) is list:
+                if len(seg) == 1:
+                    # Nearly every polygon has one part: no running min/max needed.
+                    part = seg[0]
+                    n = len(part)
+                    if not n or n & 1 or not isfinite(sum(part)):
+                        raise ValueError("segmentation")
+                    xs = part[0::2]
+                    ys = part[1::2]
+                    x0 = min(xs)
+                    y0 = min(ys)
+                    bbox = (float(x0), float(y0), float(max(xs) - x0), float(max(ys) - y0))
+                else:
+                    bbox = _parts_bbox(seg)
+                kind = "polygon"
+                polys = seg
+            elif type(seg) is dict:
+                kind = "mask"
+                bbox, rle = _rle(seg)
+            else:
+                raise TypeError("segmentation")
+            crowd = a.get("iscrowd", 0)
+            if crowd != 0 and crowd != 1:
+                raise ValueError("iscrowd")
+            score = a.get("score")
+            if score is not None and not isfinite(score):
+                raise ValueError("score")
+            aid = a.get("id")
+            if aid is not None:
+                add_id(aid)
+                n_ids += 1
+        except Exception as e:
+            _diagnose(path, i, a, image_keys, cat_names)
+            raise FormatError(path, f"annotations[{i}]", f"invalid annotation ({e})") from e
+        append(spec_cls(key, cls, kind, bbox, polys, rle, crowd == 1, score, f"{prefix}{i}]"))
+    if len(ids) != n_ids:
+        seen: set = set()
+        for i, a in enumerate(anns):
+            aid = a.get("id")
+            if aid is not None:
+                if aid in seen:
+                    raise FormatError(path, f"annotations[{i}].id", f"duplicate id {aid!r}")
+                seen.add(aid)
+    return out
+
+
+def _diagnose(
+    path: Path, i: int, a: Any, image_keys: dict[Any, str], cat_names: dict[int, str]
+) -> None:
+    """Raise a `FormatError` saying exactly what is wrong with annotation `i`, if found."""
+    where = f"annotations[{i}]"
+    if not isinstance(a, dict):
+        raise FormatError(path, where, "must be an object")
+    for k, table, what in (
+        ("image_id", image_keys, "image"),
+        ("category_id", cat_names, "category"),
+    ):
+        if k not in a:
+            raise FormatError(path, f"{where}.{k}", "missing")
+        v = a[k]
+        try:
+            known = v in table
+        except TypeError:
+            known = False
+        if not known:
+            raise FormatError(path, f"{where}.{k}", f"no {what} with id {v!r}")
+    seg = a.get("segmentation")
+    if not seg or seg == _NO_POLYGON:
+        if "bbox" not in a:
+            raise FormatError(path, f"{where}.bbox", "missing (and no segmentation)")
+        b = a["bbox"]
+        if not isinstance(b, list) or len(b) != 4:
+            raise FormatError(path, f"{where}.bbox", f"must be a list of 4 numbers, not {b!r}")
+        for j, v in enumerate(b):
+            if not is_number(v):
+                raise FormatError(path, f"{where}.bbox[{j}]", f"not a finite number: {v!r}")
+    elif isinstance(seg, list):
+        for j, part in enumerate(seg):
+            pw = f"{where}.segmentation[{j}]"
+            if not isinstance(part, list):
+                raise FormatError(path, pw, "a polygon must be a list of numbers")
+            if not part:
+                raise FormatError(path, pw, "empty polygon")
+            if len(part) % 2:
+                raise FormatError(
+                    path, pw, f"odd number of coordinates ({len(part)}); need x, y pairs"
+                )
+            for k, v in enumerate(part):
+                if not is_number(v):
+                    raise FormatError(path, f"{pw}[{k}]", f"not a finite number: {v!r}")
+    elif isinstance(seg, dict):
+        sw = f"{where}.segmentation"
+        size, counts = seg.get("size"), seg.get("counts")
+        if (
+            not isinstance(size, list)
+            or len(size) != 2
+            or not all(type(v) is int and v > 0 for v in size)
+        ):
+            raise FormatError(path, f"{sw}.size", f"must be [height, width], not {size!r}")
+        if isinstance(counts, list):
+            if not all(type(v) is int and v >= 0 for v in counts):
+                raise FormatError(path, f"{sw}.counts", "must be non-negative integers")
+            if sum(counts) != size[0] * size[1]:
+                raise FormatError(
+                    path,
+                    f"{sw}.counts",
+                    f"run lengths add up to {sum(counts)}, not height*width = {size[0] * size[1]}",
+                )
+        elif not isinstance(counts, str):
+            raise FormatError(path, f"{sw}.counts", "must be a string or a list of integers")
+        try:
+            _rle(seg)
+        except Exception as e:
+            raise FormatError(path, sw, f"not a valid RLE ({e})") from e
+    else:
+        raise FormatError(
+            path, f"{where}.segmentation", "must be a list of polygons or an RLE object"
+        )
+    crowd = a.get("iscrowd", 0)
+    if crowd not in (0, 1) or isinstance(crowd, float | str):
+        raise FormatError(path, f"{where}.iscrowd", f"must be 0 or 1, not {crowd!r}")
+    score = a.get("score")
+    if score is not None and not is_number(score):
+        raise FormatError(path, f"{where}.score", f"not a finite number: {score!r}")
+    aid = a.get("id")
+    if aid is not None and type(aid) not in (int, str):
+        raise FormatError(path, f"{where}.id", f"must be an integer or string, not {aid!r}")
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def write_coco(snapshot: ExportSnapshot, out: Path) -> list[str]:
+    """Write the snapshot as one COCO JSON file; return warnings (none so far).
+
+    `out` is the .json file, or a folder (then `out/annotations.json`). Image and category
+    ids are the database ids; file_name is the image's stored path with "/" separators
+    (relative to the project folder where it is stored relative). width/height are the
+    displayed size. Polygon area is pycocotools' area of the merged polygon RLE on the
+    image grid; mask area and bbox come from the RLE. Loads in `pycocotools.coco.COCO`.
+    """
+    out = Path(out)
+    if out.is_dir() or out.suffix.lower() != ".json":
+        out = out / "annotations.json"
+    data = coco_dict(snapshot)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    with tmp.open("w", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False)
+    tmp.replace(out)
+    return []
+
+
+def coco_dict(snapshot: ExportSnapshot, absolute_paths: bool = False) -> dict[str, Any]:
+    """The COCO structure `write_coco` writes. With `absolute_paths`, file_name is the
+    image's absolute path (training snapshots read images wherever they are)."""
+    images = {im.id: im for im in snapshot.images}
+    classes = sorted(snapshot.classes, key=lambda c: c.position)
+    now = _dt.datetime.now(_dt.UTC)
+    data: dict[str, Any] = {
+        "info": {
+            "description": "Exported from Studio",
+            "version": "1.0",
+            "year": now.year,
+            "contributor": "",
+            "url": "",
+            "date_created": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+        "licenses": [],
+        "images": [
+            {
+                "id": im.id,
+                "file_name": str(im.abs_path) if absolute_paths else PurePath(im.path).as_posix(),
+                "width": im.width,
+                "height": im.height,
+            }
+            for im in snapshot.images
+        ],
+        "categories": [{"id": c.id, "name": c.name, "supercategory": ""} for c in classes],
+        "annotations": [],
+    }
+    anns = data["annotations"]
+    for a in snapshot.annotations:
+        im = images[a.image_id]
+        if a.kind == "mask" and a.rle is not None:
+            rle = a.rle
+            counts = rle["counts"]
+            rle = {
+                "size": list(rle["size"]),
+                "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
+            }
+            seg: Any = rle
+            area = float(mask_utils.area(rle))
+            bbox = [float(v) for v in mask_utils.toBbox(rle)]
+        elif a.kind == "polygon" and a.polygons:
+            seg = [[float(v) for v in p] for p in a.polygons]
+            area = _polygon_area(seg, im.height, im.width)
+            bbox = list(polygon_bbox(seg))
+        else:
+            x, y, w, h = (float(v) for v in a.bbox)
+            seg, area, bbox = [], w * h, [x, y, w, h]
+        ann: dict[str, Any] = {
+            "id": a.id,
+            "image_id": a.image_id,
+            "category_id": a.class_id,
+            "bbox": bbox,
+            "area": area,
+            "segmentation": seg,
+            "iscrowd": int(a.iscrowd),
+        }
+        if a.score is not None:
+            ann["score"] = float(a.score)
+        anns.append(ann)
+    return data
+
+
+def _polygon_area(polygons: list[list[float]], height: int, width: int) -> float:
+    # frPyObjects reads a part of exactly 4 numbers as a box, and fewer than 6 cannot
+    # enclose anything, so such degenerate parts are left out of the area.
+    parts = [p for p in polygons if len(p) >= 6]
+    if not parts:
+        return 0.0
+    rle = mask_utils.merge(mask_utils.frPyObjects(parts, height, width))
+    return float(mask_utils.area(rle))

@@ -1,0 +1,304 @@
+"""Helpers shared by the annotation format readers and writers.
+
+Coordinates are Studio's: floats, pixels of the displayed image (after EXIF orientation),
+continuous, origin at the top-left corner of the top-left pixel, so pixel (i, j) covers
+[i, i + 1) x [j, j + 1) and its centre is at (i + 0.5, j + 0.5).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import os
+import shutil
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path, PurePath
+from typing import Any
+
+import cv2
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from ..errors import FormatError, StudioError
+from ..imageinfo import read_image_info
+from ..records import BBox, ImageRecord, Polygons
+
+# --- reading -------------------------------------------------------------------------------
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building millions of containers.
+
+    Each collection walks every live container, so a big JSON document (and the specs
+    built from it) would be walked again and again; parsing a million-annotation COCO
+    file takes about a third less time without that. Nothing built here is cyclic
+    garbage, and the collector is restored (if it was on) however the block ends.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def load_json(path: Path) -> Any:
+    """Parse a JSON file, turning syntax and encoding errors into `FormatError` with line/column."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise FormatError(path, "", f"cannot read the file: {e.strerror or e}") from e
+    try:
+        # json.loads on bytes detects UTF-8/16/32 and skips a UTF-8 byte order mark.
+        with gc_paused():
+            return json.loads(data)
+    except json.JSONDecodeError as e:
+        raise FormatError(
+            path, f"line {e.lineno} column {e.colno}", f"invalid JSON: {e.msg}"
+        ) from e
+    except UnicodeDecodeError as e:
+        raise FormatError(path, f"byte {e.start}", "the file is not UTF-8 text") from e
+
+
+def is_number(v: object) -> bool:
+    """True for a finite int or float (bool excluded: JSON true is not a coordinate)."""
+    if type(v) is bool or not isinstance(v, int | float):
+        return False
+    return math.isfinite(v)
+
+
+def polygon_bbox(polygons: Polygons) -> BBox:
+    """Tight (x, y, w, h) box around the points of all parts, in the points' units."""
+    x0 = min(min(p[0::2]) for p in polygons)
+    y0 = min(min(p[1::2]) for p in polygons)
+    x1 = max(max(p[0::2]) for p in polygons)
+    y1 = max(max(p[1::2]) for p in polygons)
+    return (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+
+
+def _path_text(name: str) -> str:
+    # Annotation files written on Windows use backslashes; a backslash in a real file name
+    # on POSIX is rare enough that treating it as a separator is the better bet.
+    return name.replace("\\", "/")
+
+
+class ImageResolver:
+    """Finds the image file an annotation file names, caching directory listings.
+
+    Order tried for a name: the preferred candidates a reader passes (labelme: relative to
+    the JSON file); the name itself if absolute; `images_dir / name`; the annotation file's
+    folder / name; that folder / "images" / name; its parent / "images" / name; the extra
+    candidates a reader passes (VOC: ../JPEGImages/name); `images_dir / basename`.
+
+    Listing each folder once and testing membership is much cheaper than a stat per
+    candidate when a COCO file names 100,000 images (paths are plain strings for the same
+    reason); a name missed that way (a case-insensitive file system) is still found by a
+    real existence check before giving up.
+    """
+
+    def __init__(self, images_dir: Path | None = None):
+        self.images_dir = os.path.abspath(images_dir) if images_dir is not None else None
+        self._files: dict[str, frozenset[str]] = {}
+
+    def candidates(
+        self,
+        name: str,
+        ann_file: Path,
+        prefer: Sequence[Path] = (),
+        extra: Sequence[Path] = (),
+    ) -> list[str]:
+        """All paths tried for `name`, in order (may contain duplicates)."""
+        rel = _path_text(name)
+        join = os.path.join
+        here = os.path.dirname(os.path.abspath(ann_file))
+        out = [str(p) for p in prefer]
+        if os.path.isabs(rel):
+            out.append(rel)
+        else:
+            if self.images_dir is not None:
+                out.append(join(self.images_dir, rel))
+            out += [
+                join(here, rel),
+                join(here, "images", rel),
+                join(os.path.dirname(here), "images", rel),
+            ]
+        out += [str(p) for p in extra]
+        base = os.path.basename(rel)
+        if self.images_dir is not None and base:
+            out.append(join(self.images_dir, base))
+        return out
+
+    def _listed(self, p: str) -> bool:
+        folder, name = os.path.split(p)
+        files = self._files.get(folder)
+        if files is None:
+            try:
+                with os.scandir(folder or ".") as it:
+                    # DirEntry.is_file uses the type the listing returned: no stat per file.
+                    files = frozenset(e.name for e in it if e.is_file())
+            except OSError:
+                files = frozenset()
+            self._files[folder] = files
+        return name in files
+
+    def resolve(
+        self,
+        name: str,
+        ann_file: Path,
+        where: str,
+        prefer: Sequence[Path] = (),
+        extra: Sequence[Path] = (),
+    ) -> Path:
+        """Absolute path of the first existing candidate; `FormatError` if none exists."""
+        cands = self.candidates(name, ann_file, prefer, extra)
+        for p in cands:
+            if self._listed(p):
+                return Path(os.path.abspath(p))
+        for p in cands:
+            if os.path.isfile(p):
+                return Path(os.path.abspath(p))
+        looked = ", ".join(dict.fromkeys(os.path.dirname(os.path.abspath(p)) for p in cands))
+        raise FormatError(
+            ann_file,
+            where,
+            f"image {name!r} not found (looked in {looked}); "
+            "pass --images with the folder that holds the images",
+        )
+
+
+def display_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image as displayed, i.e. after EXIF orientation, in pixels.
+
+    Raises `ImageFileError` if the file is not a readable image.
+    """
+    info = read_image_info(path)
+    return info.width, info.height
+
+
+def first_seen_classes(found: Iterable[str], class_names: list[str] | None) -> list[str]:
+    """Class order for formats without a class list: `class_names` first, then by appearance."""
+    order = dict.fromkeys(class_names or ())
+    order.update(dict.fromkeys(found))
+    return list(order)
+
+
+def count_note(counts: dict[str, int], text: str) -> list[str]:
+    """One warning per key with a non-zero count: text.format(n=count, key=key)."""
+    return [text.format(n=n, key=k) for k, n in sorted(counts.items()) if n]
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def fmt_num(v: float) -> str:
+    """Shortest text that reads back as the same float; integral values without ".0"."""
+    v = float(v)
+    if v.is_integer() and abs(v) < 1e15:
+        return str(int(v))
+    return repr(v)
+
+
+def stored_parts(image: ImageRecord) -> tuple[tuple[str, ...], str]:
+    """(folder parts, file name) of an image's stored path, for naming exported files.
+
+    Relative stored paths keep their folders; an absolute one (an image outside the project
+    folder) keeps only its last folder, enough to tell apart most collisions.
+    """
+    p = PurePath(_path_text(image.path))
+    folders = p.parent.parts
+    if p.is_absolute() or p.anchor:
+        folders = folders[-1:] if len(folders) > 1 else ()
+    folders = tuple(f for f in folders if f not in ("", ".", ".."))
+    return folders, p.name
+
+
+def unique_stems(images: Sequence[ImageRecord], nested: bool) -> dict[int, str]:
+    """Image id -> export stem (file name without suffix), unique ignoring case.
+
+    `nested=False` (YOLO, VOC: one flat folder): the image's stem, and where two images
+    share a stem, each is prefixed with its relative folder ("sub__a"). `nested=True`
+    (labelme: mirrors the folders): "sub/a". Stems still equal after that (a.jpg and
+    a.png in one folder) get the suffix appended ("a_png"), then the image id. The result
+    does not depend on the order of `images`. Compared case-insensitively because the
+    export may be copied to Windows or macOS.
+    """
+    names: dict[int, str] = {}
+    for im in images:
+        folders, name = stored_parts(im)
+        stem = PurePath(name).stem
+        names[im.id] = "/".join((*folders, stem)) if nested else stem
+
+    def clashes() -> set[int]:
+        seen: dict[str, list[int]] = {}
+        for iid, s in names.items():
+            seen.setdefault(s.casefold(), []).append(iid)
+        return {i for ids in seen.values() if len(ids) > 1 for i in ids}
+
+    by_id = {im.id: im for im in images}
+    if not nested:
+        for iid in clashes():
+            folders, name = stored_parts(by_id[iid])
+            names[iid] = "__".join((*folders, PurePath(name).stem))
+    for iid in clashes():
+        suffix = PurePath(stored_parts(by_id[iid])[1]).suffix.lstrip(".")
+        if suffix:
+            names[iid] = f"{names[iid]}_{suffix}"
+    for iid in clashes():
+        names[iid] = f"{names[iid]}_{iid}"
+    return names
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Put `src` at `dst`: a hard link where the file system allows it, else a copy.
+
+    Raises `StudioError` if neither works (the image is gone, the disk is full, ...).
+    """
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if dst.exists():
+            if os.path.samefile(src, dst):
+                return
+            dst.unlink()
+        try:
+            os.link(src, dst)
+        except OSError:
+            # Another device, a file system without hard links, or no permission for them.
+            shutil.copy2(src, dst)
+    except OSError as e:
+        raise StudioError(f"{src}: cannot copy to {dst}: {e.strerror or e}") from e
+
+
+def relative_posix(target: Path, start: Path) -> str:
+    """`target` relative to the folder `start`, with "/" separators; absolute if impossible."""
+    try:
+        return Path(os.path.relpath(target, start)).as_posix()
+    except ValueError:
+        # Different drives on Windows have no relative path between them.
+        return Path(target).as_posix()
+
+
+def mask_to_polygons(rle: dict) -> Polygons:
+    """Outer contours of a COCO RLE mask as flat polygons, in Studio's continuous pixels.
+
+    Points are pixel centres (contour index + 0.5) of the boundary pixels, so the polygon
+    runs through the middle of the mask's edge pixels; holes are dropped (outer contours
+    only). A region too thin for a contour of 3 points (a single pixel, a 1-pixel line)
+    becomes the outline of its pixels' box, so no region is lost.
+    """
+    m = mask_utils.decode(rle)
+    if m.ndim == 3:
+        m = m[:, :, 0]
+    m = np.ascontiguousarray(m, dtype=np.uint8)
+    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    parts: Polygons = []
+    for c in contours:
+        if len(c) >= 3:
+            parts.append([float(v) + 0.5 for v in c.reshape(-1)])
+        else:
+            x, y, w, h = cv2.boundingRect(c)
+            parts.append([float(v) for v in (x, y, x + w, y, x + w, y + h, x, y + h)])
+    return parts

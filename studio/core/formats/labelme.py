@@ -1,0 +1,250 @@
+"""labelme JSON (one file per image, labelme 5.x schema): reader and writer.
+
+labelme points are continuous pixel coordinates of the image as displayed (labelme
+applies EXIF orientation when it loads an image), origin at the top-left corner: the
+same convention as Studio, so nothing is shifted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from ..errors import FormatError
+from ..records import AnnotationRecord, AnnotationSpec, DatasetSpec, ExportSnapshot, ImageSpec
+from .common import (
+    ImageResolver,
+    first_seen_classes,
+    is_number,
+    load_json,
+    mask_to_polygons,
+    polygon_bbox,
+    relative_posix,
+    unique_stems,
+)
+
+LABELME_VERSION = "5.5.0"
+_SKIPPED_TYPES = ("circle", "line", "linestrip", "point", "points", "mask")
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def read_labelme(
+    path: Path, images_dir: Path | None = None, class_names: list[str] | None = None
+) -> DatasetSpec:
+    """Read one labelme .json file or a folder of them (recursive).
+
+    rectangle -> box (corners in any order); polygon -> polygon; shapes sharing a label
+    and a non-null group_id are one instance (labelme's meaning of group_id) and become
+    one multi-part polygon (a rectangle in such a group counts as its 4 corners).
+    circle/line/linestrip/point/mask shapes are skipped, with one warning per type.
+    imagePath is looked up relative to the JSON file first, then in the usual places.
+    Image keys are the JSON paths relative to the folder read, without ".json"; labelme's
+    imageWidth/imageHeight are the declared size. Classes: `class_names` first (if given),
+    then the labels found, in order of appearance.
+    """
+    path = Path(path)
+    if path.is_file():
+        root, files = path.parent, [path]
+    elif path.is_dir():
+        root = path
+        files = sorted(path.rglob("*.json"))
+        if not files:
+            raise FormatError(path, "", "no .json files in this folder")
+    else:
+        raise FormatError(path, "", "no such file or folder")
+
+    spec = DatasetSpec()
+    resolver = ImageResolver(images_dir)
+    keys_by_path: dict[Path, str] = {}
+    found: dict[str, None] = {}
+    skipped: Counter[str] = Counter()
+    for f in files:
+        rel = f.relative_to(root).with_suffix("").as_posix()
+        data = load_json(f)
+        if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
+            raise FormatError(f, "shapes", 'not a labelme file: no "shapes" list')
+        img = _image_path(f, data, resolver)
+        key = keys_by_path.get(img)
+        if key is None:
+            key = keys_by_path[img] = rel
+            w, h = (_dim(f, data, k) for k in ("imageWidth", "imageHeight"))
+            spec.images.append(ImageSpec(key, img, w, h, None, rel))
+        for ann in _shapes(f, rel, key, data["shapes"], skipped):
+            found[ann.class_name] = None
+            spec.annotations.append(ann)
+    spec.classes = first_seen_classes(found, class_names)
+    for t, n in sorted(skipped.items()):
+        if t == "short_polygon":
+            spec.warnings.append(f"{n} polygons with fewer than 3 points skipped")
+        else:
+            spec.warnings.append(f"{n} shapes of type {t!r} skipped (not supported)")
+    return spec
+
+
+def _image_path(f: Path, data: dict, resolver: ImageResolver) -> Path:
+    name = data.get("imagePath")
+    if not isinstance(name, str) or not name:
+        raise FormatError(f, "imagePath", "missing; the file does not name its image")
+    prefer = [f.parent / name.replace("\\", "/")]
+    try:
+        return resolver.resolve(name, f, "imagePath", prefer=prefer)
+    except FormatError:
+        if data.get("imageData"):
+            raise FormatError(
+                f,
+                "imageData",
+                f"image {name!r} not found; images embedded in labelme files are not "
+                "supported yet: put the image file next to the JSON file",
+            ) from None
+        raise
+
+
+def _dim(f: Path, data: dict, k: str) -> int | None:
+    v = data.get(k)
+    if v is None:
+        return None
+    if not (is_number(v) and v > 0 and float(v).is_integer()):
+        raise FormatError(f, k, f"must be a positive integer, not {v!r}")
+    return int(v)
+
+
+def _points(f: Path, where: str, pts: Any) -> list[float]:
+    if not isinstance(pts, list):
+        raise FormatError(f, f"{where}.points", "must be a list of [x, y] points")
+    flat: list[float] = []
+    for k, p in enumerate(pts):
+        if not (isinstance(p, list) and len(p) == 2 and is_number(p[0]) and is_number(p[1])):
+            raise FormatError(f, f"{where}.points[{k}]", f"not an [x, y] point: {p!r}")
+        flat += (float(p[0]), float(p[1]))
+    return flat
+
+
+def _shapes(
+    f: Path, rel: str, key: str, shapes: list, skipped: Counter[str]
+) -> list[AnnotationSpec]:
+    out: list[AnnotationSpec] = []
+    # (label, group_id) -> index in `out` of the instance the group's parts are added to.
+    groups: dict[tuple[str, Any], int] = {}
+    for i, s in enumerate(shapes):
+        where = f"shapes[{i}]"
+        if not isinstance(s, dict):
+            raise FormatError(f, where, "must be an object")
+        label = s.get("label")
+        if not isinstance(label, str) or not label.strip():
+            raise FormatError(f, f"{where}.label", "missing, or not a string")
+        label = label.strip()
+        # labelme treats a missing shape_type as a polygon.
+        stype = s.get("shape_type") or "polygon"
+        if stype not in ("rectangle", "polygon"):
+            skipped[str(stype)] += 1
+            continue
+        pts = _points(f, where, s.get("points"))
+        if stype == "rectangle":
+            if len(pts) < 4:
+                raise FormatError(f, f"{where}.points", "a rectangle needs 2 corner points")
+            x0, x1 = min(pts[0::2]), max(pts[0::2])
+            y0, y1 = min(pts[1::2]), max(pts[1::2])
+            part = [x0, y0, x1, y0, x1, y1, x0, y1]
+            ann = AnnotationSpec(key, label, "box", (x0, y0, x1 - x0, y1 - y0))
+        else:
+            if len(pts) < 6:
+                skipped["short_polygon"] += 1
+                continue
+            part = pts
+            ann = AnnotationSpec(key, label, "polygon", polygon_bbox([pts]), polygons=[pts])
+        ann.where = f"{rel}: {where}"
+        gid = s.get("group_id")
+        if gid is not None:
+            g = groups.get((label, gid))
+            if g is not None:
+                first = out[g]
+                if first.kind == "box":
+                    x, y, w, h = first.bbox
+                    first.polygons = [[x, y, x + w, y, x + w, y + h, x, y + h]]
+                    first.kind = "polygon"
+                first.polygons.append(part)
+                first.bbox = polygon_bbox(first.polygons)
+                continue
+            groups[(label, gid)] = len(out)
+        out.append(ann)
+    return out
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def write_labelme(snapshot: ExportSnapshot, out: Path) -> list[str]:
+    """Write one labelme 5.x JSON per image under `out`, mirroring the images' folders.
+
+    Boxes are rectangles (top-left and bottom-right corners), polygons polygons; a
+    multi-part shape is written as one polygon per part sharing a group_id (labelme's way
+    of marking one instance); masks become the polygons of their outer contours.
+    imagePath is relative to the JSON file; imageData is null. Returns warnings.
+    """
+    out = Path(out)
+    names = {c.id: c.name for c in snapshot.classes}
+    by_image: dict[int, list[AnnotationRecord]] = defaultdict(list)
+    for a in snapshot.annotations:
+        by_image[a.image_id].append(a)
+    stems = unique_stems(snapshot.images, nested=True)
+    counts: Counter[str] = Counter()
+    for im in snapshot.images:
+        dst = out / f"{stems[im.id]}.json"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shapes: list[dict] = []
+        next_group = 1
+        for a in by_image.get(im.id, ()):
+            label = names[a.class_id]
+            if a.kind == "mask" and a.rle is not None:
+                parts = mask_to_polygons(a.rle)
+                counts["mask"] += 1
+                if not parts:
+                    counts["empty_mask"] += 1
+                    continue
+            elif a.kind == "polygon" and a.polygons:
+                parts = a.polygons
+            else:
+                x, y, w, h = (float(v) for v in a.bbox)
+                shapes.append(_shape(label, [[x, y], [x + w, y + h]], "rectangle", None))
+                continue
+            gid = None
+            if len(parts) > 1:
+                gid, next_group = next_group, next_group + 1
+            for part in parts:
+                pts = [
+                    [float(px), float(py)] for px, py in zip(part[0::2], part[1::2], strict=True)
+                ]
+                shapes.append(_shape(label, pts, "polygon", gid))
+        doc = {
+            "version": LABELME_VERSION,
+            "flags": {},
+            "shapes": shapes,
+            "imagePath": relative_posix(im.abs_path, dst.parent),
+            "imageData": None,
+            "imageHeight": im.height,
+            "imageWidth": im.width,
+        }
+        dst.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    warnings = []
+    if counts["mask"]:
+        warnings.append(
+            f"{counts['mask']} masks written as polygons of their outer contours "
+            "(labelme files here hold no masks; holes are lost)"
+        )
+    if counts["empty_mask"]:
+        warnings.append(f"{counts['empty_mask']} empty masks left out")
+    return warnings
+
+
+def _shape(label: str, points: list[list[float]], shape_type: str, group_id: int | None) -> dict:
+    return {
+        "label": label,
+        "points": points,
+        "group_id": group_id,
+        "description": "",
+        "shape_type": shape_type,
+        "flags": {},
+    }

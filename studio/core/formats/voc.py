@@ -1,0 +1,275 @@
+"""Pascal VOC XML (one file per image): reader and writer.
+
+VOC boxes use the devkit's 1-based pixel convention, which detectron2 undoes on reading
+by subtracting 1 from xmin and ymin only: Studio's continuous box (x, y, w, h) is written
+as xmin = x + 1, ymin = y + 1, xmax = x + w, ymax = y + h, so a full-image box is
+1, 1, W, H. VOC has no polygons; Studio adds a non-standard <polygon> element per part
+(<pt><x/><y/></pt> points in Studio's continuous coordinates, not shifted), which other
+tools ignore and this reader reads back.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections import Counter, defaultdict
+from pathlib import Path, PurePath
+
+from ..errors import FormatError
+from ..records import (
+    SPLITS,
+    AnnotationRecord,
+    AnnotationSpec,
+    DatasetSpec,
+    ExportSnapshot,
+    ImageSpec,
+)
+from .common import (
+    ImageResolver,
+    first_seen_classes,
+    fmt_num,
+    link_or_copy,
+    polygon_bbox,
+    unique_stems,
+)
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def read_voc(
+    path: Path, images_dir: Path | None = None, class_names: list[str] | None = None
+) -> DatasetSpec:
+    """Read one VOC .xml file or a folder of them (recursive, ImageSets skipped).
+
+    The image is the <path> element where that file exists, else <filename> looked up in
+    the usual places plus ../JPEGImages/. Image keys are the XML paths relative to the
+    folder read, without ".xml"; splits come from ImageSets/Main/{train,val,test}.txt
+    when present. Classes are `class_names` (if given) followed by the names found, in
+    order of appearance. <difficult> is ignored (the count is reported as a warning).
+    """
+    path = Path(path)
+    if path.is_file():
+        root, files, single = path.parent, [path], True
+    elif path.is_dir():
+        root, single = path, False
+        files = sorted(
+            p for p in path.rglob("*.xml") if "ImageSets" not in p.relative_to(path).parts
+        )
+        if not files:
+            raise FormatError(path, "", "no .xml files in this folder")
+    else:
+        raise FormatError(path, "", "no such file or folder")
+
+    spec = DatasetSpec()
+    resolver = ImageResolver(images_dir)
+    splits = _read_image_sets(root)
+    keys_by_path: dict[Path, str] = {}
+    found: dict[str, None] = {}
+    skipped = difficult = 0
+    for f in files:
+        rel = f.relative_to(root).with_suffix("").as_posix()
+        try:
+            tree = ET.parse(f)
+        except ET.ParseError as e:
+            line, col = e.position
+            msg = str(e).split(":")[0]
+            raise FormatError(f, f"line {line} column {col + 1}", f"malformed XML: {msg}") from e
+        except OSError as e:
+            raise FormatError(f, "", f"cannot read the file: {e.strerror or e}") from e
+        r = tree.getroot()
+        if r.tag != "annotation":
+            if single:
+                raise FormatError(f, "root", f"<{r.tag}> is not a VOC <annotation>")
+            skipped += 1
+            continue
+        img = _image_path(f, r, resolver)
+        key = keys_by_path.get(img)
+        if key is None:
+            key = keys_by_path[img] = rel
+            w, h = (_size(f, r, t) for t in ("width", "height"))
+            spec.images.append(ImageSpec(key, img, w, h, splits.get(f.stem), rel))
+        for n, obj in enumerate(r.findall("object"), 1):
+            ann = _object(f, rel, key, n, obj)
+            found[ann.class_name] = None
+            spec.annotations.append(ann)
+            if (obj.findtext("difficult") or "").strip() in ("1", "true"):
+                difficult += 1
+    spec.classes = first_seen_classes(found, class_names)
+    if skipped:
+        spec.warnings.append(f"{skipped} XML files are not VOC annotations and were skipped")
+    if difficult:
+        spec.warnings.append(
+            f"{difficult} objects marked difficult were imported as ordinary objects"
+        )
+    return spec
+
+
+def _read_image_sets(root: Path) -> dict[str, str]:
+    """XML stem -> split from ImageSets/Main/<split>.txt next to or above the folder read."""
+    out: dict[str, str] = {}
+    for base in (root, root.parent):
+        main = base / "ImageSets" / "Main"
+        if not main.is_dir():
+            continue
+        for split in SPLITS:
+            f = main / f"{split}.txt"
+            if f.is_file():
+                for line in f.read_text(encoding="utf-8").splitlines():
+                    toks = line.split()
+                    if toks:
+                        out.setdefault(toks[0], split)
+        break
+    return out
+
+
+def _image_path(f: Path, r: ET.Element, resolver: ImageResolver) -> Path:
+    p = (r.findtext("path") or "").strip()
+    if p and Path(p).is_absolute() and Path(p).is_file():
+        return Path(p)
+    name = (r.findtext("filename") or "").strip()
+    if not name:
+        if p:
+            return resolver.resolve(p, f, "<path>")
+        raise FormatError(f, "<filename>", "missing; the XML does not name its image")
+    extra = [f.parent.parent / "JPEGImages" / name]
+    return resolver.resolve(name, f, "<filename>", extra=extra)
+
+
+def _size(f: Path, r: ET.Element, tag: str) -> int | None:
+    text = (r.findtext(f"size/{tag}") or "").strip()
+    if not text:
+        return None
+    try:
+        v = float(text)
+    except ValueError:
+        raise FormatError(f, f"<size><{tag}>", f"not a number: {text!r}") from None
+    if v < 0 or not v.is_integer():
+        raise FormatError(f, f"<size><{tag}>", f"not a pixel count: {text!r}")
+    # Many tools write 0 when they did not know the size.
+    return int(v) or None
+
+
+def _number(f: Path, where: str, el: ET.Element | None) -> float:
+    text = (el.text or "").strip() if el is not None else ""
+    if not text:
+        raise FormatError(f, where, "missing")
+    try:
+        v = float(text)
+    except ValueError:
+        raise FormatError(f, where, f"not a number: {text!r}") from None
+    if v != v or v in (float("inf"), float("-inf")):
+        raise FormatError(f, where, f"not a finite number: {text!r}")
+    return v
+
+
+def _object(f: Path, rel: str, key: str, n: int, obj: ET.Element) -> AnnotationSpec:
+    ow = f"object {n}"
+    name = (obj.findtext("name") or "").strip()
+    if not name:
+        raise FormatError(f, f"{ow} <name>", "missing class name")
+    polys = obj.findall("polygon")
+    if polys:
+        parts = []
+        for j, poly in enumerate(polys, 1):
+            part: list[float] = []
+            for k, pt in enumerate(poly.findall("pt"), 1):
+                pw = f"{ow} <polygon> {j} <pt> {k}"
+                part += [
+                    _number(f, f"{pw} <x>", pt.find("x")),
+                    _number(f, f"{pw} <y>", pt.find("y")),
+                ]
+            if len(part) < 6:
+                raise FormatError(f, f"{ow} <polygon> {j}", "fewer than 3 points")
+            parts.append(part)
+        return AnnotationSpec(
+            key, name, "polygon", polygon_bbox(parts), polygons=parts, where=f"{rel}: {ow}"
+        )
+    box = obj.find("bndbox")
+    if box is None:
+        raise FormatError(f, f"{ow} <bndbox>", "missing")
+    x0, y0, x1, y1 = (
+        _number(f, f"{ow} <bndbox><{t}>", box.find(t)) for t in ("xmin", "ymin", "xmax", "ymax")
+    )
+    x, y = x0 - 1, y0 - 1
+    return AnnotationSpec(key, name, "box", (x, y, x1 - x, y1 - y), where=f"{rel}: {ow}")
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def _sub(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
+    el = ET.SubElement(parent, tag)
+    if text is not None:
+        el.text = text
+    return el
+
+
+def write_voc(snapshot: ExportSnapshot, out: Path) -> list[str]:
+    """Write a VOC folder: Annotations/<stem>.xml, JPEGImages/, ImageSets/Main/<split>.txt.
+
+    Images are hard-linked (else copied) into JPEGImages under unique names, which
+    <filename> and <path> (absolute) name. Box numbers are written exactly, integers
+    without ".0". Polygons get their bndbox plus Studio's <polygon> elements; masks are
+    written as their boxes. Returns warnings about what the format could not keep.
+    """
+    out = Path(out)
+    names = {c.id: c.name for c in snapshot.classes}
+    by_image: dict[int, list[AnnotationRecord]] = defaultdict(list)
+    for a in snapshot.annotations:
+        by_image[a.image_id].append(a)
+    stems = unique_stems(snapshot.images, nested=False)
+    split_stems: dict[str, list[str]] = {s: [] for s in SPLITS}
+    counts: Counter[str] = Counter()
+    (out / "Annotations").mkdir(parents=True, exist_ok=True)
+
+    for im in snapshot.images:
+        stem = stems[im.id]
+        file_name = stem + PurePath(im.path).suffix
+        img_dst = out / "JPEGImages" / file_name
+        link_or_copy(im.abs_path, img_dst)
+        split_stems.get(im.split, split_stems["train"]).append(stem)
+
+        root = ET.Element("annotation")
+        _sub(root, "folder", out.name)
+        _sub(root, "filename", file_name)
+        _sub(root, "path", str(img_dst.absolute()))
+        source = _sub(root, "source")
+        _sub(source, "database", "Studio")
+        size = _sub(root, "size")
+        _sub(size, "width", str(im.width))
+        _sub(size, "height", str(im.height))
+        _sub(size, "depth", "3")
+        _sub(root, "segmented", "0")
+        for a in by_image.get(im.id, ()):
+            obj = _sub(root, "object")
+            _sub(obj, "name", names[a.class_id])
+            _sub(obj, "pose", "Unspecified")
+            _sub(obj, "truncated", "0")
+            _sub(obj, "difficult", "0")
+            x, y, w, h = a.bbox
+            if a.kind == "polygon" and a.polygons:
+                x, y, w, h = polygon_bbox(a.polygons)
+            elif a.kind == "mask":
+                counts["mask"] += 1
+            box = _sub(obj, "bndbox")
+            for tag, v in (("xmin", x + 1), ("ymin", y + 1), ("xmax", x + w), ("ymax", y + h)):
+                _sub(box, tag, fmt_num(v))
+            if a.kind == "polygon" and a.polygons:
+                for part in a.polygons:
+                    poly = _sub(obj, "polygon")
+                    for px, py in zip(part[0::2], part[1::2], strict=True):
+                        pt = _sub(poly, "pt")
+                        _sub(pt, "x", fmt_num(px))
+                        _sub(pt, "y", fmt_num(py))
+        tree = ET.ElementTree(root)
+        ET.indent(tree)
+        tree.write(out / "Annotations" / f"{stem}.xml", encoding="utf-8", xml_declaration=False)
+
+    main = out / "ImageSets" / "Main"
+    main.mkdir(parents=True, exist_ok=True)
+    for split, ss in split_stems.items():
+        (main / f"{split}.txt").write_text("".join(s + "\n" for s in ss), encoding="utf-8")
+
+    warnings = []
+    if counts["mask"]:
+        warnings.append(f"{counts['mask']} masks written as their boxes (VOC has no masks)")
+    return warnings
