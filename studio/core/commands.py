@@ -52,8 +52,9 @@ class UndoStack:
     def undo(self) -> str | None:
         if not self._done:
             return None
-        cmd = self._done.pop()
-        cmd.undo(self._p)
+        cmd = self._done[-1]
+        cmd.undo(self._p)  # may refuse (StudioError): then the command stays where it was
+        self._done.pop()
         self._undone.append(cmd)
         self._changed()
         return cmd.text
@@ -61,8 +62,9 @@ class UndoStack:
     def redo(self) -> str | None:
         if not self._undone:
             return None
-        cmd = self._undone.pop()
+        cmd = self._undone[-1]
         cmd.do(self._p)
+        self._undone.pop()
         self._done.append(cmd)
         self._changed()
         return cmd.text
@@ -203,6 +205,7 @@ class DeleteImages(Command):
         self.ids = ids
         self.images: list[dict] = []
         self.anns: list[dict] = []
+        self.preds: list[dict] = []
         self.text = "delete image" if len(ids) == 1 else f"delete {len(ids)} images"
 
     def do(self, p: Project) -> None:
@@ -219,6 +222,7 @@ class DeleteImages(Command):
                     select(S.Annotation.__table__).where(S.Annotation.image_id.in_(self.ids))
                 ).mappings()
             ]
+            self.preds = _rows(conn, S.Prediction, S.Prediction.image_id.in_(self.ids))
             conn.execute(delete(S.Image).where(S.Image.id.in_(self.ids)))
         p.events.images_changed.emit(self.ids)
 
@@ -228,6 +232,8 @@ class DeleteImages(Command):
                 conn.execute(insert(S.Image), self.images)
             if self.anns:
                 conn.execute(insert(S.Annotation), self.anns)
+            if self.preds:
+                conn.execute(insert(S.Prediction), self.preds)
         p.events.images_changed.emit(self.ids)
         p.events.annotations_changed.emit(self.ids)
 
@@ -351,6 +357,7 @@ class MergeClasses(Command):
         self.target = target_id
         self.moved: dict[int, list[int]] = {}
         self.class_rows: list[dict] = []
+        self.preds: list[dict] = []
         self.changed = 0
         self.text = "merge classes"
 
@@ -380,6 +387,7 @@ class MergeClasses(Command):
                 .where(S.Annotation.class_id.in_(self.sources))
                 .values(class_id=self.target)
             )
+            self.preds = _rows(conn, S.Prediction, S.Prediction.class_id.in_(self.sources))
             conn.execute(delete(S.Prediction).where(S.Prediction.class_id.in_(self.sources)))
             conn.execute(delete(S.LabelClass).where(S.LabelClass.id.in_(self.sources)))
         self.changed = sum(map(len, self.moved.values()))
@@ -395,6 +403,8 @@ class MergeClasses(Command):
                     conn.execute(
                         update(S.Annotation).where(S.Annotation.id.in_(chunk)).values(class_id=src)
                     )
+            if self.preds:
+                conn.execute(insert(S.Prediction), self.preds)
         p.events.classes_changed.emit()
         p.events.annotations_changed.emit(None)
 
@@ -404,6 +414,7 @@ class DeleteClass(Command):
         self.class_id = class_id
         self.class_row: dict = {}
         self.anns: list[dict] = []
+        self.preds: list[dict] = []
         self.deleted = 0
         self.text = "delete class"
 
@@ -424,6 +435,7 @@ class DeleteClass(Command):
                 ).mappings()
             ]
             conn.execute(delete(S.Annotation).where(S.Annotation.class_id == self.class_id))
+            self.preds = _rows(conn, S.Prediction, S.Prediction.class_id == self.class_id)
             conn.execute(delete(S.Prediction).where(S.Prediction.class_id == self.class_id))
             conn.execute(delete(S.LabelClass).where(S.LabelClass.id == self.class_id))
         self.deleted = len(self.anns)
@@ -435,8 +447,15 @@ class DeleteClass(Command):
             conn.execute(insert(S.LabelClass), [self.class_row])
             if self.anns:
                 conn.execute(insert(S.Annotation), self.anns)
+            if self.preds:
+                conn.execute(insert(S.Prediction), self.preds)
         p.events.classes_changed.emit()
         p.events.annotations_changed.emit(sorted({a["image_id"] for a in self.anns}))
+
+
+def _rows(conn, model, where) -> list[dict]:
+    """Full rows of `model` matching `where`, to re-insert on undo."""
+    return [dict(r) for r in conn.execute(select(model.__table__).where(where)).mappings()]
 
 
 def _chunks(ids: list[int], n: int = 500):

@@ -76,5 +76,6 @@ def open_engine(db_path: Path, *, create: bool) -> Engine:
         engine.dispose()
         if isinstance(exc, ProjectError):
             raise
-        raise ProjectError(f"{db_path}: cannot open the project database: {exc}") from exc
+        reason = getattr(exc, "orig", None) or exc  # the DB-API error, without SQLAlchemy's notes
+        raise ProjectError(f"{db_path}: cannot open the project database: {reason}") from exc
     return engine

@@ -4,16 +4,18 @@ corner of the top-left pixel; a box covering the whole image is (0, 0, W, H)).""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import mul
 
 from .records import BBox
 
 
 def bbox_of_polygons(polygons: Sequence[Sequence[float]]) -> BBox:
     """Tight (x, y, w, h) around all parts of a polygon given as flat x, y lists."""
-    xs = [v for part in polygons for v in part[0::2]]
-    ys = [v for part in polygons for v in part[1::2]]
-    x0, y0 = min(xs), min(ys)
-    return (x0, y0, max(xs) - x0, max(ys) - y0)
+    x0 = min(min(part[0::2]) for part in polygons)
+    y0 = min(min(part[1::2]) for part in polygons)
+    x1 = max(max(part[0::2]) for part in polygons)
+    y1 = max(max(part[1::2]) for part in polygons)
+    return (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
 
 
 def clip_bbox(bbox: BBox, width: float, height: float) -> BBox:
@@ -40,12 +42,9 @@ def clip_polygons(polygons: list[list[float]], width: float, height: float) -> l
 def polygon_area(part: Sequence[float]) -> float:
     """Shoelace area of one flat polygon part, in square pixels."""
     xs, ys = part[0::2], part[1::2]
-    n = len(xs)
-    s = 0.0
-    for i in range(n):
-        j = (i + 1) % n
-        s += xs[i] * ys[j] - xs[j] * ys[i]
-    return abs(s) / 2.0
+    xs1, ys1 = xs[1:] + xs[:1], ys[1:] + ys[:1]
+    # map/operator keeps the loop in C: this runs once per shape of a million-shape import.
+    return abs(sum(map(mul, xs, ys1)) - sum(map(mul, xs1, ys))) / 2.0
 
 
 def inside(bbox: BBox, width: float, height: float, tol: float = 1e-6) -> bool:

@@ -124,10 +124,12 @@ class Project:
         """How an image path is stored: relative to the project folder (POSIX
         separators) when the file lies inside it, else absolute."""
         file = Path(os.path.abspath(file))
-        try:
-            return file.relative_to(self.path).as_posix()
-        except ValueError:
-            return str(file)
+        for candidate in (file, Path(os.path.realpath(file))):
+            try:
+                return candidate.relative_to(self.path).as_posix()
+            except ValueError:
+                pass
+        return str(file)
 
     def abs_path(self, stored: str) -> Path:
         p = Path(stored)
@@ -149,6 +151,10 @@ class Project:
         )
         with self.engine.begin() as conn:
             conn.execute(stmt)
+
+    def delete_setting(self, key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(S.Setting).where(S.Setting.key == key))
 
     # --- classes ------------------------------------------------------------------------
 
@@ -563,11 +569,12 @@ class Project:
                         config=json.dumps(config), dir="")  # fmt: skip
             s.add(run)
             s.flush()
-            run_dir = self.runs_dir / f"{run.id:04d}-{safe}"
+            run_id = run.id
+            run_dir = self.runs_dir / f"{run_id:04d}-{safe}"
             run.dir = self.stored_path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         self.events.runs_changed.emit(None)
-        return self.run(run.id)
+        return self.run(run_id)
 
     def run(self, run_id: int) -> RunRecord:
         from sqlalchemy.orm import Session

@@ -57,11 +57,14 @@ class Image(Base):
     __table_args__ = (
         CheckConstraint("status IN ('new','in_progress','done','needs_review')", name="status"),
         CheckConstraint("split IN ('train','val','test')", name="split"),
+        # Ids are never reused: undo re-inserts deleted rows with their old ids.
+        {"sqlite_autoincrement": True},
     )
 
 
 class LabelClass(Base):
     __tablename__ = "label_classes"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String, unique=True)
@@ -96,6 +99,7 @@ class Annotation(Base):
         Index("ix_annotations_class_id", "class_id"),
         CheckConstraint("kind IN ('box','polygon','mask')", name="kind"),
         CheckConstraint("source IN ('manual','imported','predicted')", name="source"),
+        {"sqlite_autoincrement": True},
     )
 
 

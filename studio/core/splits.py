@@ -54,20 +54,29 @@ def compute_splits(project: Project, val: float, test: float, seed: int) -> dict
 
 
 class AssignSplits(Command):
+    """New splits for every image, and the fractions that later imports follow."""
+
     text = "assign splits"
 
-    def __init__(self, new: dict[int, str]):
-        self.new = new
+    def __init__(self, new: dict[int, str], fractions: dict):
+        self.new, self.fractions = new, fractions
         self.old: dict[int, str] = {}
+        self.old_fractions: dict | None = None
 
     def do(self, p: Project) -> None:
         if not self.old:
             with p.engine.connect() as conn:
                 self.old = dict(conn.execute(select(S.Image.id, S.Image.split)).all())
+            self.old_fractions = p.get_setting("split_fractions")
         _write(p, self.new)
+        p.set_setting("split_fractions", self.fractions)
 
     def undo(self, p: Project) -> None:
         _write(p, self.old)
+        if self.old_fractions is None:
+            p.delete_setting("split_fractions")
+        else:
+            p.set_setting("split_fractions", self.old_fractions)
 
 
 def _write(p: Project, splits: dict[int, str]) -> None:
@@ -87,11 +96,11 @@ def assign_splits(
 ) -> dict[str, int]:
     """Re-assign every image's split; returns the count per split."""
     new = compute_splits(project, val, test, seed)
+    cmd = AssignSplits(new, {"val": val, "test": test, "seed": seed})
     if undoable:
-        project.execute(AssignSplits(new))
+        project.execute(cmd)
     else:
-        _write(project, new)
-    project.set_setting("split_fractions", {"val": val, "test": test, "seed": seed})
+        cmd.do(project)
     counts = Counter(new.values())
     return {s: counts.get(s, 0) for s in SPLITS}
 

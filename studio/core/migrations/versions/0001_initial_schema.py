@@ -40,6 +40,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_images")),
         sa.UniqueConstraint("path", name=op.f("uq_images_path")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("images", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_images_checksum"), ["checksum"], unique=False)
@@ -55,6 +56,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.String(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_label_classes")),
         sa.UniqueConstraint("name", name=op.f("uq_label_classes_name")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "runs",
@@ -113,6 +115,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_annotations")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("annotations", schema=None) as batch_op:
         batch_op.create_index("ix_annotations_class_id", ["class_id"], unique=False)
