@@ -1,0 +1,191 @@
+"""Benchmark the labelling canvas (a script, not a test): python benchmarks/bench_canvas.py
+
+1. Edits on a canvas with 3,000 polygons, driven by real mouse events: a vertex move
+   (database write + scene refresh + the repaint it causes) and a box drawn with the
+   box tool (press, move, release, repaint). Median and p95 over 50 of each.
+2. A 24-megapixel JPEG (6000 x 4000, generated): from the key press that shows the next
+   image to that image painted, with and without prefetch, each as a ratio to decoding
+   the same JPEG with cv2.imread in the same run.
+
+Runs headless (QT_QPA_PLATFORM=offscreen) unless a display is set.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "ui"))  # the project and gesture helpers
+
+from canvas_helpers import (  # noqa: E402
+    add_image_row,
+    make_project,
+    many_polygons,
+    move,
+    press,
+    release,
+    textured_image,
+    wait_until,
+)
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtGui import QKeySequence, QShortcut  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from studio.ui.canvas import CanvasView  # noqa: E402
+
+N_EDITS = 50
+N_SWITCHES = 5
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:8.1f} ms"
+
+
+def p95(values: list[float]) -> float:
+    return sorted(values)[max(0, round(0.95 * len(values)) - 1)]
+
+
+def bench_edits(app: QApplication, folder: Path) -> dict[str, list[float]]:
+    project, ids = make_project(folder / "edits", [(1600, 1200)])
+    many_polygons(project, ids[0], 3000, 1600, 1200)
+    view = CanvasView()
+    view.resize(1280, 860)
+    view.show()
+    view.set_project(project)
+    t = time.perf_counter()
+    view.show_image(ids[0])
+    wait_until(lambda: view.image_layer.has_pixels)
+    app.processEvents()
+    out: dict[str, list[float]] = {"open image with 3,000 polygons": [time.perf_counter() - t]}
+
+    full = []
+    for _ in range(5):
+        t = time.perf_counter()
+        view.viewport().repaint()
+        full.append(time.perf_counter() - t)
+    out["full repaint at fit (pan/zoom frame)"] = full
+
+    # Vertex moves, zoomed in as one is when editing vertices.
+    rec = view.shapes.items[max(view.shapes.items)].record
+    view.select([rec.id])
+    view.set_zoom(3.0)
+    x, y = rec.polygons[0][0], rec.polygons[0][1]
+    view.centerOn(x, y)
+    app.processEvents()
+    moves = []
+    for i in range(N_EDITS):
+        press(view, x, y)
+        nx = x + (3 if i % 2 == 0 else -3)
+        t = time.perf_counter()
+        move(view, nx, y)
+        app.processEvents()  # the repaint of what changed
+        moves.append(time.perf_counter() - t)
+        release(view, nx, y)
+        x = nx
+    out["vertex move (write + refresh + paint)"] = moves
+
+    undo = []
+    for _ in range(5):
+        t = time.perf_counter()
+        project.undo()
+        app.processEvents()
+        undo.append(time.perf_counter() - t)
+    out["undo of a vertex drag (full diff)"] = undo
+
+    # Box adds at fit, over the dense image.
+    view.fit()
+    view.set_tool("box")
+    app.processEvents()
+    adds = []
+    for i in range(N_EDITS):
+        x0, y0 = 40 + (i % 10) * 150, 40 + (i // 10) * 200
+        t = time.perf_counter()
+        press(view, x0, y0)
+        move(view, x0 + 60, y0 + 40)
+        release(view, x0 + 90, y0 + 70)
+        app.processEvents()
+        adds.append(time.perf_counter() - t)
+    out["box add (press, drag, release, paint)"] = adds
+    assert len(project.annotations(image_ids=[ids[0]])) == 3000 + N_EDITS
+    view.shutdown()
+    view.close()
+    project.close()
+    return out
+
+
+def bench_switch(app: QApplication, folder: Path) -> dict[str, float]:
+    project, ids = make_project(folder / "switch", [(640, 480)])
+    jpeg = textured_image(project.path / "images" / "photo24mp.jpg", 6000, 4000, seed=7)
+    big = add_image_row(project, jpeg, 6000, 4000)
+    cv2.imread(str(jpeg))  # warm the file cache for everyone
+    opencv = []
+    for _ in range(N_SWITCHES):
+        t = time.perf_counter()
+        cv2.imread(str(jpeg))
+        opencv.append(time.perf_counter() - t)
+
+    view = CanvasView()
+    view.resize(1280, 860)
+    view.show()
+    view.set_project(project)
+    # What the window does: a key shows the next image.
+    target = {"id": big}
+    QShortcut(QKeySequence(Qt.Key.Key_D), view, lambda: view.show_image(target["id"]))
+
+    def switch(prefetch: bool) -> float:
+        view.show_image(ids[0])
+        wait_until(lambda: view.image_layer.has_pixels)
+        view.source.invalidate(big)
+        if prefetch:
+            view.prefetch([big])
+            wait_until(lambda: view.source.cached_preview(project.image(big)) is not None)
+        app.processEvents()
+        t = time.perf_counter()
+        QTest.keyClick(view, Qt.Key.Key_D)
+        wait_until(lambda: view.image_id == big and view.image_layer.has_pixels, timeout=30)
+        view.viewport().repaint()  # painted, synchronously
+        return time.perf_counter() - t
+
+    cold = [switch(False) for _ in range(N_SWITCHES)]
+    warm = [switch(True) for _ in range(N_SWITCHES)]
+    view.shutdown()
+    view.close()
+    project.close()
+    return {
+        "cv2.imread": statistics.median(opencv),
+        "next image, no prefetch": statistics.median(cold),
+        "next image, prefetched": statistics.median(warm),
+    }
+
+
+def main() -> None:
+    app = QApplication.instance() or QApplication([])
+    with tempfile.TemporaryDirectory() as tmp:
+        edits = bench_edits(app, Path(tmp))
+        switch = bench_switch(app, Path(tmp))
+    print(f"Canvas benchmark ({os.cpu_count()} CPUs, Qt platform {app.platformName()})")
+    print("\nEdits on one image with 3,000 polygons (1600 x 1200):")
+    print(f"  {'':42s} {'median':>11s} {'p95':>11s}   n")
+    for name, values in edits.items():
+        med = statistics.median(values)
+        print(f"  {name:42s} {ms(med)} {ms(p95(values))} {len(values):3d}")
+    print("\nNext image (6000 x 4000 JPEG, 24 MP), key press to painted:")
+    base = switch["cv2.imread"]
+    for name, value in switch.items():
+        print(f"  {name:42s} {ms(value)}   {value / base:5.2f} x cv2.imread")
+
+
+if __name__ == "__main__":
+    main()
