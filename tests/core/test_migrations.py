@@ -130,10 +130,30 @@ def test_database_at_first_revision_opens_at_head(tmp_path: Path) -> None:
             "INSERT INTO label_classes (name, color, position, created_at) "
             "VALUES ('cat', '#ffffff', 1, '2025-01-01T00:00:00+00:00')"
         )
+        t = "'2025-01-01T00:00:00+00:00'"
+        conn.exec_driver_sql(
+            "INSERT INTO images (path, width, height, orientation, checksum, file_size, status, "
+            f"split, created_at, updated_at) VALUES ('a.jpg', 9, 9, 1, 'x', 1, 'new', 'train', {t}, {t})"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO annotations (image_id, class_id, kind, x, y, w, h, iscrowd, source, "
+            f"created_at, updated_at) VALUES (1, 1, 'box', 1, 2, 3, 4, 0, 'manual', {t}, {t})"
+        )
     engine.dispose()
     with Project.open(folder) as p:
         assert db.current_revision(p.engine) == db.HEAD_REVISION
         assert [c.name for c in p.classes()] == ["cat"]
+        assert [a.bbox for a in p.annotations()] == [(1.0, 2.0, 3.0, 4.0)]
+        with p.engine.connect() as conn:
+            indexes = {
+                r[0]
+                for r in conn.exec_driver_sql(
+                    "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='annotations'"
+                )
+            }
+        # 0002's covering indexes replaced the single-column ones.
+        assert {"ix_annotations_image_id_source", "ix_annotations_class_id_image_id"} <= indexes
+        assert "ix_annotations_image_id" not in indexes
         assert _diff(p.engine) == []
     assert _version(folder / "studio.db") == [(db.HEAD_REVISION,)]
 

@@ -1,0 +1,222 @@
+"""The classes dock: colour, name, shape count and visibility of every class, and the
+searchable class picker (Ctrl+K / L) for projects with more classes than keys 1-9."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QDialog,
+    QDockWidget,
+    QHBoxLayout,
+    QHeaderView,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.project import Project
+from studio.core.records import ClassRecord
+
+ClassIdRole = Qt.ItemDataRole.UserRole
+
+
+def swatch(color: str, size: int = 14) -> QIcon:
+    pm = QPixmap(size, size)
+    pm.fill(QColor(color))
+    return QIcon(pm)
+
+
+class ClassDock(QDockWidget):
+    """Emits `class_picked` when the user clicks a class (it becomes the current one,
+    for new shapes and the selected ones) and `hidden_changed` with the ids of classes
+    whose boxes the canvas should hide."""
+
+    class_picked = Signal(int)
+    hidden_changed = Signal(list)
+    edit_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("Classes", parent)
+        self.setObjectName("class_dock")
+        self.project: Project | None = None
+        self.current_class: int | None = None
+        self._hidden: set[int] = set()
+        self._filling = False
+        body = QWidget(self)
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self._build_tree(), 1)
+        layout.addLayout(self._build_buttons())
+        self.setWidget(body)
+
+    def _build_tree(self) -> QTreeWidget:
+        self.tree = QTreeWidget()
+        self.tree.setColumnCount(3)
+        self.tree.setHeaderLabels(["Key", "Class", "Shapes"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setAlternatingRowColors(True)
+        header = self.tree.header()
+        header.setStretchLastSection(False)  # the name column takes the spare width
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.setToolTip(
+            "Click a class (or press its key) to draw with it and to re-class the selected "
+            "shapes. Untick to hide its shapes."
+        )
+        self.tree.itemClicked.connect(self._on_clicked)
+        self.tree.itemChanged.connect(self._on_item_changed)
+        return self.tree
+
+    def _build_buttons(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        self.add_edit = QLineEdit(placeholderText="New class…")
+        self.add_edit.returnPressed.connect(self._add_from_edit)
+        edit = QPushButton("Edit…")
+        edit.setToolTip("Rename, recolour, reorder, merge and delete classes")
+        edit.clicked.connect(self.edit_requested)
+        row.addWidget(self.add_edit, 1)
+        row.addWidget(edit)
+        return row
+
+    # --- contents ---
+
+    def set_project(self, project: Project | None) -> None:
+        self.project = project
+        self._hidden.clear()
+        self.current_class = None
+        self.refresh()
+
+    def classes(self) -> list[ClassRecord]:
+        return self.project.classes() if self.project is not None else []
+
+    def refresh(self, *_: object) -> None:
+        classes = self.classes()
+        counts = self.project.class_counts() if self.project is not None else {}
+        ids = {c.id for c in classes}
+        self._hidden &= ids
+        if self.current_class not in ids:
+            self.current_class = classes[0].id if classes else None
+        self._filling = True
+        try:
+            self.tree.clear()
+            for pos, c in enumerate(classes):
+                item = QTreeWidgetItem(
+                    ["" if pos >= 9 else str(pos + 1), c.name, f"{counts.get(c.id, 0):,}"]
+                )
+                item.setData(0, ClassIdRole, c.id)
+                item.setIcon(1, swatch(c.color))
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                hidden = c.id in self._hidden
+                item.setCheckState(0, Qt.CheckState.Unchecked if hidden else Qt.CheckState.Checked)
+                item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight)
+                self.tree.addTopLevelItem(item)
+                if c.id == self.current_class:
+                    self.tree.setCurrentItem(item)
+        finally:
+            self._filling = False
+
+    def class_for_key(self, n: int) -> int | None:
+        """The class that key `n` (1-9) picks: the n-th in the project's order."""
+        classes = self.classes()
+        return classes[n - 1].id if 1 <= n <= len(classes) else None
+
+    def set_current_class(self, class_id: int | None) -> None:
+        self.current_class = class_id
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if item.data(0, ClassIdRole) == class_id:
+                self.tree.setCurrentItem(item)
+
+    def hidden_classes(self) -> list[int]:
+        return sorted(self._hidden)
+
+    def set_hidden(self, class_id: int, hidden: bool) -> None:
+        for i in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(i)
+            if item.data(0, ClassIdRole) == class_id:
+                state = Qt.CheckState.Unchecked if hidden else Qt.CheckState.Checked
+                item.setCheckState(0, state)  # -> _on_item_changed
+
+    # --- user ---
+
+    def _on_clicked(self, item: QTreeWidgetItem, _column: int) -> None:
+        class_id = item.data(0, ClassIdRole)
+        self.current_class = class_id
+        self.class_picked.emit(class_id)
+
+    def _on_item_changed(self, item: QTreeWidgetItem, column: int) -> None:
+        if self._filling or column != 0:
+            return
+        class_id = item.data(0, ClassIdRole)
+        if item.checkState(0) == Qt.CheckState.Checked:
+            self._hidden.discard(class_id)
+        else:
+            self._hidden.add(class_id)
+        self.hidden_changed.emit(self.hidden_classes())
+
+    def _add_from_edit(self) -> None:
+        name = self.add_edit.text().strip()
+        if not name or self.project is None:
+            return
+        from .workers import show_error
+
+        try:
+            class_id = self.project.add_class(name)
+        except Exception as e:  # noqa: BLE001 - a duplicate name, shown to the user
+            show_error(self, "Add class", e)
+            return
+        self.add_edit.clear()
+        self.current_class = class_id
+        self.refresh()
+        self.class_picked.emit(class_id)
+
+
+class ClassPicker(QDialog):
+    """Type to filter, Enter or double-click to choose. `chosen` is the class id."""
+
+    def __init__(self, classes: list[ClassRecord], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Pick a class")
+        self.chosen: int | None = None
+        self.search = QLineEdit(placeholderText="Type to search classes…")
+        self.list = QListWidget()
+        for pos, c in enumerate(classes):
+            key = f"  [{pos + 1}]" if pos < 9 else ""
+            item = QListWidgetItem(swatch(c.color), f"{c.name}{key}")
+            item.setData(ClassIdRole, c.id)
+            item.setData(ClassIdRole + 1, c.name.lower())
+            self.list.addItem(item)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.search)
+        layout.addWidget(self.list)
+        self.search.textChanged.connect(self._filter)
+        self.search.returnPressed.connect(self._accept_current)
+        self.list.itemActivated.connect(lambda _i: self._accept_current())
+        self.list.setCurrentRow(0)
+        self.resize(320, 400)
+
+    def _filter(self, text: str) -> None:
+        needle = text.strip().lower()
+        first = None
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            hide = needle not in item.data(ClassIdRole + 1)
+            item.setHidden(hide)
+            if not hide and first is None:
+                first = item
+        if first is not None:
+            self.list.setCurrentItem(first)
+
+    def _accept_current(self) -> None:
+        item = self.list.currentItem()
+        if item is not None and not item.isHidden():
+            self.chosen = item.data(ClassIdRole)
+            self.accept()

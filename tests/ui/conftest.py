@@ -1,0 +1,106 @@
+"""Fixtures for the window tests: offscreen Qt, user settings in a temporary folder, a
+small demo-like project (real image files, three classes, some shapes, one corrupt
+file), and a main window showing it."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+from PySide6.QtCore import QSettings  # noqa: E402
+
+from studio.core.project import Project  # noqa: E402
+
+N_IMAGES = 8
+CLASSES = ("cat", "dog", "bird")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _user_settings(tmp_path_factory):
+    """Keep tests away from the real user's shortcuts, recent projects and geometry."""
+    folder = tmp_path_factory.mktemp("qsettings")
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    yield folder
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings(_user_settings):
+    from studio.ui.shortcuts import settings
+
+    settings().clear()
+    yield
+
+
+def _write_images(folder: Path, n: int, seed: int = 0, size=(64, 48)) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(n):
+        pixels = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+        p = folder / f"img_{i:03d}.png"
+        Image.fromarray(pixels).save(p)
+        paths.append(p)
+    return paths
+
+
+def _make_project(folder: Path, n_images: int = N_IMAGES, corrupt: bool = True) -> Path:
+    """A project like the demo, small: images under images/, the first three with shapes
+    (status "done" for the first), a corrupt file last (it was fine when imported)."""
+    from studio.core.importing import import_images
+
+    project = Project.create(folder)
+    paths = _write_images(project.path / "images", n_images)
+    if corrupt:
+        paths.append(_write_images(project.path / "images" / "zz", 1, seed=9)[0])
+    report = import_images(project, [project.path / "images"])
+    assert report.added_images == len(paths), report.skipped
+    ids = {c: project.add_class(c) for c in CLASSES}
+    images = project.images()
+    project.add_annotation(images[0].id, ids["cat"], "box", bbox=(4, 4, 20, 10))
+    project.add_annotation(images[0].id, ids["dog"], "box", bbox=(30, 20, 10, 10))
+    project.add_annotation(images[1].id, ids["dog"], "box", bbox=(5, 5, 5, 5))
+    project.add_annotation(images[2].id, ids["bird"], "polygon", polygons=[[1, 1, 20, 1, 10, 15]])
+    project.set_status([images[0].id], "done")
+    project.set_split([images[1].id], "val")
+    project.undo_stack.clear()
+    project.close()
+    if corrupt:
+        paths[-1].write_bytes(b"\xff\xd8\xff\xe0 this is not a JPEG any more" * 3)
+    return folder
+
+
+@pytest.fixture
+def window_write_images():
+    return _write_images
+
+
+@pytest.fixture
+def window_make_project():
+    return _make_project
+
+
+@pytest.fixture
+def project_dir(tmp_path) -> Path:
+    return _make_project(tmp_path / "proj")
+
+
+@pytest.fixture
+def window(qtbot, project_dir):
+    from studio.ui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.resize(1200, 800)
+    w.show()
+    w.open_project(Project.open(project_dir))
+    w.activateWindow()
+    qtbot.waitExposed(w)
+    yield w
+    w.close()
+    w.browser.thumbs.wait(5000)
