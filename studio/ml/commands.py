@@ -1,0 +1,535 @@
+"""What the training-related CLI verbs do, as plain functions (the CLI wires argparse).
+
+Every function takes a project folder and plain values, returns data (dicts, lists) or
+raises `StudioError` with a message fit for the user. `train` trains in this process
+(also one rank of ``torchrun --nproc_per_node N -m studio train ...``); the window uses
+`runner.TrainingProcess` instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch.distributed as dist
+
+from studio.core.errors import StudioError
+from studio.core.project import Project
+from studio.core.records import RunRecord
+
+from .config import CONFIG_NAME, TrainConfig
+from .data import SNAPSHOT_NAME, Snapshot
+from .engine import BEST, LAST, resolve_device, setup_distributed, train_run
+from .evaluate import evaluate_outputs, run_model
+from .messages import Message
+from .predict import (
+    DEFAULT_SCORE_THRESHOLD,
+    coco_results,
+    load_model,
+    predict_samples,
+    prediction_rows,
+    samples_for_images,
+)
+from .runner import create_run, execute_run, reconcile_runs
+
+DEFAULT_DETECTOR = "fasterrcnn_mobilenet_v3_large_320_fpn"
+DEFAULT_SEGMENTER = "maskrcnn_resnet50_fpn_v2"
+# Settings a resumed run may change; the rest would make the checkpoint inconsistent.
+RESUMABLE = ("epochs", "time_budget", "device", "workers", "patience")
+
+
+def default_model(project: Project) -> str:
+    """A detector when the project has only boxes, Mask R-CNN when it has polygons/masks."""
+    kinds = project.info()["kinds"]
+    return (
+        DEFAULT_SEGMENTER if kinds.get("polygon", 0) or kinds.get("mask", 0) else DEFAULT_DETECTOR
+    )
+
+
+def find_run(project: Project, run: int | str) -> RunRecord:
+    """A run by id (int or digits) or by name (the latest of that name)."""
+    if isinstance(run, int) or str(run).isdigit():
+        return project.run(int(run))
+    matches = [r for r in project.runs() if r.name == run]
+    if not matches:
+        raise StudioError(f"no run named {run!r} in {project.path}; `studio runs` lists them")
+    return matches[-1]
+
+
+def _checkpoint(run: RunRecord, which: str = "best") -> Path:
+    path = run.dir / (BEST if which == "best" else LAST)
+    if which == "best" and not path.is_file():
+        path = run.dir / LAST  # stopped before the first validation: the latest weights
+    if not path.is_file():
+        raise StudioError(f"run {run.id} ({run.name}) has no checkpoint yet")
+    return path
+
+
+@contextmanager
+def _graceful_interrupts() -> Iterator[threading.Event]:
+    """First Ctrl-C / SIGTERM: stop after the current iteration with a checkpoint; a
+    second Ctrl-C interrupts at once. Only in the main thread (signals need it)."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def train(
+    project_dir: Path | str,
+    model: str | None = None,
+    epochs: int | None = None,
+    time_budget: float | None = None,
+    batch_size: int | None = None,
+    image_size: int | None = None,
+    weights: str = "default",
+    backbone_weights: str = "imagenet",
+    device: str = "auto",
+    resume: int | str | None = None,
+    workers: int | None = None,
+    progress: Callable[[Message], None] | None = None,
+    *,
+    name: str | None = None,
+    model_options: dict[str, Any] | None = None,
+    **settings: Any,
+) -> dict[str, Any]:
+    """Train a new run (or resume run `resume`, by id or name) in this process.
+
+    `progress` receives every message (see messages.py) for a progress bar. Other
+    `TrainConfig` fields (lr, optimizer, patience, freeze_epochs, ...) go in `settings`.
+    Under torchrun (WORLD_SIZE > 1) every rank calls this; rank 0 creates and records
+    the run. Returns {"run_id", "status", "epoch", "iteration", "best_metric",
+    "best_metric_name", "reason", "checkpoint", "run_dir"}.
+    """
+    d = setup_distributed(device)
+    try:
+        payload: list[Any] = [None, None]
+        if d.is_main:
+            with Project.open(project_dir) as p:
+                reconcile_runs(p)
+                if resume is not None:
+                    run = find_run(p, resume)
+                    if run.status == "running":
+                        raise StudioError(
+                            f"run {run.id} ({run.name}) is being trained by another process"
+                        )
+                    _update_resumed_config(
+                        run,
+                        {
+                            "epochs": epochs,
+                            "time_budget": time_budget,
+                            "device": device if device != "auto" else None,
+                            "workers": workers,
+                            **{k: v for k, v in settings.items() if k in RESUMABLE},
+                        },
+                    )
+                else:
+                    cfg = TrainConfig(
+                        model=model or default_model(p),
+                        weights=weights,
+                        backbone_weights=backbone_weights,
+                        image_size=image_size,
+                        device=device,
+                        workers=workers,
+                        model_options=dict(model_options or {}),
+                        **settings,
+                    )
+                    if epochs is not None or time_budget is not None:
+                        cfg.epochs, cfg.time_budget = epochs, time_budget
+                    if batch_size is not None:
+                        cfg.batch_size = batch_size
+                    run = create_run(p, cfg, name)
+            payload = [run.id, str(run.dir)]
+        if d.distributed:
+            dist.broadcast_object_list(payload, src=0)
+        run_id, run_dir = int(payload[0]), Path(payload[1])
+        with _graceful_interrupts() as stop:
+            if d.is_main:
+                with Project.open(project_dir) as p:
+                    result = execute_run(
+                        p,
+                        run_id,
+                        resume=resume is not None,
+                        emit=progress,
+                        should_stop=stop.is_set,
+                    )
+            else:
+                result = train_run(
+                    run_dir, run_id=run_id, resume=resume is not None, should_stop=stop.is_set
+                )
+        return {
+            "run_id": run_id,
+            "run_dir": str(run_dir),
+            "status": result.status,
+            "epoch": result.epoch,
+            "iteration": result.iteration,
+            "best_metric": result.best_metric,
+            "best_metric_name": result.best_metric_name,
+            "reason": result.reason,
+            "checkpoint": str(result.checkpoint) if result.checkpoint else None,
+        }
+    finally:
+        if d.initialized_here and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _update_resumed_config(run: RunRecord, changes: dict[str, Any]) -> None:
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        return
+    path = run.dir / CONFIG_NAME
+    cfg = TrainConfig.load(path)
+    cfg = TrainConfig.from_dict({**cfg.to_dict(), **changes})
+    cfg.validate()
+    cfg.save(path)
+
+
+def runs_list(project_dir: Path | str) -> list[dict[str, Any]]:
+    """Every run, oldest first: id, name, status, model, task, epoch, best metric, created,
+    finished, error. Runs whose process died are reconciled (marked failed) first."""
+    with Project.open(project_dir) as p:
+        reconcile_runs(p)
+        current = p.current_model()
+        return [
+            {
+                "id": r.id,
+                "name": r.name,
+                "status": r.status,
+                "model": r.model,
+                "task": r.task,
+                "epoch": r.epoch,
+                "best_metric": r.best_metric,
+                "best_metric_name": r.best_metric_name,
+                "created": r.created_at,
+                "finished": r.finished_at,
+                "error": r.error,
+                "current": r.id == current,
+                "dir": str(r.dir),
+            }
+            for r in p.runs()
+        ]
+
+
+def evaluate_run(
+    project_dir: Path | str,
+    run: int | str,
+    split: str = "val",
+    *,
+    checkpoint: str = "best",
+    device: str = "auto",
+    current_labels: bool = False,
+) -> dict[str, Any]:
+    """COCO metrics of a run's model on `split` ("val", "train", "test").
+
+    By default against the run's frozen dataset.json (reproducible; with an empty val
+    split, the images the run held out); `current_labels=True` evaluates against the
+    project's labels now. Returns {"bbox": {"AP", "AP50", ..., "per_class": {...}},
+    "segm": {...} (masks)} or {"semantic": {"mIoU", ...}}, plus "images": n."""
+    from .data import DataReport, SnapshotDataset, build_eval_loader, build_transforms
+
+    with Project.open(project_dir) as p:
+        rec = find_run(p, run)
+        ckpt = _checkpoint(rec, checkpoint)
+        if current_labels:
+            from .runner import write_snapshot
+
+            tmp = rec.dir / "eval_snapshot.json"
+            write_snapshot(p, tmp)
+            snap = Snapshot.load(tmp)
+            tmp.unlink()
+        else:
+            snap = Snapshot.load(rec.dir / SNAPSHOT_NAME)
+    lm = load_model(ckpt, device)
+    # Classes added, removed or reordered since training: evaluate the model's classes,
+    # matched by database id.
+    snap = snap.with_categories(lm.category_ids, lm.class_names)
+    cfg = lm.config
+    if split == "val":
+        ids = snap.train_val_ids(cfg.val_fraction, cfg.seed)[1]
+    elif split == "train":
+        ids = snap.train_val_ids(cfg.val_fraction, cfg.seed)[0]
+    else:
+        ids = snap.split_ids(split)
+    samples = snap.samples(ids, lm.task, DataReport(), training=False)
+    if not samples:
+        raise StudioError(f"no images in the {split} split to evaluate on")
+    ds = SnapshotDataset(samples, lm.task, build_transforms(lm.task, False))
+    loader = build_eval_loader(ds, batch_size=cfg.batch_size, workers=0)
+    pairs = run_model(lm.model, loader, lm.device)
+    res = evaluate_outputs(pairs, lm.task, snap, [s.image_id for s in samples])
+    return {**res.metrics, "images": len(samples), "checkpoint": str(ckpt)}
+
+
+def predict_run(
+    project_dir: Path | str,
+    run: int | str | None = None,
+    split: str | None = None,
+    out: Path | str | None = None,
+    *,
+    checkpoint: str = "best",
+    device: str = "auto",
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+    batch_size: int = 4,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Predict the project's images (of `split`, or all) with a run's model (default: the
+    project's current model), store them with scores (`Project.replace_predictions`)
+    and, with `out`, write them as a COCO results JSON (database ids).
+
+    Returns {"run_id", "images", "predictions", "missing_files", "out"}."""
+    with Project.open(project_dir) as p:
+        if run is None:
+            current = p.current_model()
+            if current is None:
+                raise StudioError("no current model: train a run or name one")
+            run = current
+        rec = find_run(p, run)
+        ckpt = _checkpoint(rec, checkpoint)
+        images = p.images(split)
+        class_ids = {c.id for c in p.classes()}
+        lm = load_model(ckpt, device)
+        samples, missing = samples_for_images(images)
+        rows: list[dict[str, Any]] = []
+        results: list[dict[str, Any]] = []
+        for i, (image_id, output) in enumerate(
+            predict_samples(lm, samples, batch_size=batch_size), 1
+        ):
+            rows += prediction_rows(
+                output, image_id, lm.task, lm.category_ids, score_threshold=score_threshold
+            )
+            if out is not None:
+                results += coco_results(
+                    output, image_id, lm.task, lm.category_ids, score_threshold=score_threshold
+                )
+            if progress is not None:
+                progress(i, len(samples))
+        # A class deleted since training has no row to point at: drop its predictions.
+        rows = [r for r in rows if r["class_id"] in class_ids]
+        n = p.replace_predictions(rec.id, rows)
+    if out is not None:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(json.dumps(results), encoding="utf-8")
+        os.replace(tmp, out)
+    return {
+        "run_id": rec.id,
+        "images": len(samples),
+        "predictions": n,
+        "missing_files": missing,
+        "out": str(out) if out is not None else None,
+    }
+
+
+def export_model(
+    project_dir: Path | str,
+    run: int | str,
+    fmt: str = "torchscript",
+    out: Path | str | None = None,
+    *,
+    checkpoint: str = "best",
+) -> dict[str, Any]:
+    """Export a run's model ("torchscript" | "onnx") to `out` (default: the run folder).
+    Returns {"run_id", "format", "out", "metadata"}."""
+    from .export_model import export_checkpoint
+
+    with Project.open(project_dir) as p:
+        rec = find_run(p, run)
+    ckpt = _checkpoint(rec, checkpoint)
+    if out is None:
+        out = rec.dir / ("model.torchscript.pt" if fmt == "torchscript" else "model.onnx")
+    path = export_checkpoint(ckpt, fmt, Path(out))
+    return {
+        "run_id": rec.id,
+        "format": fmt,
+        "out": str(path),
+        "metadata": str(path.with_suffix(".json")),
+    }
+
+
+def auto_device() -> str:
+    """The device "auto" picks here: "cuda", "mps" or "cpu"."""
+    return resolve_device("auto").type
+
+
+# --- argparse adapters for studio/cli.py ------------------------------------------------
+# The CLI calls these with its parsed arguments; they print (results to stdout, progress
+# to stderr) and return the exit status. The functions above stay print-free.
+
+
+class _ProgressBar:
+    """Renders training messages as a tqdm bar with the losses, to stderr."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def __call__(self, msg: Message) -> None:
+        import sys
+
+        from tqdm import tqdm
+
+        from .messages import EpochMetrics, Finished, Iteration, Notice, Started, Stopped
+
+        if isinstance(msg, Started):
+            for w in msg.warnings:
+                tqdm.write(f"warning: {w}", file=sys.stderr)
+            tqdm.write(
+                f"run {msg.run_id}: {msg.model} ({msg.task}) on {msg.device}, "
+                f"{msg.num_train} train / {msg.num_val} val images",
+                file=sys.stderr,
+            )
+            total = msg.epochs * msg.iters_per_epoch if msg.epochs else None
+            self.bar = tqdm(
+                total=total, initial=msg.iteration, unit="it", file=sys.stderr, dynamic_ncols=True
+            )
+        elif isinstance(msg, Iteration) and self.bar is not None:
+            self.bar.set_description(f"epoch {msg.epoch + 1}", refresh=False)
+            self.bar.set_postfix(
+                loss=f"{msg.losses.get('loss', float('nan')):.3f}",
+                lr=f"{msg.lr:.2e}",
+                img_s=f"{msg.images_per_s:.1f}",
+                refresh=False,
+            )
+            self.bar.update(1)
+        elif isinstance(msg, EpochMetrics):
+            keys = [k for k in ("train/loss", msg.best_metric_name) if k and k in msg.metrics]
+            text = ", ".join(f"{k} {msg.metrics[k]:.4f}" for k in keys)
+            best = " (best)" if msg.is_best else ""
+            tqdm.write(f"epoch {msg.epoch + 1}: {text}{best}", file=sys.stderr)
+        elif isinstance(msg, Notice):
+            tqdm.write(f"warning: {msg.text}", file=sys.stderr)
+        elif isinstance(msg, Finished | Stopped):
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def train_command(a: Any) -> int:
+    """`studio train DIR [--model M] [--epochs N | --time-budget S] ...`; exit 0 when the
+    run finished, 130 when stopped by Ctrl-C (resume with --resume RUN)."""
+    bar = _ProgressBar()
+    try:
+        res = train(
+            a.dir,
+            model=a.model,
+            epochs=a.epochs,
+            time_budget=a.time_budget,
+            batch_size=a.batch_size,
+            image_size=a.image_size,
+            weights=a.weights,
+            backbone_weights=a.backbone_weights,
+            device=a.device,
+            resume=a.resume,
+            workers=a.workers,
+            progress=bar,
+        )
+    finally:
+        bar.close()
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    if res["status"] == "stopped":
+        print(f"run {res['run_id']} stopped at epoch {res['epoch']}; continue with "
+              f"--resume {res['run_id']}")  # fmt: skip
+        return 130
+    metric = (
+        f", best {res['best_metric_name']} {res['best_metric']:.4f}"
+        if res["best_metric"] is not None
+        else ""
+    )
+    print(f"run {res['run_id']} finished ({res['reason']}) after {res['epoch']} epochs{metric}")
+    print(f"checkpoint: {res['checkpoint']}")
+    return 0
+
+
+def runs_command(a: Any) -> int:
+    runs = runs_list(a.dir)
+    if getattr(a, "json", False):
+        _print_json(runs)
+        return 0
+    if not runs:
+        print("no runs")
+        return 0
+    print(f"{'id':>4}  {'status':<9} {'epoch':>5}  {'best':>8}  {'model':<40} created")
+    for r in runs:
+        best = f"{r['best_metric']:.4f}" if r["best_metric"] is not None else "-"
+        mark = "*" if r["current"] else " "
+        print(f"{r['id']:>4}{mark} {r['status']:<9} {r['epoch']:>5}  {best:>8}  "
+              f"{r['model']:<40} {r['created']}")  # fmt: skip
+        if r["error"]:
+            print(f"       {r['error']}")
+    return 0
+
+
+def eval_command(a: Any) -> int:
+    res = evaluate_run(a.dir, a.run, a.split)
+    if getattr(a, "json", False):
+        _print_json(res)
+        return 0
+    print(f"{res['images']} {a.split} images, {res['checkpoint']}")
+    for group, values in res.items():
+        if not isinstance(values, dict):
+            continue
+        print(group)
+        for k, v in values.items():
+            if isinstance(v, dict):
+                label = "AP per class" if k == "per_class" else k
+                for name, x in v.items():
+                    print(f"  {label:<12} {name:<24} {x:.4f}")
+            else:
+                print(f"  {k:<12} {v:.4f}")
+    return 0
+
+
+def predict_command(a: Any) -> int:
+    res = predict_run(a.dir, a.run, a.split, a.out)
+    print(f"{res['predictions']} predictions on {res['images']} images stored for run "
+          f"{res['run_id']}" + (f", written to {res['out']}" if res["out"] else ""))  # fmt: skip
+    if res["missing_files"]:
+        print(f"{res['missing_files']} image files are missing and were skipped")
+    return 0
+
+
+def export_model_command(a: Any) -> int:
+    res = export_model(a.dir, a.run, a.format, a.out)
+    print(f"exported run {res['run_id']} as {res['format']} to {res['out']} "
+          f"(classes and conventions in {res['metadata']})")  # fmt: skip
+    return 0
+
+
+def models_command(a: Any) -> int:
+    """`studio models [--task T] [--no-flops]` lists the registry; `--describe NAME`
+    prints each part's outputs, strides, parameters and GFLOPs."""
+    from studio.ml import models
+
+    if a.describe:
+        options = {k: getattr(a, k) for k in ("backbone", "neck", "head") if getattr(a, k)}
+        parts = models.describe_model(a.describe, image_size=a.image_size, **options)
+        print(models.format_description(parts))
+        return 0
+    print(models.format_model_table(models.list_models(a.task), with_flops=not a.no_flops))
+    return 0

@@ -1,0 +1,173 @@
+"""The settings of a training run: one dataclass, stored as the run folder's config.json.
+
+`TrainConfig` holds everything the engine needs besides the frozen dataset, so a run can
+be repeated or resumed from its folder alone. Fields left at None take a default that
+depends on other fields (the learning rate on the optimizer, the number of frozen epochs
+on the backbone weights, ...); `resolved()` fills them in, and the engine stores the
+resolved values in each checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from studio.core.errors import StudioError
+
+CONFIG_NAME = "config.json"
+OPTIMIZERS = ("adamw", "sgd")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(slots=True)
+class TrainConfig:
+    # --- model ---------------------------------------------------------------------------
+    # A name from `studio.ml.models.list_models()`, or "package.module:function" for a
+    # model factory of your own (called like `build_model`; used by the tests).
+    model: str = ""
+    task: str = ""  # filled from the model's spec: detection / instance / semantic seg
+    weights: str = "default"  # "none" | "default" (COCO) | path to a .pt state dict
+    backbone_weights: str = "imagenet"  # "none" | "imagenet" | path
+    image_size: int | None = None  # shorter image side in pixels; None: the model's default
+    model_options: dict[str, Any] = field(default_factory=dict)  # passed to build_model
+
+    # --- length --------------------------------------------------------------------------
+    epochs: int | None = 12
+    time_budget: float | None = None  # seconds of training; stops gracefully, then evaluates
+    patience: int | None = 10  # epochs without improvement before stopping; None: never
+    min_delta: float = 0.0  # smallest increase of the metric that counts as improvement
+
+    # --- optimisation --------------------------------------------------------------------
+    batch_size: int = 4  # images per step and process
+    optimizer: str = "adamw"  # "adamw" | "sgd" (momentum 0.9; for training from scratch)
+    lr: float | None = None  # head learning rate; None: 1e-4 (AdamW) or 0.02 * batch / 16 (SGD)
+    backbone_lr_mult: float = 0.1  # backbone lr = lr * this, once unfrozen
+    weight_decay: float = 1e-4  # not applied to biases and norm weights
+    momentum: float = 0.9  # SGD only
+    warmup_iters: int = 200  # linear warmup, capped at a third of the planned iterations
+    warmup_factor: float = 1e-3  # lr multiplier at iteration 0
+    min_lr_ratio: float = 0.0  # cosine decay ends at lr * this
+    freeze_epochs: int | None = None  # None: 1 with pretrained backbone weights, else 0
+    clip_grad_norm: float | None = 10.0
+    amp: bool = True  # mixed precision; CUDA only
+    channels_last: bool = True  # CUDA only
+    max_nonfinite: int = 3  # non-finite losses in a row that fail the run
+
+    # --- data ----------------------------------------------------------------------------
+    hflip: float = 0.5  # probability of a horizontal flip
+    color_jitter: float = 0.2  # brightness/contrast/saturation strength; 0: off
+    scale_range: tuple[float, float] = (0.75, 1.25)  # random shorter side, x image_size
+    aspect_ratio_grouping: bool = True
+    val_fraction: float = 0.1  # of train images held out when the val split is empty
+    workers: int | None = None  # DataLoader processes; None: min(4, cpu_count - 1)
+
+    # --- bookkeeping ---------------------------------------------------------------------
+    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N" | "mps"
+    seed: int = 0
+    eval_every: int = 1  # epochs
+    db_flush_every: int = 20  # iterations between writes of iteration metrics
+
+    # ------------------------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Raise `StudioError` naming the first field that cannot work."""
+        if self.epochs is None and self.time_budget is None:
+            raise StudioError("give a number of epochs, a time budget, or both")
+        if self.epochs is not None and self.epochs < 1:
+            raise StudioError(f"epochs must be at least 1, got {self.epochs}")
+        if self.time_budget is not None and self.time_budget <= 0:
+            raise StudioError(f"time budget must be positive seconds, got {self.time_budget}")
+        if self.batch_size < 1:
+            raise StudioError(f"batch size must be at least 1, got {self.batch_size}")
+        if self.optimizer not in OPTIMIZERS:
+            raise StudioError(
+                f"unknown optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}"
+            )
+        if self.lr is not None and not self.lr > 0:
+            raise StudioError(f"learning rate must be positive, got {self.lr}")
+        if self.image_size is not None and self.image_size < 32:
+            raise StudioError(f"image size must be at least 32 pixels, got {self.image_size}")
+        if self.workers is not None and self.workers < 0:
+            raise StudioError(f"workers must be 0 or more, got {self.workers}")
+        if self.patience is not None and self.patience < 1:
+            raise StudioError(f"patience must be at least 1 epoch, got {self.patience}")
+        if self.max_nonfinite < 1:
+            raise StudioError("max_nonfinite must be at least 1")
+        lo, hi = self.scale_range
+        if not 0 < lo <= hi:
+            raise StudioError(f"scale range must be 0 < low <= high, got {self.scale_range}")
+        if not 0 <= self.val_fraction < 1:
+            raise StudioError(f"val fraction must be in [0, 1), got {self.val_fraction}")
+        dev = self.device.split(":")[0]
+        if dev not in DEVICES:
+            raise StudioError(f"unknown device {self.device!r}; use auto, cpu, cuda[:N] or mps")
+
+    def resolved(self) -> TrainConfig:
+        """A copy with the defaults that depend on other fields filled in."""
+        lr = self.lr
+        if lr is None:
+            lr = 1e-4 if self.optimizer == "adamw" else 0.02 * self.batch_size / 16
+        freeze = self.freeze_epochs
+        if freeze is None:
+            freeze = 1 if self.backbone_weights != "none" or self.weights != "none" else 0
+        workers = self.workers
+        if workers is None:
+            workers = default_workers()
+        return replace(self, lr=lr, freeze_epochs=freeze, workers=workers)
+
+    # --- JSON ----------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["scale_range"] = list(self.scale_range)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from `to_dict` output. Unknown keys raise: a typo must not be ignored."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise StudioError(f"unknown training setting(s): {', '.join(unknown)}")
+        data = dict(data)
+        if "scale_range" in data:
+            data["scale_range"] = tuple(float(v) for v in data["scale_range"])
+        if data.get("model_options") is None:
+            data["model_options"] = {}
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise StudioError(f"training config is not valid JSON: {e}") from None
+        if not isinstance(data, dict):
+            raise StudioError("training config must be a JSON object")
+        return cls.from_dict(data)
+
+    def save(self, path: Path) -> None:
+        """Write atomically (temporary file, then os.replace)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(self.to_json(), encoding="utf-8")
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> TrainConfig:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as e:
+            raise StudioError(f"{path}: cannot read training config: {e.strerror}") from None
+        return cls.from_json(text)
+
+
+def default_workers() -> int:
+    """DataLoader worker processes: min(4, cpu_count - 1), 0 on a single core."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))

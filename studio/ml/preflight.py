@@ -1,0 +1,370 @@
+"""Before a run starts: the recipe the Train button uses, and what cannot work.
+
+`recipe(model, device)` is the one-click recipe: `commands.default_model` picks the model
+(a detector when the project has only boxes, Mask R-CNN with polygons or masks), the
+device is "auto" (a GPU when there is one). On a CPU the recipe stays light, because a
+step of Mask R-CNN at its 800-pixel default takes tens of seconds on a laptop: the
+default detector is already the lightest two-stage one (MobileNetV3 at 320 px), and
+Mask R-CNN is trained at 512 px with batches of 2.
+
+`check(project, cfg)` says plainly what cannot work before anything starts:
+
+* errors (training does not start): no classes, no labelled training images, no class
+  with a training example, a weights file that does not exist, a device that is absent;
+* warnings (training starts): a class without training examples, an empty validation
+  split (part of train is held out, or nothing is evaluated), pretrained weights that are
+  neither cached nor downloadable. Then the run trains from scratch (or from the ImageNet
+  backbone when only that is cached) rather than refusing, and says so.
+
+Qt-free; it reads the project (a few queries) and may probe the network for a second,
+so the window runs it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from studio.core.errors import StudioError
+from studio.core.project import Project
+
+from .commands import auto_device, default_model
+from .config import TrainConfig
+from .data import LABELLED_STATUSES
+
+# Mask R-CNN on a CPU: shorter side and batch that keep a step near a few seconds.
+CPU_INSTANCE_IMAGE_SIZE = 512
+CPU_INSTANCE_BATCH = 2
+DOWNLOAD_HOST = ("download.pytorch.org", 443)
+SETTINGS_KEY = "train_settings"  # project setting: the Advanced section's choices
+_CONFIG_FIELDS = {f.name for f in fields(TrainConfig)}
+
+
+@dataclass(frozen=True)
+class Problem:
+    level: str  # "error": training cannot start; "warning": it starts, but the user should know
+    text: str
+
+
+@dataclass
+class Preflight:
+    """The config that will run (unavailable weights switched off) and the problems found."""
+
+    config: TrainConfig
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[str]:
+        return [p.text for p in self.problems if p.level == "error"]
+
+    @property
+    def warnings(self) -> list[str]:
+        return [p.text for p in self.problems if p.level == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+# --- the recipe --------------------------------------------------------------------------
+
+
+def model_task(model: str) -> str:
+    """The task of a registry model ("" for a "module:function" factory or an unknown name)."""
+    from .models import get_spec
+
+    if not model or ":" in model:
+        return ""
+    try:
+        return get_spec(model).task
+    except StudioError:
+        return ""
+
+
+def recipe(model: str, device: str) -> dict[str, Any]:
+    """The one-click settings for `model` on `device` ("cpu", "cuda", "mps"), as TrainConfig
+    fields. Pure: the Advanced section calls it again when the model changes."""
+    cfg = TrainConfig(model=model, device="auto")
+    if device == "cpu" and model_task(model) == "instance_segmentation":
+        cfg.image_size, cfg.batch_size = CPU_INSTANCE_IMAGE_SIZE, CPU_INSTANCE_BATCH
+    return cfg.to_dict()
+
+
+def recommended(project: Project) -> tuple[str, str]:
+    """(model, device) the Train button uses for `project` on this machine."""
+    return default_model(project), auto_device()
+
+
+def config_from_settings(
+    project: Project, settings: dict[str, Any], device: str | None = None
+) -> tuple[TrainConfig, list[Problem]]:
+    """The recipe for `project` with the remembered `settings` (TrainConfig fields) on top.
+
+    Unknown keys (a setting of an older version) are dropped with a warning instead of
+    refusing: a remembered setting must not make the Train button fail forever."""
+    auto_model, auto_dev = recommended(project)
+    model = str(settings.get("model") or auto_model)
+    base = recipe(model, device or auto_dev)
+    unknown = sorted(set(settings) - _CONFIG_FIELDS)
+    problems = [Problem("warning", f"ignored unknown remembered setting(s): {', '.join(unknown)}")]
+    # None is a value here: epochs None trains until the time budget runs out.
+    known = {k: v for k, v in settings.items() if k in _CONFIG_FIELDS}
+    known["model"] = model  # "" in the settings means the recommended one
+    cfg = TrainConfig.from_dict({**base, **known})
+    return cfg, problems if unknown else []
+
+
+# --- the checks --------------------------------------------------------------------------
+
+
+def check(
+    project: Project, cfg: TrainConfig, *, online: Callable[[], bool] | None = None
+) -> Preflight:
+    """What cannot work for `cfg` on `project`. `online()` says whether pretrained weights
+    could be downloaded (default: a 2-second connection to download.pytorch.org); it is
+    only asked when a file is missing from the cache."""
+    problems: list[Problem] = []
+    try:
+        cfg.validate()
+    except StudioError as e:
+        problems.append(Problem("error", f"The settings cannot work: {e}."))
+    problems += data_problems(project, cfg)
+    problems += device_problems(cfg.device)
+    cfg, weight_problems = weights_problems(cfg, online or can_download)
+    return Preflight(cfg, problems + weight_problems)
+
+
+def data_problems(project: Project, cfg: TrainConfig) -> list[Problem]:
+    """Classes, labelled images and the validation split, as the engine will see them."""
+    snap = project.snapshot()
+    if not snap.classes:
+        return [Problem("error", "The project has no classes: add classes and label images.")]
+    shapes: dict[int, Counter[int]] = {}  # image id -> shapes per class
+    for a in snap.annotations:
+        shapes.setdefault(a.image_id, Counter())[a.class_id] += 1
+    usable = {
+        split: [
+            im
+            for im in snap.images
+            if im.split == split and (im.id in shapes or im.status in LABELLED_STATUSES)
+        ]
+        for split in ("train", "val")
+    }
+    train, val = usable["train"], usable["val"]
+    if not train:
+        where = " (the labelled ones are all in the val or test split)" if shapes else ""
+        return [
+            Problem(
+                "error",
+                "No labelled images to train on: draw boxes or polygons on some images in "
+                f"the train split, or mark images without objects as done{where}.",
+            )
+        ]
+    problems: list[Problem] = []
+    per_class: Counter[int] = Counter()
+    for im in train:
+        per_class.update(shapes.get(im.id, Counter()))
+    missing = [c.name for c in snap.classes if per_class[c.id] == 0]
+    if len(missing) == len(snap.classes):
+        problems.append(
+            Problem(
+                "error",
+                "No class has a labelled example in the train split: the model would have "
+                "nothing to learn. Draw shapes on training images first.",
+            )
+        )
+    elif missing:
+        names = ", ".join(f"'{n}'" for n in missing[:8]) + (" …" if len(missing) > 8 else "")
+        problems.append(
+            Problem(
+                "warning",
+                f"No training example of {names}: the model cannot learn "
+                f"{'this class' if len(missing) == 1 else 'these classes'}.",
+            )
+        )
+    if not val:
+        if cfg.val_fraction > 0 and len(train) >= 5:
+            n = max(1, round(len(train) * cfg.val_fraction))
+            text = (
+                f"The validation split is empty: {n} of the {len(train)} training images "
+                "are held out to measure AP. Put images in the val split for a stable measure."
+            )
+        else:
+            text = (
+                "The validation split is empty and there are too few training images to hold "
+                "some out: AP is not measured and the last epoch's weights become the model."
+            )
+        problems.append(Problem("warning", text))
+    return problems
+
+
+def device_problems(device: str) -> list[Problem]:
+    from .engine import resolve_device
+
+    try:
+        resolve_device(device)
+    except (StudioError, RuntimeError) as e:
+        return [Problem("error", f"{e}: choose the device auto or cpu.")]
+    return []
+
+
+# --- pretrained weights -----------------------------------------------------------------
+
+
+def needed_weights(cfg: TrainConfig) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
+    """(full-model files, backbone files) that `cfg` loads from torchvision's cache, as
+    (architecture, cache path). Empty for factories of one's own and models without them."""
+    from .models import get_spec
+    from .models.composable import DEFAULT_OPTIONS
+    from .models.torchvision_models import BACKBONE_ARCH
+    from .models.weights import cache_path, default_weights
+
+    if ":" in cfg.model:
+        return [], []
+    spec = get_spec(cfg.model)
+    if not spec.supports_pretrained:
+        return [], []
+    if spec.family == "composable":
+        options = {**DEFAULT_OPTIONS, **spec.options, **cfg.model_options}
+        full, backbone = [], [str(options["backbone"])]
+    else:
+        full, backbone = [spec.name], [BACKBONE_ARCH[spec.name]]
+
+    def files(archs: list[str]) -> list[tuple[str, Path]]:
+        return [(a, cache_path(default_weights(a))) for a in archs]
+
+    weights = cfg.weights.strip().lower()
+    wants_backbone = cfg.backbone_weights.strip().lower() != "none"
+    if weights == "default":
+        # Composable detectors take "default" to mean their ImageNet backbone.
+        return files(full), files(backbone) if (wants_backbone or not full) else []
+    return [], files(backbone) if wants_backbone else []
+
+
+def weights_problems(
+    cfg: TrainConfig, online: Callable[[], bool]
+) -> tuple[TrainConfig, list[Problem]]:
+    """`cfg` with pretrained weights that cannot be had switched off, and what was switched."""
+    weights = cfg.weights.strip()
+    if weights.lower() not in ("none", "default"):
+        if not Path(weights).expanduser().is_file():
+            return cfg, [Problem("error", f"The weights file {weights} does not exist.")]
+        return cfg, []
+    try:
+        full, backbone = needed_weights(cfg)
+    except StudioError as e:
+        return cfg, [Problem("error", f"{e}.")]
+    missing_full = [a for a, p in full if not p.is_file()]
+    missing_backbone = [a for a, p in backbone if not p.is_file()]
+    if full and not missing_full:
+        return cfg, []  # the full model is cached; the backbone file is not used then
+    if not missing_full and not missing_backbone:
+        return cfg, []
+    if online():
+        return cfg, []  # the engine downloads them
+    if backbone and not missing_backbone:
+        text = (
+            f"Pretrained weights for {', '.join(missing_full)} are not cached and this "
+            "computer is offline: training starts from the ImageNet backbone instead."
+        )
+        return replace(cfg, weights="none"), [Problem("warning", text)]
+    text = (
+        f"Pretrained weights ({', '.join(missing_full + missing_backbone)}) are not cached "
+        "and this computer is offline: the model trains from scratch (random init). Expect "
+        "lower accuracy and longer training; put the files in "
+        f"{_cache_dir()} to use them."
+    )
+    return replace(cfg, weights="none", backbone_weights="none"), [Problem("warning", text)]
+
+
+def _cache_dir() -> str:
+    import torch.hub
+
+    return os.path.join(torch.hub.get_dir(), "checkpoints")
+
+
+def can_download(timeout: float = 2.0) -> bool:
+    """Whether torchvision's download server answers (a TCP connection, nothing fetched)."""
+    try:
+        with socket.create_connection(DOWNLOAD_HOST, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+# --- the model summary of the Advanced section ------------------------------------------
+
+
+def init_summary_worker() -> None:
+    """Initializer of the process that computes model summaries: it must not compete with
+    the window (or a training run) for the CPU."""
+    import torch
+
+    try:
+        os.nice(10)
+    except OSError:
+        pass
+    torch.set_num_threads(1)
+
+
+def summary_text(model: str, image_size: int | None, options: dict[str, Any]) -> str:
+    """Output shapes, strides, parameters and GFLOPs of each part of `model` (seconds)."""
+    from .models import describe_model, format_description, get_spec
+
+    size = image_size or get_spec(model).default_image_size
+    return format_description(describe_model(model, image_size=size, **options))
+
+
+# --- what the window's Advanced section offers -------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    name: str
+    task: str
+    description: str
+    family: str
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PanelInfo:
+    """Everything the training panel needs from the ML side, read once in a worker (it
+    imports torch: seconds)."""
+
+    auto_model: str
+    device: str  # what "auto" means here: "cuda", "mps" or "cpu"
+    models: list[ModelChoice]
+    backbones: list[str]
+    necks: list[str]
+    heads: list[str]
+    composable_defaults: dict[str, Any]
+
+
+def panel_info(project_dir: Path | str) -> PanelInfo:
+    """Reconcile the project's dead runs, and list the models, parts and device. Also
+    imports the runner, so that the window's later use of it does not import torch."""
+    from . import runner
+    from .models import BACKBONE_NODES, HEADS, NECKS, list_models
+    from .models.composable import DEFAULT_OPTIONS
+
+    with Project.open(project_dir) as p:
+        runner.reconcile_runs(p)
+        model, device = recommended(p)
+    return PanelInfo(
+        auto_model=model,
+        device=device,
+        models=[
+            ModelChoice(s.name, s.task, s.description, s.family, dict(s.options))
+            for s in list_models()
+        ],
+        backbones=list(BACKBONE_NODES),
+        necks=list(NECKS),
+        heads=list(HEADS),
+        composable_defaults=dict(DEFAULT_OPTIONS),
+    )
