@@ -61,7 +61,11 @@ def phase_import_images(project_dir: str, folder: str) -> dict:
     t = time.perf_counter()
     with Project.create(project_dir) as p:
         report = import_images(p, [Path(folder)])
-    return {"seconds": time.perf_counter() - t, "added": report.added_images, "peak_mib": _peak_rss_mib()}
+    return {
+        "seconds": time.perf_counter() - t,
+        "added": report.added_images,
+        "peak_mib": _peak_rss_mib(),
+    }
 
 
 def make_coco(path: Path, image_folder: Path, n_images: int, per_image: int) -> None:
@@ -103,7 +107,11 @@ def phase_pycocotools(coco_path: str) -> dict:
     t = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO(coco_path)
-    return {"seconds": time.perf_counter() - t, "annotations": len(coco.anns), "peak_mib": _peak_rss_mib()}
+    return {
+        "seconds": time.perf_counter() - t,
+        "annotations": len(coco.anns),
+        "peak_mib": _peak_rss_mib(),
+    }
 
 
 def phase_import_coco(project_dir: str, coco_path: str, image_folder: str, preload: bool) -> dict:
@@ -116,7 +124,11 @@ def phase_import_coco(project_dir: str, coco_path: str, image_folder: str, prelo
         t = time.perf_counter()
         report = import_annotations(p, "coco", Path(coco_path), Path(image_folder))
         seconds = time.perf_counter() - t
-    return {"seconds": seconds, "annotations": report.added_annotations, "peak_mib": _peak_rss_mib()}
+    return {
+        "seconds": seconds,
+        "annotations": report.added_annotations,
+        "peak_mib": _peak_rss_mib(),
+    }
 
 
 def main() -> None:
