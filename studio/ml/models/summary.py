@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -182,14 +185,50 @@ def complexity(
     for flops in (True, with_flops):
         if (key, size, flops) in _COMPLEXITY_CACHE:
             return _COMPLEXITY_CACHE[(key, size, flops)]
+    disk = _disk_cache()
+    disk_key = f"{key}@{size}"
+    if disk_key in disk:
+        params, gflops = disk[disk_key]
+        return params, (gflops if with_flops else None)
     with _seeded():
         model = build_model(name, 3, image_size=size).model
     if with_flops:
         result: tuple[int, float | None] = model_complexity(model, size)
+        # Counting FLOPs runs a forward pass (seconds per model on a CPU): keep the
+        # numbers across runs so `studio models` is slow only the first time.
+        disk[disk_key] = list(result)
+        _save_disk_cache(disk)
     else:
         result = (sum(p.numel() for p in model.parameters()), None)
     _COMPLEXITY_CACHE[(key, size, with_flops)] = result
     return result
+
+
+def _disk_cache_path() -> Path:
+    import platformdirs
+
+    return (
+        Path(platformdirs.user_cache_dir("studio"))
+        / f"model-complexity-torch{torch.__version__}.json"
+    )
+
+
+def _disk_cache() -> dict:
+    try:
+        return json.loads(_disk_cache_path().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_disk_cache(data: dict) -> None:
+    path = _disk_cache_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a cache only: a read-only home folder just means recomputing next time
 
 
 def _table(header: list[str], rows: list[list[str]], right: set[int]) -> str:
