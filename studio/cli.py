@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("import", help="import images or annotations into a project")
     p.add_argument("dir", type=Path)
-    p.add_argument("--format", required=True, choices=IMPORT_FORMATS)
+    # No argparse choices: plugins may add formats (checked once plugins are loaded).
+    p.add_argument("--format", required=True, help="|".join(IMPORT_FORMATS) + " or a plugin's")
     p.add_argument("path", type=Path, help="folder of images, or annotation file/folder")
     p.add_argument(
         "--images", type=Path, help="where the images are, if the annotations do not say"
@@ -71,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="export annotations")
     p.add_argument("dir", type=Path)
-    p.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    p.add_argument("--format", required=True, help="|".join(EXPORT_FORMATS) + " or a plugin's")
     p.add_argument("out", type=Path)
     p.add_argument("--split", choices=("train", "val", "test"))
 
@@ -152,10 +153,21 @@ def cmd_new(a: argparse.Namespace) -> int:
     return 0
 
 
+def _report_plugins(infos) -> None:
+    for info in infos:
+        if info.error:
+            print(
+                f"warning: plugin {info.name} ({info.origin}) not loaded: {info.error}",
+                file=sys.stderr,
+            )
+
+
 def cmd_import(a: argparse.Namespace) -> int:
     from .core.importing import import_annotations
+    from .core.plugins import load_plugins
     from .core.project import Project
 
+    _report_plugins(load_plugins())
     with Project.open(a.dir) as project:
         bar, progress = _progress(f"importing {a.format}")
         try:
@@ -172,8 +184,10 @@ def cmd_import(a: argparse.Namespace) -> int:
 
 def cmd_export(a: argparse.Namespace) -> int:
     from .core.importing import export_annotations
+    from .core.plugins import load_plugins
     from .core.project import Project
 
+    _report_plugins(load_plugins())
     with Project.open(a.dir) as project:
         warnings = export_annotations(project, a.format, a.out, a.split)
     for w in warnings:

@@ -209,7 +209,7 @@ def import_annotations(
     from .formats import READERS
 
     if fmt not in READERS:
-        raise StudioError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+        raise StudioError(f"unknown format {fmt!r}; use one of images, {', '.join(READERS)}")
     path = Path(path)
     if not path.exists():
         raise StudioError(f"{path}: no such file or folder")
@@ -437,7 +437,7 @@ def export_annotations(
     from .formats import WRITERS
 
     if fmt not in WRITERS:
-        raise StudioError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
+        raise StudioError(f"unknown export format {fmt!r}; use one of {', '.join(WRITERS)}")
     if split is not None and split not in SPLITS:
         raise StudioError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
     snap = project.snapshot(split)
