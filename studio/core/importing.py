@@ -36,6 +36,9 @@ FORMATS = ("images", "coco", "yolo", "voc", "labelme")
 EXPORT_FORMATS = ("coco", "yolo", "voc", "labelme")
 # Reports list at most this many examples per kind of problem; the counts are exact.
 MAX_EXAMPLES = 20
+# SQLite page cache for bulk imports, and SQLite's default, in KiB.
+BULK_CACHE_KIB = 262_144
+DEFAULT_CACHE_KIB = 2_000
 
 
 @dataclass
@@ -285,63 +288,67 @@ def import_dataset(
         elif spec.raw_orientation and orientation != 1:
             transforms[im.key] = (orientation, raw_w, raw_h)
 
-    # 2. Shapes: to displayed pixels, clipped, degenerate ones rejected and reported.
-    progress.text = "checking shapes"
-    ann_rows: list[tuple] = []
-    used_classes: dict[str, None] = dict.fromkeys(spec.classes)
-    now = S.utcnow()
-    for i, a in enumerate(spec.annotations):
-        if i % 4096 == 0:
-            progress.step(min(4096, len(spec.annotations) - i))
-        if a.image_key not in dims:
-            raise FormatError(
-                "", a.where, f"refers to image {a.image_key!r}, which is not in the file"
-            )
-        w, h = dims[a.image_key]
-        checked = _check_shape(a, w, h, transforms.get(a.image_key), report)
-        if checked is None:
-            continue
-        bbox, polys, rle = checked
-        used_classes.setdefault(a.class_name, None)
-        ann_rows.append((a.image_key, a.class_name, a.kind, bbox, polys, rle, a.iscrowd, a.score))
-
-    # 3. One transaction: classes, images, shapes.
+    # 2. One transaction: classes and images, then each shape checked (mapped to displayed
+    # pixels, clipped, degenerate ones rejected and reported) and written in one pass.
     progress.check()
+    progress.text = "checking shapes"
+    anns = spec.annotations
+    used_classes = dict.fromkeys([*spec.classes, *{a.class_name: None for a in anns}])
     before = {c.name for c in project.classes()}
+    now = S.utcnow()
     with project.engine.begin() as conn:
-        missing = [n for n in used_classes if n not in before]
-        if missing:
-            project._insert_classes(conn, missing)
-        class_ids = dict(conn.exec_driver_sql("SELECT name, id FROM label_classes").all())
-        first_new_id = None
-        if new_rows:
-            _bulk_insert(conn, S.Image.__table__, new_rows)
-            first_new_id = conn.execute(
-                select(S.Image.id).where(S.Image.path == new_rows[0]["path"])
-            ).scalar_one()
-        # New image ids are consecutive from the first (one writer, one transaction,
-        # INTEGER PRIMARY KEY): avoids a round trip per image.
-        key_to_id = {
-            k: (first_new_id + ref[1] if isinstance(ref, tuple) else ref)
-            for k, ref in key_to_ref.items()
-        }
-        payload = [
-            (
-                key_to_id[k], class_ids[c], kind, bb[0], bb[1], bb[2], bb[3],
-                polygons_json(polys) if polys is not None else None,
-                json.dumps(rle) if rle is not None else None,
-                int(bool(crowd)), source, score, now, now,
-            )
-            for k, c, kind, bb, polys, rle, crowd, score in ann_rows
-        ]  # fmt: skip
-        if payload:
-            conn.exec_driver_sql(
-                "INSERT INTO annotations (image_id, class_id, kind, x, y, w, h, polygons, rle, "
-                "iscrowd, source, score, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                payload,
-            )
-        progress.check()
+        # A big page cache keeps the index B-trees in memory during a million-row insert;
+        # the connection goes back to the pool afterwards, so restore the default.
+        conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+        try:
+            missing = [n for n in used_classes if n not in before]
+            if missing:
+                project._insert_classes(conn, missing)
+            class_ids = dict(conn.exec_driver_sql("SELECT name, id FROM label_classes").all())
+            first_new_id = None
+            if new_rows:
+                _bulk_insert(conn, S.Image.__table__, new_rows)
+                first_new_id = conn.execute(
+                    select(S.Image.id).where(S.Image.path == new_rows[0]["path"])
+                ).scalar_one()
+            # New image ids are consecutive from the first (one writer, one transaction,
+            # AUTOINCREMENT key): avoids a round trip per image.
+            key_to_id = {
+                k: (first_new_id + ref[1] if isinstance(ref, tuple) else ref)
+                for k, ref in key_to_ref.items()
+            }
+            payload = []
+            append = payload.append
+            for i, a in enumerate(anns):
+                if i % 4096 == 0:
+                    progress.step(min(4096, len(anns) - i))
+                key = a.image_key
+                if key not in dims:
+                    raise FormatError(
+                        "", a.where, f"refers to image {key!r}, which is not in the file"
+                    )
+                w, h = dims[key]
+                checked = _check_shape(a, w, h, transforms.get(key), report)
+                if checked is None:
+                    continue
+                bb, polys, rle = checked
+                append((
+                    key_to_id[key], class_ids[a.class_name], a.kind, bb[0], bb[1], bb[2], bb[3],
+                    polygons_json(polys) if polys is not None else None,
+                    json.dumps(rle) if rle is not None else None,
+                    1 if a.iscrowd else 0, source, a.score, now, now,
+                ))  # fmt: skip
+            progress.check()
+            if payload:
+                conn.exec_driver_sql(
+                    "INSERT INTO annotations (image_id, class_id, kind, x, y, w, h, polygons, "
+                    "rle, iscrowd, source, score, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    payload,
+                )
+            progress.check()
+        finally:
+            conn.exec_driver_sql(f"PRAGMA cache_size=-{DEFAULT_CACHE_KIB}")
     report.added_images = len(new_rows)
     report.added_annotations = len(payload)
     report.added_classes = missing

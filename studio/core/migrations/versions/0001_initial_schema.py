@@ -34,9 +34,12 @@ def upgrade() -> None:
         sa.Column("split", sa.String(), nullable=False),
         sa.Column("created_at", sa.String(), nullable=False),
         sa.Column("updated_at", sa.String(), nullable=False),
-        sa.CheckConstraint("split IN ('train','val','test')", name=op.f("ck_images_split")),
         sa.CheckConstraint(
-            "status IN ('new','in_progress','done','needs_review')", name=op.f("ck_images_status")
+            "split = 'train' OR split = 'val' OR split = 'test'", name=op.f("ck_images_split")
+        ),
+        sa.CheckConstraint(
+            "status = 'new' OR status = 'in_progress' OR status = 'done' OR status = 'needs_review'",
+            name=op.f("ck_images_status"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_images")),
         sa.UniqueConstraint("path", name=op.f("uq_images_path")),
@@ -98,9 +101,12 @@ def upgrade() -> None:
         sa.Column("score", sa.Float(), nullable=True),
         sa.Column("created_at", sa.String(), nullable=False),
         sa.Column("updated_at", sa.String(), nullable=False),
-        sa.CheckConstraint("kind IN ('box','polygon','mask')", name=op.f("ck_annotations_kind")),
         sa.CheckConstraint(
-            "source IN ('manual','imported','predicted')", name=op.f("ck_annotations_source")
+            "kind = 'box' OR kind = 'polygon' OR kind = 'mask'", name=op.f("ck_annotations_kind")
+        ),
+        sa.CheckConstraint(
+            "source = 'manual' OR source = 'imported' OR source = 'predicted'",
+            name=op.f("ck_annotations_source"),
         ),
         sa.ForeignKeyConstraint(
             ["class_id"],
