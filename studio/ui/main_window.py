@@ -31,6 +31,7 @@ from .class_dialog import ClassDialog
 from .class_dock import ClassDock, ClassPicker
 from .recent import StartPage, add_recent, recent_projects, remove_recent
 from .shortcuts import SPECS, ShortcutRegistry, ShortcutsDialog, settings
+from .train_panel import TrainPanel
 from .workers import ProjectBridge, Transfers, show_error
 
 TOOLS = ("select", "box", "polygon")
@@ -100,6 +101,13 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.browser)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.class_dock)
         self.resizeDocks([self.browser, self.class_dock], [330, 250], Qt.Orientation.Horizontal)
+        # Training sits below the canvas, hidden until asked for (Ctrl+T): labelling
+        # needs the room, and the panel keeps polling its run whether shown or not.
+        self.train_dock = TrainPanel(self)
+        self.train_dock.setObjectName("train_dock")
+        self.train_dock.current_model_changed.connect(lambda _run: self.browser.refresh())
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.train_dock)
+        self.train_dock.hide()
 
     def _action(self, action_id: str, text: str, slot, checkable: bool = False) -> QAction:
         action = QAction(text, self, checkable=checkable)
@@ -145,7 +153,11 @@ class MainWindow(QMainWindow):
         self.actions["tool.select"].setChecked(True)
         a("tool.cancel", "Cancel / select tool", self.escape)
         a("help.shortcuts", "&Keyboard shortcuts…", self.show_shortcuts)
-        for action_id, dock in (("view.browser", self.browser), ("view.classes", self.class_dock)):
+        for action_id, dock in (
+            ("view.browser", self.browser),
+            ("view.classes", self.class_dock),
+            ("view.training", self.train_dock),
+        ):
             toggle = dock.toggleViewAction()
             self.shortcuts.bind(toggle, action_id)
             self.actions[action_id] = toggle
@@ -167,7 +179,7 @@ class MainWindow(QMainWindow):
                         "class.pick", *(f"class.{n}" for n in range(1, 10)), "-",
                         "nav.prev", "nav.next", "nav.done_next")  # fmt: skip
         self._fill_menu(bar.addMenu("&View"), "view.fit", "view.zoom_100", "-",
-                        "view.browser", "view.classes", "view.compact")  # fmt: skip
+                        "view.browser", "view.classes", "view.training", "view.compact")  # fmt: skip
         self._fill_menu(bar.addMenu("&Help"), "help.shortcuts")
 
     def _fill_menu(self, menu: QMenu, *names: str) -> None:
@@ -232,6 +244,7 @@ class MainWindow(QMainWindow):
         self.canvas.set_project(project)
         self.class_dock.set_project(project)
         self.browser.set_project(project)
+        self.train_dock.set_project(project)
         self.canvas.set_current_class(self.class_dock.current_class)
         add_recent(project.path)
         self.setWindowTitle(f"{project.path.name} — Studio")
@@ -270,6 +283,7 @@ class MainWindow(QMainWindow):
             self.bridge = None
         self.browser.set_project(None)
         self.class_dock.set_project(None)
+        self.train_dock.set_project(None)
         self.canvas.set_project(None)
         self._shown_id = None
         self.project.close()
@@ -282,6 +296,7 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.start_page)
         self.browser.hide()
         self.class_dock.hide()
+        self.train_dock.hide()
         self._set_project_ui(False)
         for label in (self.image_label, self.zoom_label, self.cursor_label, self.counts_label):
             label.setText("")

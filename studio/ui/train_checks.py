@@ -1,165 +1,472 @@
-"""Qt-free helpers of the training panel: watching the training process (memory, CPU
-priority, ETA), durations and sizes as text, and the metrics CSV.
+"""The training dock's Advanced section: every setting the Train button would otherwise
+pick (model, the composable detector's backbone, neck and head with a live summary,
+weights, length, batch and image size, optimizer and learning rate, backbone freezing,
+augmentation, device), remembered per project.
 
-The pre-flight checks themselves (what cannot work before a run starts) are in
-`studio.ml.preflight`; this module only looks at a running process and formats numbers.
+The checks of what cannot work are Qt-free, in `studio.ml.preflight`; this is where the
+user sees and changes what those checks and the run will use. The composable detector's
+summary (output shapes, parameters, GFLOPs) takes seconds: it is computed in a separate
+low-priority process, with "computing…" shown meanwhile.
 """
 
 from __future__ import annotations
 
-import csv
-import os
-import time
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+import gc
+import importlib
 from pathlib import Path
+from typing import Any
 
-# The training process runs at this niceness: on a 2-core laptop a training run at the
-# window's priority takes every core and the event loop stutters; at nice 10 the kernel
-# gives the window the CPU as soon as it wakes (CFS weight 110 vs 1024).
-TRAIN_NICENESS = 10
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QDoubleValidator, QFont
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.ml.config import TrainConfig
+
+WEIGHT_CHOICES = (  # label, weights, backbone_weights
+    ("Pretrained (COCO; else ImageNet backbone)", "default", "imagenet"),
+    ("ImageNet backbone only", "none", "imagenet"),
+    ("None: train from scratch", "none", "none"),
+    ("A weights file…", "file", "none"),
+)
+DEVICE_CHOICES = (
+    ("Auto", "auto"),
+    ("CPU", "cpu"),
+    ("GPU (CUDA)", "cuda"),
+    ("Apple GPU (MPS)", "mps"),
+)
+PARTS = ("backbone", "neck", "head")
+SUMMARY_DELAY_MS = 400  # the summary is computed once the picks settle
 
 
-def lower_priority(pid: int, niceness: int = TRAIN_NICENESS) -> int:
-    """Set every thread of process `pid` (Linux niceness is per thread) to `niceness`;
-    threads and processes it starts later inherit it. Returns how many threads changed.
-    Best-effort: no /proc, or a process already gone, changes nothing."""
-    try:
-        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
-    except (OSError, ValueError):
-        tids = [pid]
-    changed = 0
-    for tid in tids:
+def panel_info(path: Path) -> Any:
+    """`preflight.panel_info`, for a worker thread: it imports torch (seconds).
+
+    Importing torch creates some 300,000 long-lived objects. With the garbage collector
+    on, each full collection during the import stops every thread, the GUI's too, for up
+    to 0.3 s, and every later one scans them all again. So the import runs with the
+    collector off, and what exists then is frozen (`gc.freeze`): later collections only
+    look at newer objects. Done once, by the first caller."""
+    global _ML_IMPORTED
+    if not _ML_IMPORTED:
+        _ML_IMPORTED = True
+        was_enabled = gc.isenabled()
+        gc.disable()
         try:
-            if os.getpriority(os.PRIO_PROCESS, tid) < niceness:
-                os.setpriority(os.PRIO_PROCESS, tid, niceness)
-                changed += 1
-        except OSError:  # gone, or not ours
-            pass
-    return changed
+            importlib.import_module("studio.ml.preflight")
+        finally:
+            if was_enabled:
+                gc.enable()
+            gc.freeze()
+    from studio.ml import preflight
+
+    return preflight.panel_info(path)
 
 
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            text = Path(f"/proc/{pid}/task/{tid}/children").read_text()
-            out += [int(c) for c in text.split()]
-    except (OSError, ValueError):
-        pass
-    return out
+_ML_IMPORTED = False
 
 
-def _rss(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
+class AdvancedForm(QWidget):
+    """Every setting the Train button otherwise picks. `overrides()` holds only what
+    differs from the recipe (what the user changed), so a better recipe later still
+    applies to the rest; settings it does not show (set from the command line or a test)
+    are kept as they are."""
 
+    changed = Signal()
 
-def process_rss(pid: int | None) -> int | None:
-    """Resident memory in bytes of `pid` and its children (data-loader workers), from
-    /proc; None where /proc cannot tell (not Linux, process gone). A few small file reads."""
-    if not pid or not os.path.isdir(f"/proc/{pid}"):
-        return None
-    total, seen, todo = 0, set(), [pid]
-    while todo:
-        p = todo.pop()
-        if p in seen:
-            continue
-        seen.add(p)
-        total += _rss(p)
-        todo += _children(p)
-    return total or None
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.info: Any = None
+        self._recipe: dict[str, Any] = TrainConfig().to_dict()
+        self._extras: dict[str, Any] = {}
+        self._filling = False
+        self._executor: Any = None
+        self._future: Any = None  # (Future, key) of the summary being computed
+        self._summary_key: tuple | None = None  # what the summary should describe
+        self._summary_text = ""  # the summary of _summary_key, once computed
+        form = QFormLayout(self)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self._build_model(form)
+        self._build_length(form)
+        self._build_data(form)
+        self._summary_timer = QTimer(self, interval=SUMMARY_DELAY_MS, singleShot=True)
+        self._summary_timer.timeout.connect(self._request_summary)
+        self._summary_poll = QTimer(self, interval=200)
+        self._summary_poll.timeout.connect(self._poll_summary)
 
+    # --- building ---------------------------------------------------------------------------
 
-def format_bytes(n: float | None) -> str:
-    if n is None:
-        return "—"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit in ("B", "KB") else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
+    def _combo(self, items: Any = ()) -> QComboBox:
+        combo = QComboBox()
+        for label, data in items:
+            combo.addItem(label, data)
+        combo.currentIndexChanged.connect(self._emit_changed)
+        return combo
 
+    def _spin(self, lo: int, hi: int, special: str = "", step: int = 1) -> QSpinBox:
+        spin = QSpinBox(minimum=lo, maximum=hi, singleStep=step)
+        if special:
+            spin.setSpecialValueText(special)
+        spin.valueChanged.connect(self._emit_changed)
+        return spin
 
-def format_duration(seconds: float | None) -> str:
-    """ "42 s", "3:07", "1:02:09"; "—" when unknown."""
-    if seconds is None or seconds != seconds or seconds < 0:
-        return "—"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s} s"
-    h, rest = divmod(s, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+    def _fspin(self, lo: float, hi: float, step: float) -> QDoubleSpinBox:
+        spin = QDoubleSpinBox(minimum=lo, maximum=hi, singleStep=step, decimals=2)
+        spin.valueChanged.connect(self._emit_changed)
+        return spin
 
+    def _build_model(self, form: QFormLayout) -> None:
+        self.model = self._combo([("Auto", "")])
+        self.model.currentIndexChanged.connect(self._on_model)
+        form.addRow("Model", self.model)
+        # The composable detector's parts, with the summary under them across the whole
+        # width: its table is ~65 characters wide.
+        self.parts = QWidget()
+        box = QVBoxLayout(self.parts)
+        box.setContentsMargins(0, 0, 0, 4)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Backbone, neck, head"))
+        self.part_combos = {}
+        for part in PARTS:
+            combo = self._combo()
+            combo.setToolTip(f"The composable detector's {part}")
+            combo.setMinimumContentsLength(8)
+            combo.currentIndexChanged.connect(self._schedule_summary)
+            self.part_combos[part] = combo
+            row.addWidget(combo, 1)
+        box.addLayout(row)
+        self.summary = QLabel()
+        self.summary.setFont(QFont("monospace", 8))
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.summary.setToolTip(
+            "Each part's outputs for one square image of the chosen size, its parameters "
+            "and GFLOPs (a multiply-add counts 2)"
+        )
+        box.addWidget(self.summary)
+        form.addRow(self.parts)
+        self.weights = self._combo([(label, (w, b)) for label, w, b in WEIGHT_CHOICES])
+        self.weights.currentIndexChanged.connect(self._update_visibility)
+        self.weights_path = QLineEdit(placeholderText="path to a .pt state dict or checkpoint")
+        self.weights_path.textChanged.connect(self._emit_changed)
+        browse = QPushButton("…")
+        browse.setFixedWidth(28)
+        browse.clicked.connect(self._browse_weights)
+        self.weights_file = QWidget()
+        row = QHBoxLayout(self.weights_file)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.weights_path, 1)
+        row.addWidget(browse)
+        form.addRow("Weights", self.weights)
+        form.addRow("", self.weights_file)
+        self.device = self._combo(DEVICE_CHOICES)
+        form.addRow("Device", self.device)
 
-def parse_time(text: str | None) -> datetime | None:
-    """A database timestamp (ISO 8601, UTC) as an aware datetime."""
-    if not text:
-        return None
-    try:
-        t = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+    def _build_length(self, form: QFormLayout) -> None:
+        self.epochs = self._spin(0, 10000, "no limit")
+        self.budget = self._spin(0, 100000, "none")
+        self.budget.setSuffix(" min")
+        self.budget.setToolTip("Stop gracefully (and evaluate) after this many minutes")
+        row = QHBoxLayout()
+        row.addWidget(self.epochs, 1)
+        row.addWidget(QLabel("time budget"))
+        row.addWidget(self.budget, 1)
+        form.addRow("Epochs", row)
+        self.batch = self._spin(1, 512)
+        self.image_size = self._spin(0, 4096, "model default", step=32)
+        self.image_size.setSuffix(" px")
+        self.image_size.valueChanged.connect(self._schedule_summary)
+        row = QHBoxLayout()
+        row.addWidget(self.batch, 1)
+        row.addWidget(QLabel("image size"))
+        row.addWidget(self.image_size, 1)
+        form.addRow("Batch size", row)
+        self.optimizer = self._combo([("AdamW", "adamw"), ("SGD (momentum 0.9)", "sgd")])
+        self.lr = QLineEdit(placeholderText="auto")
+        self.lr.setValidator(QDoubleValidator(0.0, 10.0, 8))
+        self.lr.setToolTip("Head learning rate; empty: 1e-4 (AdamW) or 0.02 × batch / 16 (SGD)")
+        self.lr.textChanged.connect(self._emit_changed)
+        row = QHBoxLayout()
+        row.addWidget(self.optimizer, 1)
+        row.addWidget(QLabel("lr"))
+        row.addWidget(self.lr, 1)
+        form.addRow("Optimizer", row)
+        self.freeze = self._spin(-1, 1000, "auto")
+        self.freeze.setSuffix(" epochs")
+        self.freeze.setToolTip(
+            "Epochs the pretrained backbone stays frozen; auto: 1 with pretrained weights, else 0"
+        )
+        form.addRow("Freeze backbone", self.freeze)
 
+    def _build_data(self, form: QFormLayout) -> None:
+        self.hflip = self._fspin(0, 1, 0.1)
+        self.jitter = self._fspin(0, 1, 0.05)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("flip"))
+        row.addWidget(self.hflip, 1)
+        row.addWidget(QLabel("colour"))
+        row.addWidget(self.jitter, 1)
+        form.addRow("Augment", row)
+        self.scale_lo = self._fspin(0.1, 4, 0.05)
+        self.scale_hi = self._fspin(0.1, 4, 0.05)
+        row = QHBoxLayout()
+        row.addWidget(self.scale_lo, 1)
+        row.addWidget(QLabel("to"))
+        row.addWidget(self.scale_hi, 1)
+        form.addRow("Scale ×", row)
+        reset = QPushButton("Reset to the recipe")
+        reset.clicked.connect(self.reset)
+        form.addRow("", reset)
 
-def run_duration(created: str | None, finished: str | None, running: bool) -> float | None:
-    """Seconds from creation to the end (or to now while it runs)."""
-    start = parse_time(created)
-    end = datetime.now(UTC) if running else parse_time(finished)
-    if start is None or end is None:
-        return None
-    return max(0.0, (end - start).total_seconds())
+    # --- content ----------------------------------------------------------------------------
 
+    def set_info(self, info: Any, settings: dict[str, Any]) -> None:
+        """Fill the choices from a `preflight.PanelInfo` (None: empty) and show the recipe
+        with the remembered `settings` on top."""
+        self.info = info
+        self._filling = True
+        try:
+            self.model.clear()
+            self.model.addItem("Auto" + (f" ({info.auto_model})" if info else ""), "")
+            for m in info.models if info else []:
+                self.model.addItem(f"{m.name}  ({m.task.replace('_', ' ')})", m.name)
+                self.model.setItemData(
+                    self.model.count() - 1, m.description, Qt.ItemDataRole.ToolTipRole
+                )
+            for part, names in zip(
+                PARTS, (info.backbones, info.necks, info.heads) if info else ((),) * 3, strict=True
+            ):
+                self.part_combos[part].clear()
+                self.part_combos[part].addItems(names)
+            self.device.setItemText(0, f"Auto ({info.device} here)" if info else "Auto")
+        finally:
+            self._filling = False
+        self._apply(settings)
 
-class Eta:
-    """Time left of a run, from the wall-clock pace of this session: it includes data
-    loading and the evaluation after each epoch, which images/s does not."""
+    def _apply(self, settings: dict[str, Any]) -> None:
+        fields = set(self._recipe) | {"model", "model_options"}
+        self._extras = {k: v for k, v in settings.items() if k not in self.values()}
+        model = str(settings.get("model") or "")
+        self._recipe = self._recipe_for(model)
+        values = {**self._recipe, **{k: v for k, v in settings.items() if k in fields}}
+        values["model"] = model
+        self._filling = True
+        try:
+            for key, value in values.items():
+                self._set_value(key, value)
+        finally:
+            self._filling = False
+        self._update_visibility()
+        self._schedule_summary()
 
-    def __init__(self) -> None:
-        self.t0: float | None = None
-        self.it0 = 0
+    def _recipe_for(self, model: str) -> dict[str, Any]:
+        if self.info is None:
+            return TrainConfig().to_dict()
+        from studio.ml.preflight import recipe
 
-    def start(self, iteration: int) -> None:
-        self.t0, self.it0 = None, iteration
+        return recipe(model or self.info.auto_model, self.info.device)
 
-    def update(self, iteration: int, total: int | None, budget_left: float | None) -> float | None:
-        now = time.monotonic()
-        if self.t0 is None:  # the first step includes start-up: measure from it
-            self.t0, self.it0 = now, iteration
-            return budget_left
-        done = iteration - self.it0
-        eta = None
-        if total and done > 0:
-            eta = (now - self.t0) / done * max(0, total - iteration)
-        if budget_left is not None:
-            eta = budget_left if eta is None else min(eta, budget_left)
-        return eta
+    def _set_value(self, key: str, value: Any) -> None:
+        if key == "model":
+            i = self.model.findData(value or "")
+            if i < 0:  # a factory of one's own ("package.module:function")
+                self.model.addItem(str(value), value)
+                i = self.model.count() - 1
+            self.model.setCurrentIndex(i)
+        elif key == "model_options":
+            defaults = self._part_defaults(str(self.model.currentData() or ""))
+            for part, combo in self.part_combos.items():
+                combo.setCurrentText(str((value or {}).get(part, defaults.get(part, ""))))
+        elif key in ("weights", "backbone_weights"):
+            self._set_weights(key, value)
+        elif key == "epochs":
+            self.epochs.setValue(int(value or 0))
+        elif key == "time_budget":
+            self.budget.setValue(round((value or 0) / 60))
+        elif key in ("batch_size", "image_size"):
+            (self.batch if key == "batch_size" else self.image_size).setValue(int(value or 0))
+        elif key == "optimizer":
+            self.optimizer.setCurrentIndex(max(0, self.optimizer.findData(value)))
+        elif key == "lr":
+            self.lr.setText("" if value is None else f"{value:g}")
+        elif key == "freeze_epochs":
+            self.freeze.setValue(-1 if value is None else int(value))
+        elif key in ("hflip", "color_jitter"):
+            (self.hflip if key == "hflip" else self.jitter).setValue(float(value))
+        elif key == "scale_range":
+            self.scale_lo.setValue(float(value[0]))
+            self.scale_hi.setValue(float(value[1]))
+        elif key == "device":
+            self.device.setCurrentIndex(max(0, self.device.findData(value)))
 
+    def _set_weights(self, key: str, value: Any) -> None:
+        weights, backbone = self.weights.currentData()
+        if key == "weights":
+            weights = value
+        else:
+            backbone = value
+        if weights not in ("none", "default"):
+            self.weights_path.setText(str(weights))
+            weights = "file"
+        for i, (_label, w, b) in enumerate(WEIGHT_CHOICES):
+            if w == weights and (b == backbone or w == "file"):
+                self.weights.setCurrentIndex(i)
+                return
 
-CSV_HEADER = ("run_id", "run", "kind", "step", "epoch", "name", "value")
+    def _part_defaults(self, model: str) -> dict[str, Any]:
+        if self.info is None:
+            return {}
+        spec = next(
+            (m for m in self.info.models if m.name == (model or self.info.auto_model)), None
+        )
+        if spec is None or spec.family != "composable":
+            return {}
+        return {**self.info.composable_defaults, **spec.options}
 
+    def values(self) -> dict[str, Any]:
+        """Every setting shown, as TrainConfig fields."""
+        model = str(self.model.currentData() or "")
+        defaults = self._part_defaults(model)
+        options = {
+            part: combo.currentText()
+            for part, combo in self.part_combos.items()
+            if defaults and combo.currentText() and combo.currentText() != defaults.get(part)
+        }
+        weights, backbone = self.weights.currentData() or ("default", "imagenet")
+        if weights == "file":
+            weights = self.weights_path.text().strip() or "none"
+        lr = self.lr.text().strip().replace(",", ".")
+        return {
+            "model": model,
+            "model_options": options,
+            "weights": weights,
+            "backbone_weights": backbone,
+            "epochs": self.epochs.value() or None,
+            "time_budget": float(self.budget.value() * 60) or None,
+            "batch_size": self.batch.value(),
+            "image_size": self.image_size.value() or None,
+            "optimizer": self.optimizer.currentData(),
+            "lr": float(lr) if lr else None,
+            "freeze_epochs": None if self.freeze.value() < 0 else self.freeze.value(),
+            "hflip": round(self.hflip.value(), 4),
+            "color_jitter": round(self.jitter.value(), 4),
+            "scale_range": [round(self.scale_lo.value(), 4), round(self.scale_hi.value(), 4)],
+            "device": self.device.currentData(),
+        }
 
-def write_metrics_csv(
-    path: Path, runs: Iterable[tuple[int, str, Sequence[tuple[str, int, int, str, float]]]]
-) -> int:
-    """Write (run id, run name, metric rows) as one CSV table; returns the rows written.
-    Written to a temporary file first, so a failed export leaves no half file."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    n = 0
-    with tmp.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(CSV_HEADER)
-        for run_id, name, rows in runs:
-            for kind, step, epoch, metric, value in rows:
-                w.writerow((run_id, name, kind, step, epoch, metric, repr(float(value))))
-                n += 1
-    os.replace(tmp, path)
-    return n
+    def overrides(self) -> dict[str, Any]:
+        """The settings to remember: what differs from the recipe, plus unshown extras."""
+        out = dict(self._extras)
+        for key, value in self.values().items():
+            if key in ("model", "model_options"):
+                if value:
+                    out[key] = value
+            elif value != self._recipe.get(key):
+                out[key] = value
+        return out
+
+    def reset(self) -> None:
+        self._apply(dict(self._extras))
+        self._emit_changed()
+
+    # --- reactions --------------------------------------------------------------------------
+
+    def _emit_changed(self) -> None:
+        if not self._filling:
+            self.changed.emit()
+
+    def _on_model(self) -> None:
+        if self._filling:
+            return
+        before, old = self.values(), self._recipe
+        self._recipe = self._recipe_for(str(self.model.currentData() or ""))
+        self._filling = True
+        try:  # settings the user left at the old recipe follow the new one
+            for key, value in self._recipe.items():
+                if key in before and key != "model" and before[key] == old.get(key):
+                    self._set_value(key, value)
+            self._set_value("model_options", {})
+        finally:
+            self._filling = False
+        self._update_visibility()
+        self._schedule_summary()
+
+    def _update_visibility(self) -> None:
+        self.parts.setVisible(bool(self._part_defaults(str(self.model.currentData() or ""))))
+        self.weights_file.setVisible((self.weights.currentData() or ("",))[0] == "file")
+
+    def _browse_weights(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Weights", "", "PyTorch weights (*.pt *.pth)")
+        if path:
+            self.weights_path.setText(path)
+
+    # --- the composable detector's summary (in another process: it takes seconds) -----------
+
+    def _schedule_summary(self) -> None:
+        # Only for a composable model, and only while the section is open: the summary
+        # costs a process with torch in it.
+        if self.parts.isVisibleTo(self) and self.isVisible():
+            self.summary.setText("computing…")
+            self._summary_timer.start()
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self._schedule_summary()
+
+    def _request_summary(self) -> None:
+        v = self.values()
+        model = v["model"] or (self.info.auto_model if self.info else "")
+        if not self._part_defaults(model):
+            return
+        key = (model, v["image_size"], tuple(sorted(v["model_options"].items())))
+        if self._future is not None:  # one at a time: the newest key is asked for next
+            self._summary_key = key
+            return
+        if key == self._summary_key and self._summary_text:
+            self.summary.setText(self._summary_text)
+            return
+        from studio.ml import preflight
+
+        if self._executor is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._executor = ProcessPoolExecutor(
+                1, multiprocessing.get_context("spawn"), preflight.init_summary_worker
+            )
+        self._summary_key, self._summary_text = key, ""
+        self.summary.setText("computing…")
+        future = self._executor.submit(preflight.summary_text, model, key[1], dict(key[2]))
+        self._future = (future, key)
+        self._summary_poll.start()
+
+    def _poll_summary(self) -> None:
+        if self._future is None or not self._future[0].done():
+            return
+        (future, key), self._future = self._future, None
+        self._summary_poll.stop()
+        try:
+            text = future.result()
+        except Exception as e:  # a combination of parts that cannot be built: say why
+            text = f"cannot build this model: {e}"
+        if key != self._summary_key:  # the picks changed meanwhile
+            self._request_summary()
+            return
+        self._summary_text = text
+        self.summary.setText(text)
+
+    def shutdown(self) -> None:
+        self._summary_poll.stop()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None

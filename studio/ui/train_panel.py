@@ -14,35 +14,28 @@ off the GUI thread, so they appear and plot live too.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QDoubleValidator, QFont
 from PySide6.QtWidgets import (
-    QComboBox,
     QDockWidget,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
     QSizePolicy,
-    QSpinBox,
     QSplitter,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from studio.core.errors import StudioError
 from studio.core.project import Project
-from studio.ml.config import TrainConfig
 from studio.ml.messages import (
     EpochMetrics,
     Failed,
@@ -54,419 +47,127 @@ from studio.ml.messages import (
     Stopped,
 )
 
-from .runs_view import RunsView
-from .train_checks import Eta, format_bytes, format_duration, lower_priority, process_rss
-from .train_plots import RunCurves, TrainPlots, legend_label
+from .runs_view import RunsView, format_duration
+from .train_checks import AdvancedForm, panel_info
+from .train_plots import RunCurves, TrainPlots
 from .workers import error_text, run_task
 
 POLL_MS = 150  # the child's queue is read this often, without waiting
-DB_REFRESH_MS = 2000  # runs list, and curves of runs trained by another process
 UI_MIN_INTERVAL_S = 0.2  # progress text at most 5 times a second
 KILL_AFTER_S = 20.0  # Stop turns into Kill when the run has not stopped by then
 SETTINGS_KEY = "train_settings"
 RESUMABLE = ("stopped", "failed", "queued")
-MAX_SHOWN_RUNS = 10
+NOTICE_STYLE = {  # colour, sign
+    "error": ("#c62828", "✖"),
+    "warning": ("#a15c00", "⚠"),
+    "info": ("#2e7d32", "✔"),
+}
 
 
-WEIGHT_CHOICES = (  # label, weights, backbone_weights
-    ("Pretrained (COCO; else ImageNet backbone)", "default", "imagenet"),
-    ("ImageNet backbone only", "none", "imagenet"),
-    ("None: train from scratch", "none", "none"),
-    ("A weights file…", "file", "none"),
-)
-DEVICE_CHOICES = (
-    ("Auto", "auto"),
-    ("CPU", "cpu"),
-    ("GPU (CUDA)", "cuda"),
-    ("Apple GPU (MPS)", "mps"),
-)
-PARTS = ("backbone", "neck", "head")
-SUMMARY_DELAY_MS = 400  # the summary is computed once the picks settle
+# The training process runs at this niceness: on a 2-core laptop a training run at the
+# window's priority takes every core and the event loop stutters; at nice 10 the kernel
+# gives the window the CPU as soon as it wakes (CFS weight 110 vs 1024).
+TRAIN_NICENESS = 10
 
 
-def _panel_info(path: Path) -> Any:
-    from studio.ml.preflight import panel_info
-
-    return panel_info(path)
-
-
-class AdvancedForm(QWidget):
-    """Every setting the Train button otherwise picks. `overrides()` holds only what
-    differs from the recipe (what the user changed), so a better recipe later still
-    applies to the rest; settings it does not show (set from the command line or a test)
-    are kept as they are."""
-
-    changed = Signal()
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.info: Any = None
-        self._recipe: dict[str, Any] = TrainConfig().to_dict()
-        self._extras: dict[str, Any] = {}
-        self._filling = False
-        self._executor: Any = None
-        self._future: Any = None
-        self._summary_key: tuple | None = None
-        form = QFormLayout(self)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self._build_model(form)
-        self._build_length(form)
-        self._build_data(form)
-        self._summary_timer = QTimer(self, interval=SUMMARY_DELAY_MS, singleShot=True)
-        self._summary_timer.timeout.connect(self._request_summary)
-        self._summary_poll = QTimer(self, interval=200)
-        self._summary_poll.timeout.connect(self._poll_summary)
-
-    # --- building ---------------------------------------------------------------------------
-
-    def _combo(self, items: Any = ()) -> QComboBox:
-        combo = QComboBox()
-        for label, data in items:
-            combo.addItem(label, data)
-        combo.currentIndexChanged.connect(self._emit_changed)
-        return combo
-
-    def _spin(self, lo: int, hi: int, special: str = "", step: int = 1) -> QSpinBox:
-        spin = QSpinBox(minimum=lo, maximum=hi, singleStep=step)
-        if special:
-            spin.setSpecialValueText(special)
-        spin.valueChanged.connect(self._emit_changed)
-        return spin
-
-    def _fspin(self, lo: float, hi: float, step: float) -> QDoubleSpinBox:
-        spin = QDoubleSpinBox(minimum=lo, maximum=hi, singleStep=step, decimals=2)
-        spin.valueChanged.connect(self._emit_changed)
-        return spin
-
-    def _build_model(self, form: QFormLayout) -> None:
-        self.model = self._combo([("Auto", "")])
-        self.model.currentIndexChanged.connect(self._on_model)
-        form.addRow("Model", self.model)
-        self.parts = QWidget()
-        grid = QVBoxLayout(self.parts)
-        grid.setContentsMargins(0, 0, 0, 0)
-        row = QHBoxLayout()
-        self.part_combos = {}
-        for part in PARTS:
-            combo = self._combo()
-            combo.setToolTip(f"The composable detector's {part}")
-            combo.currentIndexChanged.connect(self._schedule_summary)
-            self.part_combos[part] = combo
-            row.addWidget(combo, 1)
-        grid.addLayout(row)
-        self.summary = QLabel()
-        self.summary.setFont(QFont("monospace", 8))
-        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        grid.addWidget(self.summary)
-        form.addRow("Parts", self.parts)
-        self.weights = self._combo([(label, (w, b)) for label, w, b in WEIGHT_CHOICES])
-        self.weights.currentIndexChanged.connect(self._update_visibility)
-        self.weights_path = QLineEdit(placeholderText="path to a .pt state dict or checkpoint")
-        self.weights_path.textChanged.connect(self._emit_changed)
-        browse = QPushButton("…")
-        browse.setFixedWidth(28)
-        browse.clicked.connect(self._browse_weights)
-        self.weights_file = QWidget()
-        row = QHBoxLayout(self.weights_file)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.weights_path, 1)
-        row.addWidget(browse)
-        form.addRow("Weights", self.weights)
-        form.addRow("", self.weights_file)
-        self.device = self._combo(DEVICE_CHOICES)
-        form.addRow("Device", self.device)
-
-    def _build_length(self, form: QFormLayout) -> None:
-        self.epochs = self._spin(0, 10000, "no limit")
-        self.budget = self._spin(0, 100000, "none")
-        self.budget.setSuffix(" min")
-        self.budget.setToolTip("Stop gracefully (and evaluate) after this many minutes")
-        row = QHBoxLayout()
-        row.addWidget(self.epochs, 1)
-        row.addWidget(QLabel("time budget"))
-        row.addWidget(self.budget, 1)
-        form.addRow("Epochs", row)
-        self.batch = self._spin(1, 512)
-        self.image_size = self._spin(0, 4096, "model default", step=32)
-        self.image_size.setSuffix(" px")
-        self.image_size.valueChanged.connect(self._schedule_summary)
-        row = QHBoxLayout()
-        row.addWidget(self.batch, 1)
-        row.addWidget(QLabel("image size"))
-        row.addWidget(self.image_size, 1)
-        form.addRow("Batch size", row)
-        self.optimizer = self._combo([("AdamW", "adamw"), ("SGD (momentum 0.9)", "sgd")])
-        self.lr = QLineEdit(placeholderText="auto")
-        self.lr.setValidator(QDoubleValidator(0.0, 10.0, 8))
-        self.lr.setToolTip("Head learning rate; empty: 1e-4 (AdamW) or 0.02 × batch / 16 (SGD)")
-        self.lr.textChanged.connect(self._emit_changed)
-        row = QHBoxLayout()
-        row.addWidget(self.optimizer, 1)
-        row.addWidget(QLabel("lr"))
-        row.addWidget(self.lr, 1)
-        form.addRow("Optimizer", row)
-        self.freeze = self._spin(-1, 1000, "auto")
-        self.freeze.setSuffix(" epochs")
-        self.freeze.setToolTip(
-            "Epochs the pretrained backbone stays frozen; auto: 1 with pretrained weights, else 0"
-        )
-        form.addRow("Freeze backbone", self.freeze)
-
-    def _build_data(self, form: QFormLayout) -> None:
-        self.hflip = self._fspin(0, 1, 0.1)
-        self.jitter = self._fspin(0, 1, 0.05)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("flip"))
-        row.addWidget(self.hflip, 1)
-        row.addWidget(QLabel("colour"))
-        row.addWidget(self.jitter, 1)
-        form.addRow("Augment", row)
-        self.scale_lo = self._fspin(0.1, 4, 0.05)
-        self.scale_hi = self._fspin(0.1, 4, 0.05)
-        row = QHBoxLayout()
-        row.addWidget(self.scale_lo, 1)
-        row.addWidget(QLabel("to"))
-        row.addWidget(self.scale_hi, 1)
-        form.addRow("Scale ×", row)
-        reset = QPushButton("Reset to the recipe")
-        reset.clicked.connect(self.reset)
-        form.addRow("", reset)
-
-    # --- content ----------------------------------------------------------------------------
-
-    def set_info(self, info: Any, settings: dict[str, Any]) -> None:
-        """Fill the choices from a `preflight.PanelInfo` (None: empty) and show the recipe
-        with the remembered `settings` on top."""
-        self.info = info
-        self._filling = True
+def lower_priority(pid: int, niceness: int = TRAIN_NICENESS) -> int:
+    """Set every thread of process `pid` (Linux niceness is per thread) to `niceness`;
+    threads and processes it starts later inherit it. Returns how many threads changed.
+    Best-effort: no /proc, or a process already gone, changes nothing."""
+    try:
+        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except (OSError, ValueError):
+        tids = [pid]
+    changed = 0
+    for tid in tids:
         try:
-            self.model.clear()
-            self.model.addItem("Auto" + (f" ({info.auto_model})" if info else ""), "")
-            for m in info.models if info else []:
-                self.model.addItem(f"{m.name}  ({m.task.replace('_', ' ')})", m.name)
-                self.model.setItemData(
-                    self.model.count() - 1, m.description, Qt.ItemDataRole.ToolTipRole
-                )
-            for part, names in zip(
-                PARTS, (info.backbones, info.necks, info.heads) if info else ((),) * 3, strict=True
-            ):
-                self.part_combos[part].clear()
-                self.part_combos[part].addItems(names)
-            self.device.setItemText(0, f"Auto ({info.device} here)" if info else "Auto")
-        finally:
-            self._filling = False
-        self._apply(settings)
+            if os.getpriority(os.PRIO_PROCESS, tid) < niceness:
+                os.setpriority(os.PRIO_PROCESS, tid, niceness)
+                changed += 1
+        except OSError:  # gone, or not ours
+            pass
+    return changed
 
-    def _apply(self, settings: dict[str, Any]) -> None:
-        fields = set(self._recipe) | {"model", "model_options"}
-        self._extras = {k: v for k, v in settings.items() if k not in self.values()}
-        model = str(settings.get("model") or "")
-        self._recipe = self._recipe_for(model)
-        values = {**self._recipe, **{k: v for k, v in settings.items() if k in fields}}
-        values["model"] = model
-        self._filling = True
-        try:
-            for key, value in values.items():
-                self._set_value(key, value)
-        finally:
-            self._filling = False
-        self._update_visibility()
-        self._schedule_summary()
 
-    def _recipe_for(self, model: str) -> dict[str, Any]:
-        if self.info is None:
-            return TrainConfig().to_dict()
-        from studio.ml.preflight import recipe
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            text = Path(f"/proc/{pid}/task/{tid}/children").read_text()
+            out += [int(c) for c in text.split()]
+    except (OSError, ValueError):
+        pass
+    return out
 
-        return recipe(model or self.info.auto_model, self.info.device)
 
-    def _set_value(self, key: str, value: Any) -> None:
-        if key == "model":
-            i = self.model.findData(value or "")
-            if i < 0:  # a factory of one's own ("package.module:function")
-                self.model.addItem(str(value), value)
-                i = self.model.count() - 1
-            self.model.setCurrentIndex(i)
-        elif key == "model_options":
-            defaults = self._part_defaults(str(self.model.currentData() or ""))
-            for part, combo in self.part_combos.items():
-                combo.setCurrentText(str((value or {}).get(part, defaults.get(part, ""))))
-        elif key in ("weights", "backbone_weights"):
-            self._set_weights(key, value)
-        elif key == "epochs":
-            self.epochs.setValue(int(value or 0))
-        elif key == "time_budget":
-            self.budget.setValue(round((value or 0) / 60))
-        elif key in ("batch_size", "image_size"):
-            (self.batch if key == "batch_size" else self.image_size).setValue(int(value or 0))
-        elif key == "optimizer":
-            self.optimizer.setCurrentIndex(max(0, self.optimizer.findData(value)))
-        elif key == "lr":
-            self.lr.setText("" if value is None else f"{value:g}")
-        elif key == "freeze_epochs":
-            self.freeze.setValue(-1 if value is None else int(value))
-        elif key in ("hflip", "color_jitter"):
-            (self.hflip if key == "hflip" else self.jitter).setValue(float(value))
-        elif key == "scale_range":
-            self.scale_lo.setValue(float(value[0]))
-            self.scale_hi.setValue(float(value[1]))
-        elif key == "device":
-            self.device.setCurrentIndex(max(0, self.device.findData(value)))
+def _rss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
-    def _set_weights(self, key: str, value: Any) -> None:
-        weights, backbone = self.weights.currentData()
-        if key == "weights":
-            weights = value
-        else:
-            backbone = value
-        if weights not in ("none", "default"):
-            self.weights_path.setText(str(weights))
-            weights = "file"
-        for i, (_label, w, b) in enumerate(WEIGHT_CHOICES):
-            if w == weights and (b == backbone or w == "file"):
-                self.weights.setCurrentIndex(i)
-                return
 
-    def _part_defaults(self, model: str) -> dict[str, Any]:
-        if self.info is None:
-            return {}
-        spec = next(
-            (m for m in self.info.models if m.name == (model or self.info.auto_model)), None
-        )
-        if spec is None or spec.family != "composable":
-            return {}
-        return {**self.info.composable_defaults, **spec.options}
+def process_rss(pid: int | None) -> int | None:
+    """Resident memory in bytes of `pid` and its children (data-loader workers), from
+    /proc; None where /proc cannot tell (not Linux, process gone). A few small file reads."""
+    if not pid or not os.path.isdir(f"/proc/{pid}"):
+        return None
+    total, seen, todo = 0, set(), [pid]
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        total += _rss(p)
+        todo += _children(p)
+    return total or None
 
-    def values(self) -> dict[str, Any]:
-        """Every setting shown, as TrainConfig fields."""
-        model = str(self.model.currentData() or "")
-        defaults = self._part_defaults(model)
-        options = {
-            part: combo.currentText()
-            for part, combo in self.part_combos.items()
-            if defaults and combo.currentText() and combo.currentText() != defaults.get(part)
-        }
-        weights, backbone = self.weights.currentData() or ("default", "imagenet")
-        if weights == "file":
-            weights = self.weights_path.text().strip() or "none"
-        lr = self.lr.text().strip().replace(",", ".")
-        return {
-            "model": model,
-            "model_options": options,
-            "weights": weights,
-            "backbone_weights": backbone,
-            "epochs": self.epochs.value() or None,
-            "time_budget": float(self.budget.value() * 60) or None,
-            "batch_size": self.batch.value(),
-            "image_size": self.image_size.value() or None,
-            "optimizer": self.optimizer.currentData(),
-            "lr": float(lr) if lr else None,
-            "freeze_epochs": None if self.freeze.value() < 0 else self.freeze.value(),
-            "hflip": round(self.hflip.value(), 4),
-            "color_jitter": round(self.jitter.value(), 4),
-            "scale_range": [round(self.scale_lo.value(), 4), round(self.scale_hi.value(), 4)],
-            "device": self.device.currentData(),
-        }
 
-    def overrides(self) -> dict[str, Any]:
-        """The settings to remember: what differs from the recipe, plus unshown extras."""
-        out = dict(self._extras)
-        for key, value in self.values().items():
-            if key in ("model", "model_options"):
-                if value:
-                    out[key] = value
-            elif value != self._recipe.get(key):
-                out[key] = value
-        return out
+def format_bytes(n: float | None) -> str:
+    if n is None:
+        return "—"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit in ("B", "KB") else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
 
-    def reset(self) -> None:
-        self._apply(dict(self._extras))
-        self._emit_changed()
 
-    # --- reactions --------------------------------------------------------------------------
+class Eta:
+    """Time left of a run, from the wall-clock pace of this session: it includes data
+    loading and the evaluation after each epoch, which images/s does not."""
 
-    def _emit_changed(self) -> None:
-        if not self._filling:
-            self.changed.emit()
+    def __init__(self) -> None:
+        self.t0: float | None = None
+        self.it0 = 0
 
-    def _on_model(self) -> None:
-        if self._filling:
-            return
-        before, old = self.values(), self._recipe
-        self._recipe = self._recipe_for(str(self.model.currentData() or ""))
-        self._filling = True
-        try:  # settings the user left at the old recipe follow the new one
-            for key, value in self._recipe.items():
-                if key in before and key != "model" and before[key] == old.get(key):
-                    self._set_value(key, value)
-            self._set_value("model_options", {})
-        finally:
-            self._filling = False
-        self._update_visibility()
-        self._schedule_summary()
+    def start(self, iteration: int) -> None:
+        self.t0, self.it0 = None, iteration
 
-    def _update_visibility(self) -> None:
-        self.parts.setVisible(bool(self._part_defaults(str(self.model.currentData() or ""))))
-        self.weights_file.setVisible((self.weights.currentData() or ("",))[0] == "file")
-
-    def _browse_weights(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Weights", "", "PyTorch weights (*.pt *.pth)")
-        if path:
-            self.weights_path.setText(path)
-
-    # --- the composable detector's summary (in another process: it takes seconds) -----------
-
-    def _schedule_summary(self) -> None:
-        if not self._filling and self.parts.isVisibleTo(self) or self.parts.isVisible():
-            self.summary.setText("computing…")
-            self._summary_timer.start()
-
-    def _request_summary(self) -> None:
-        v = self.values()
-        model = v["model"] or (self.info.auto_model if self.info else "")
-        if not self._part_defaults(model):
-            return
-        key = (model, v["image_size"], tuple(sorted(v["model_options"].items())))
-        if key == self._summary_key and self._future is None:
-            return
-        from studio.ml import preflight
-
-        if self._executor is None:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            self._executor = ProcessPoolExecutor(
-                1, multiprocessing.get_context("spawn"), preflight.init_summary_worker
-            )
-        self._summary_key = key
-        self.summary.setText("computing…")
-        self._future = self._executor.submit(preflight.summary_text, *key[:2], dict(key[2]))
-        self._future.key = key
-        self._summary_poll.start()
-
-    def _poll_summary(self) -> None:
-        future = self._future
-        if future is None or not future.done():
-            return
-        self._future = None
-        self._summary_poll.stop()
-        if future.key != self._summary_key:
-            return self._request_summary()
-        try:
-            self.summary.setText(future.result())
-        except Exception as e:  # a bad combination of parts: say why
-            self.summary.setText(f"cannot build this model: {e}")
-
-    def shutdown(self) -> None:
-        self._summary_poll.stop()
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+    def update(self, iteration: int, total: int | None, budget_left: float | None) -> float | None:
+        now = time.monotonic()
+        if self.t0 is None:  # the first step includes start-up: measure from it
+            self.t0, self.it0 = now, iteration
+            return budget_left
+        done = iteration - self.it0
+        eta = None
+        if total and done > 0:
+            eta = (now - self.t0) / done * max(0, total - iteration)
+        if budget_left is not None:
+            eta = budget_left if eta is None else min(eta, budget_left)
+        return eta
 
 
 class StallMeter(QObject):
     """The event loop's responsiveness: how late a 10 ms timer fires. `max_ms` is the
-    longest stall since `start()`; the panel runs it while it trains."""
+    longest stall since `start()` and `percentile(99)` the typical bad one (a histogram
+    of 1 ms bins: bounded memory for runs of any length). `busy_max_ms` counts only the
+    GUI thread's own CPU time in each stall: on a loaded machine a stall where it
+    computed nothing was the kernel giving the CPU to another process. The panel runs it
+    while it trains and shows it in the progress bar's tooltip."""
 
     INTERVAL_MS = 10
 
@@ -475,24 +176,46 @@ class StallMeter(QObject):
         self._timer = QTimer(self, interval=self.INTERVAL_MS)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.timeout.connect(self._tick)
-        self._last = 0.0
-        self.max_ms = 0.0
+        self._last = self._last_cpu = 0.0
+        self._hist = [0] * 1001  # lateness in whole ms; the last bin holds >= 1 s
+        self.max_ms = self.busy_max_ms = 0.0
         self.samples = 0
 
     def start(self) -> None:
-        self.max_ms, self.samples = 0.0, 0
-        self._last = time.perf_counter()
+        self._hist = [0] * 1001
+        self.max_ms = self.busy_max_ms = 0.0
+        self.samples = 0
+        self._last, self._last_cpu = time.perf_counter(), time.thread_time()
         self._timer.start()
 
     def stop(self) -> None:
         self._timer.stop()
 
     def _tick(self) -> None:
-        now = time.perf_counter()
-        late = (now - self._last) * 1000 - self.INTERVAL_MS
-        self._last = now
+        now, cpu = time.perf_counter(), time.thread_time()
+        late = max(0.0, (now - self._last) * 1000 - self.INTERVAL_MS)
+        busy = min(late, (cpu - self._last_cpu) * 1000)
+        self._last, self._last_cpu = now, cpu
         self.samples += 1
         self.max_ms = max(self.max_ms, late)
+        self.busy_max_ms = max(self.busy_max_ms, busy)
+        self._hist[min(int(late), 1000)] += 1
+
+    def percentile(self, q: float) -> float:
+        """Lateness in ms (to the 1 ms bin) that q percent of the ticks did not exceed."""
+        need, seen = self.samples * q / 100, 0
+        for ms, count in enumerate(self._hist):
+            seen += count
+            if seen >= need and seen:
+                return float(ms)
+        return 0.0
+
+    def summary(self) -> str:
+        return (
+            f"event-loop stall: max {self.max_ms:.0f} ms (GUI thread busy at most "
+            f"{self.busy_max_ms:.0f} ms of it), 99th percentile {self.percentile(99):.0f} ms, "
+            f"{self.samples} ticks"
+        )
 
 
 class TrainPanel(QDockWidget):
@@ -508,22 +231,22 @@ class TrainPanel(QDockWidget):
         self.setObjectName("train_dock")
         self.project: Project | None = None
         self.ml: Any = None  # preflight.PanelInfo, once the worker has read it
-        self._gen = 0  # bumped by set_project: late worker results for another project are dropped
+        self._gen = 0  # bumped by set_project: results for another project are dropped
         self._tp: Any = None  # the TrainingProcess this window runs
         self._run_id: int | None = None
         self._live: RunCurves | None = None
         self._pending: list[Message] | None = None  # a resume's messages until its history loads
-        self._cache: dict[int, RunCurves] = {}
-        self._loading: set[int] = set()
-        self._refreshing = False
-        self._current_model: int | None = None
-        self._want_select: int | None = None
         self._last_iter: Iteration | None = None
         self._started: Started | None = None
+        self._checking = False  # the pre-flight worker runs
         self._stop_asked = 0.0
+        self._ended_at = 0.0
         self._ui_at = 0.0
         self._rss_at = 0.0
         self._rss: int | None = None
+        self._budget: float | None = None  # seconds, a new run's time budget
+        self._t0 = 0.0  # when the run's Started arrived
+        self._notice_lines: list[tuple[str, str]] = []  # (text, level)
         self.eta = Eta()
         self.stall = StallMeter(self)
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -540,14 +263,16 @@ class TrainPanel(QDockWidget):
 
     def _build_left(self) -> QWidget:
         left = QWidget()
-        layout = QVBoxLayout(left)
+        layout = self._left_layout = QVBoxLayout(left)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(self._build_buttons())
         layout.addWidget(self._build_progress())
         layout.addWidget(self._build_advanced())
         self.runs = RunsView()
-        self.runs.selection_changed.connect(self._on_selection)
-        self.runs.delete_requested.connect(self.delete_runs)
+        self.runs.selection_changed.connect(lambda _ids: self._update_buttons())
+        self.runs.refreshed.connect(self._update_buttons)  # a run's status changed
+        self.runs.current_model_changed.connect(self.current_model_changed)
+        self.runs.failed.connect(lambda text: self._add_notice(text, "error"))
         layout.addWidget(self.runs, 1)
         return left
 
@@ -599,7 +324,7 @@ class TrainPanel(QDockWidget):
         return box
 
     def _build_advanced(self) -> QWidget:
-        box = QWidget()
+        box = self._advanced_box = QWidget()
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
         self.advanced_button = QToolButton(text="Advanced", checkable=True)
@@ -620,6 +345,7 @@ class TrainPanel(QDockWidget):
 
     def _build_plots(self) -> TrainPlots:
         self.plots = TrainPlots()
+        self.runs.shown_changed.connect(self.plots.show_runs)
         self.plots.png_requested.connect(self.export_png_interactive)
         self.plots.csv_requested.connect(self.export_csv_interactive)
         return self.plots
@@ -627,14 +353,14 @@ class TrainPanel(QDockWidget):
     def _build_timers(self) -> None:
         self._poll_timer = QTimer(self, interval=POLL_MS)
         self._poll_timer.timeout.connect(self._poll)
-        self._db_timer = QTimer(self, interval=DB_REFRESH_MS)
-        self._db_timer.timeout.connect(self.refresh_runs)
         self._save_timer = QTimer(self, interval=500, singleShot=True)
         self._save_timer.timeout.connect(self._save_settings)
 
     def _toggle_advanced(self, on: bool) -> None:
         self.advanced_button.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
         self.advanced_area.setVisible(on)
+        # Open, the settings share the height with the runs list; closed, the list has it.
+        self._left_layout.setStretchFactor(self._advanced_box, 3 if on else 0)
 
     # --- project ----------------------------------------------------------------------------
 
@@ -646,30 +372,25 @@ class TrainPanel(QDockWidget):
             self.shutdown()
         self._gen += 1
         self.project = project
-        self._cache.clear()
-        self._loading.clear()
+        self.ml = None
+        self._checking = False
         self._live = None
         self._run_id = None
         self._set_notices([])
-        self.plots.show_runs([])
-        self.runs.set_runs([], None)
+        self.runs.set_project(project)
         self.form.set_info(None, {})
         if project is None:
-            self._db_timer.stop()
             self.recipe_label.setText("Open a project to train.")
             self._update_buttons()
             return
-        self._current_model = None
         settings = project.get_setting(SETTINGS_KEY, {}) or {}
         self.recipe_label.setText("Looking at the project…")
         gen, path = self._gen, project.path
         run_task(
-            lambda _p: _panel_info(path),
+            lambda _p: panel_info(path),
             lambda info: self._on_ml_info(gen, info, settings),
             lambda exc: self._on_error(gen, "Training is not available", exc),
         )
-        self.refresh_runs()
-        self._db_timer.start()
         self._update_buttons()
 
     def _on_ml_info(self, gen: int, info: Any, settings: dict[str, Any]) -> None:
@@ -683,7 +404,6 @@ class TrainPanel(QDockWidget):
     def _on_error(self, gen: int, what: str, exc: BaseException) -> None:
         if gen == self._gen:
             self._set_notices([], errors=[f"{what}: {error_text(exc)}"])
-            self.train_button.setEnabled(self.project is not None)
 
     def _on_form_changed(self) -> None:
         self._update_recipe_label()
@@ -703,9 +423,11 @@ class TrainPanel(QDockWidget):
         if v["time_budget"]:
             length += f", at most {format_duration(v['time_budget'])}"
         size = f"{v['image_size']} px" if v["image_size"] else "its default size"
-        gpu = "" if device != "cpu" else " (no GPU found)" if v["device"] == "auto" else ""
+        gpu = " (no GPU found)" if device == "cpu" and v["device"] == "auto" else ""
+        scratch = v["weights"] == "none" and v["backbone_weights"] == "none"
+        verb = "trains <b>{}</b> from scratch" if scratch else "fine-tunes <b>{}</b>"
         self.recipe_label.setText(
-            f"Train fine-tunes <b>{model}</b> on the <b>{device}</b>{gpu}: {length}, batch "
+            f"Train {verb.format(model)} on the <b>{device}</b>{gpu}: {length}, batch "
             f"{v['batch_size']}, {size}."
         )
 
@@ -723,7 +445,8 @@ class TrainPanel(QDockWidget):
         self._save_timer.stop()
         settings = self.form.overrides() if self.ml is not None else self._stored_settings()
         self.project.set_setting(SETTINGS_KEY, settings)
-        self.train_button.setEnabled(False)
+        self._checking = True
+        self._update_buttons()
         self.progress.setFormat("checking…")
         self._set_notices([])
         gen, path = self._gen, self.project.path
@@ -752,16 +475,18 @@ class TrainPanel(QDockWidget):
     def _on_checked(self, gen: int, report: Any, run_id: int | None) -> None:
         if gen != self._gen:
             return
+        self._checking = False
         self._set_notices(report.warnings, errors=report.errors)
         if run_id is None:
             self.progress.setFormat("not started")
             self._update_buttons()
             return
-        self._start_process(run_id, resume=False)
+        self._start_process(run_id, resume=False, budget=report.config.time_budget)
 
     def _on_start_failed(self, gen: int, exc: BaseException) -> None:
         if gen != self._gen:
             return
+        self._checking = False
         self._set_notices([], errors=[f"Training cannot start: {error_text(exc)}"])
         self.progress.setFormat("not started")
         self._update_buttons()
@@ -779,18 +504,25 @@ class TrainPanel(QDockWidget):
         run = self.runs.run(ids[0]) if len(ids) == 1 else None
         return run if run is not None and run.status in RESUMABLE else None
 
-    def _start_process(self, run_id: int, resume: bool) -> None:
+    def _start_process(self, run_id: int, resume: bool, budget: float | None = None) -> None:
+        """Start the child. `budget`: the time budget of a new run, for the ETA (a resumed
+        run's earlier sessions count against it too, which this window cannot know)."""
         from studio.ml.runner import TrainingProcess  # imported by the worker already
 
         assert self.project is not None
-        self._cache.pop(run_id, None)
         self._run_id, self._live = run_id, RunCurves()
         self._pending = [] if resume else None
         self._last_iter = self._started = None
-        self._stop_asked = 0.0
-        self._rss = None
+        self._stop_asked = self._ended_at = 0.0
+        self._rss, self._budget = None, budget
         tp = TrainingProcess(self.project.path, run_id, resume=resume)
-        tp.start()
+        try:
+            tp.start()
+        except OSError as e:  # no process could be started (limits, memory)
+            self._add_notice(f"The training process cannot start: {e}", "error")
+            self.progress.setFormat("not started")
+            self._update_buttons()
+            return
         # Before the child imports torch and starts its threads: they inherit the niceness.
         lower_priority(tp.pid)
         self._tp = tp
@@ -798,9 +530,9 @@ class TrainPanel(QDockWidget):
         self._poll_timer.start()
         self.progress.setRange(0, 0)  # busy until Started says how long
         self.progress.setFormat("starting…")
-        self._want_select = run_id
+        self.runs.set_live(run_id, self._live)  # selected once it is listed
         self._update_buttons()
-        self.refresh_runs()
+        self.runs.refresh()
         self.run_started.emit(run_id)
 
     def stop(self) -> None:
@@ -823,9 +555,9 @@ class TrainPanel(QDockWidget):
             _ORPHANS.append(self._tp)  # keeps the handle (and its queue) alive until exit
         self._tp = None
         self._poll_timer.stop()
-        self._db_timer.stop()
         self.stall.stop()
         self.form.shutdown()
+        self.runs.set_project(None)
 
     # --- the running process -----------------------------------------------------------------
 
@@ -846,6 +578,10 @@ class TrainPanel(QDockWidget):
         if tp.finished is not None and not tp.is_alive():
             tp.close()  # the child has exited: close() does not wait
             self._end(tp.finished)
+        elif tp.finished is not None:
+            self._ended_at = self._ended_at or now
+            if now - self._ended_at > KILL_AFTER_S:  # said it ended but does not exit
+                tp.kill()
         elif self._stop_asked and now - self._stop_asked > KILL_AFTER_S:
             self.stop_button.setText("Kill")
             self.stop_button.setEnabled(True)
@@ -860,16 +596,16 @@ class TrainPanel(QDockWidget):
         elif isinstance(msg, EpochMetrics):
             self._live.add_epoch(msg)
             self.plots.touch()
-            self.refresh_runs()
+            self.runs.refresh()  # the best metric
         elif isinstance(msg, Started):
             self._on_started(msg)
         elif isinstance(msg, Notice):
             self._add_notice(msg.text)
         elif isinstance(msg, Failed):
-            self._add_notice(msg.error, error=True)
+            self._add_notice(msg.error, "error")
 
     def _on_started(self, msg: Started) -> None:
-        self._started = msg
+        self._started, self._t0 = msg, time.monotonic()
         self.eta.start(msg.iteration)
         if self._tp is not None:
             lower_priority(self._tp.pid)  # threads started before the first renice
@@ -883,7 +619,7 @@ class TrainPanel(QDockWidget):
         )
         if self._pending is not None:
             self._load_history(self._run_id, msg)
-        self.refresh_runs()
+        self.runs.refresh()
 
     def _load_history(self, run_id: int, started: Started) -> None:
         """A resumed run: its curves so far from the database, then what arrived since."""
@@ -898,13 +634,13 @@ class TrainPanel(QDockWidget):
             return RunCurves.from_rows(rows, upto_step=started.iteration)
 
         def done(curves: RunCurves) -> None:
-            if gen != self._gen or run_id != self._run_id:
-                return
-            pending, self._pending = self._pending or [], None
+            if gen != self._gen or run_id != self._run_id or self._pending is None:
+                return  # another project, another run, or it ended meanwhile
+            pending, self._pending = self._pending, None
             self._live = curves
             for m in pending:
                 self._handle(m)
-            self._show_selected()
+            self.runs.set_live(run_id, curves)
 
         run_task(work, done, lambda exc: done(RunCurves()))
 
@@ -914,10 +650,10 @@ class TrainPanel(QDockWidget):
         self._poll_timer.stop()
         self.stall.stop()
         if self._pending is not None:  # ended before the history came: keep what arrived
-            for m in self._pending:
+            pending, self._pending = self._pending, None
+            for m in pending:
                 self._handle(m)
-        if run_id is not None and self._live is not None:
-            self._cache[run_id] = self._live
+        self.runs.set_live(None)  # its curves stay shown, as any run's
         status = "failed"
         if isinstance(msg, Finished):
             status = "finished"
@@ -927,7 +663,9 @@ class TrainPanel(QDockWidget):
                 else "no validation"
             )
             self.progress.setFormat(f"finished after {msg.epoch} epochs ({best})")
-            self._add_notice(f"Run {run_id} finished: its best model is now the project's model.")
+            self._add_notice(
+                f"Run {run_id} finished: its best model is now the project's model.", "info"
+            )
         elif isinstance(msg, Stopped):
             status = "stopped"
             self.progress.setFormat(f"stopped at epoch {msg.epoch + 1}: Resume continues it")
@@ -935,15 +673,16 @@ class TrainPanel(QDockWidget):
             self.progress.setFormat("failed")
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
-        self.progress.setToolTip(f"Longest GUI stall during the run: {self.stall.max_ms:.0f} ms")
+        self.progress.setToolTip(f"During the run, {self.stall.summary()}")
         self._stop_asked = 0.0
         self.stop_button.setText("Stop")
         self._update_buttons()
-        self.refresh_runs()
+        if run_id is not None and status == "finished":
+            self.runs.note_current_model(run_id)  # said here: the refresh must not say it again
+        self.runs.refresh()
         if run_id is not None:
             self.run_ended.emit(run_id, status)
             if status == "finished":
-                self._current_model = run_id
                 self.current_model_changed.emit(run_id)
 
     def _update_progress(self) -> None:
@@ -959,7 +698,8 @@ class TrainPanel(QDockWidget):
         self.progress.setFormat(
             f"epoch {m.epoch + 1}{epochs} · iteration {m.step_in_epoch}/{m.iters_per_epoch}"
         )
-        eta = self.eta.update(m.iteration, total or None, None)
+        left = None if self._budget is None else self._budget - (time.monotonic() - self._t0)
+        eta = self.eta.update(m.iteration, total or None, left)
         self.stats_label.setText(self._stats_text(m.images_per_s, eta, m))
 
     def _stats_text(
@@ -976,19 +716,20 @@ class TrainPanel(QDockWidget):
     # --- notices ----------------------------------------------------------------------------
 
     def _set_notices(self, warnings: list[str], errors: list[str] | None = None) -> None:
-        self._notice_lines = [(t, True) for t in errors or []] + [(t, False) for t in warnings]
+        self._notice_lines = [(t, "error") for t in errors or []]
+        self._notice_lines += [(t, "warning") for t in warnings]
         self._render_notices()
 
-    def _add_notice(self, text: str, error: bool = False) -> None:
-        if (text, error) not in self._notice_lines:
-            self._notice_lines.append((text, error))
+    def _add_notice(self, text: str, level: str = "warning") -> None:
+        if (text, level) not in self._notice_lines:
+            self._notice_lines.append((text, level))
             self._render_notices()
 
     def _render_notices(self) -> None:
         lines = [
-            f'<span style="color:{"#c62828" if err else "#a15c00"}">{"✖" if err else "⚠"} '
+            f'<span style="color:{NOTICE_STYLE[level][0]}">{NOTICE_STYLE[level][1]} '
             f"{_html(text)}</span>"
-            for text, err in self._notice_lines[-8:]
+            for text, level in self._notice_lines[-8:]
         ]
         self.notices.setText("<br>".join(lines))
         self.notices.setVisible(bool(lines))
@@ -996,121 +737,10 @@ class TrainPanel(QDockWidget):
     def notice_texts(self) -> list[str]:
         return [t for t, _ in self._notice_lines]
 
-    # --- runs list and curves -----------------------------------------------------------------
-
-    def refresh_runs(self) -> None:
-        """Re-read the runs (and the curves of selected runs another process trains) in a
-        worker; cheap queries, every DB_REFRESH_MS and after each epoch of our own run."""
-        if self.project is None or self._refreshing:
-            return
-        self._refreshing = True
-        gen, project = self._gen, self.project
-        own = self._run_id if self._tp is not None else None
-        shown = [rid for rid in self.runs.selected_ids() if rid != own]
-
-        def work(_progress: Any) -> tuple[list[Any], int | None, dict[int, RunCurves]]:
-            runs = project.runs()
-            status = {r.id: r.status for r in runs}
-            external = {
-                rid: RunCurves.from_rows(project.metrics(rid))
-                for rid in shown
-                if status.get(rid) == "running" or rid not in self._cache
-            }
-            return runs, project.current_model(), external
-
-        def done(result: tuple[list[Any], int | None, dict[int, RunCurves]]) -> None:
-            self._refreshing = False
-            if gen == self._gen:
-                self._on_runs(*result)
-
-        def failed(exc: BaseException) -> None:
-            self._refreshing = False
-
-        run_task(work, done, failed)
-
-    def _on_runs(self, runs: list[Any], current: int | None, curves: dict[int, RunCurves]) -> None:
-        busy = {self._run_id} if self._tp is not None else set()
-        self.runs.set_runs(runs, current, busy)
-        if (
-            current is not None
-            and current != self._current_model
-            and self._current_model is not None
-        ):
-            self.current_model_changed.emit(current)  # a run finished in another process
-        self._current_model = current
-        for rid, c in curves.items():
-            if rid not in busy:
-                self._cache[rid] = c
-        if self._want_select is not None and self.runs.run(self._want_select) is not None:
-            rid, self._want_select = self._want_select, None
-            self.runs.select_ids([rid])  # shows it
-        elif curves:
-            self._show_selected()
-        self._update_buttons()
-
-    def _on_selection(self, _ids: list[int]) -> None:
-        self._show_selected()
-        self._update_buttons()
-
-    def shown_run_ids(self) -> list[int]:
-        ids = self.runs.selected_ids()
-        if not ids and self._run_id is not None:
-            ids = [self._run_id]
-        return ids[:MAX_SHOWN_RUNS]
-
-    def _show_selected(self) -> None:
-        shown, missing = [], []
-        for rid in self.shown_run_ids():
-            curves = (
-                self._live
-                if rid == self._run_id and self._live is not None
-                else self._cache.get(rid)
-            )
-            run = self.runs.run(rid)
-            if curves is None:
-                missing.append(rid)
-            else:
-                shown.append((rid, legend_label(rid, run.name if run else ""), curves))
-        self.plots.show_runs(shown)
-        if missing:
-            self._load_curves(missing)
-
-    def _load_curves(self, run_ids: list[int]) -> None:
-        ids = [rid for rid in run_ids if rid not in self._loading]
-        if not ids or self.project is None:
-            return
-        self._loading.update(ids)
-        gen, project = self._gen, self.project
-
-        def work(_progress: Any) -> dict[int, RunCurves]:
-            return {rid: RunCurves.from_rows(project.metrics(rid)) for rid in ids}
-
-        def done(curves: dict[int, RunCurves]) -> None:
-            if gen != self._gen:
-                return
-            self._loading.difference_update(ids)
-            self._cache.update(curves)
-            self._show_selected()
-
-        run_task(work, done, lambda exc: self._loading.difference_update(ids))
-
-    def delete_runs(self, run_ids: list[int]) -> None:
-        if self.project is None:
-            return
-        for rid in run_ids:
-            if rid == self._run_id and self._tp is not None:
-                continue
-            try:
-                self.project.delete_run(rid)
-            except StudioError as e:
-                self._add_notice(str(e), error=True)
-            self._cache.pop(rid, None)
-        self.refresh_runs()
-
     def _update_buttons(self) -> None:
         has = self.project is not None
         training = self._tp is not None
-        self.train_button.setEnabled(has and not training and self.progress.format() != "checking…")
+        self.train_button.setEnabled(has and not training and not self._checking)
         self.stop_button.setEnabled(
             training and (not self._stop_asked or self.stop_button.text() == "Kill")
         )
@@ -1130,18 +760,8 @@ class TrainPanel(QDockWidget):
             self.export_csv(Path(path))
 
     def export_csv(self, path: Path) -> Any:
-        """Write the metrics of the runs shown (from the database) to `path`, in a worker.
-        Returns the Task (its `finished` carries the row count)."""
-        from .train_checks import write_metrics_csv
-
-        assert self.project is not None
-        project, ids = self.project, self.shown_run_ids()
-        names = {rid: (self.runs.run(rid).name if self.runs.run(rid) else "") for rid in ids}
-
-        def work(_progress: Any) -> int:
-            return write_metrics_csv(path, [(rid, names[rid], project.metrics(rid)) for rid in ids])
-
-        return run_task(work, None, lambda exc: self._add_notice(f"CSV export failed: {exc}", True))
+        """The metrics of the runs shown, from the database, as CSV (in a worker)."""
+        return self.runs.export_csv(path)
 
 
 _ORPHANS: list[Any] = []  # runs asked to stop at shutdown: their handles live until exit

@@ -22,6 +22,7 @@ from studio.ml.messages import EpochMetrics, Iteration
 
 EMA_BETA = 0.9  # weight of the past in the smoothed loss (TensorBoard's 0.9 by default)
 REDRAW_MS = 200  # at most 5 redraws a second
+CREATE_PER_TICK = 3  # new curves per redraw: a run's first redraw is spread over ticks
 NOT_LOSSES = ("lr", "images_per_s")
 # Metrics shown per epoch: the COCO APs of boxes and masks, and the semantic mIoU.
 MAIN_METRIC = re.compile(r"^((bbox|segm)/(AP|AP50)|mIoU)$")
@@ -131,9 +132,15 @@ class TrainPlots(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._runs: list[tuple[int, str, RunCurves]] = []
-        self._items: dict[tuple[str, int, str, bool], pg.PlotDataItem] = {}
-        self._drawn: dict[int, int] = {}  # run id -> RunCurves.version drawn
-        self._layout_key: tuple = ()
+        # (plot, run id, metric, raw) -> (curve, (legend label, colour))
+        self._items: dict[tuple[str, int, str, bool], tuple[pg.PlotDataItem, tuple[str, str]]] = {}
+        self._ranges: dict[str, tuple] = {}  # plot -> (x range, y range) last set
+        self._user_ranged: set[str] = set()  # plots the user zoomed or panned
+        self._setting_range = False
+        # What each curve shows: (id of its Series, points); redraw skips curves that match.
+        self._drawn: dict[tuple[str, int, str, bool], tuple[int, int]] = {}
+        self._versions: dict[int, tuple[int, int]] = {}  # run id -> (id, version) drawn
+        self._layout_key: tuple | None = None  # the curves the plots hold, as _wanted gave
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(self._build_options())
@@ -168,13 +175,19 @@ class TrainPlots(QWidget):
         plot = self.graphics.addPlot(row=row, col=0)
         plot.setTitle(title, size="9pt", color="#333")
         plot.setLabel("bottom", x_label, color="#444")
-        plot.showGrid(x=True, y=True, alpha=0.25)
+        # No grid: pyqtgraph draws it as long lines in the axes' pictures, which costs
+        # 15-20 ms a repaint in software rendering, more than everything else together.
         for side in ("left", "bottom"):
             axis = plot.getAxis(side)
             axis.setPen(pg.mkPen("#888"))
             axis.setTextPen(pg.mkPen("#333"))
-        legend = plot.addLegend(offset=(-4, 4), labelTextSize="8pt", colCount=2)
-        legend.setBrush(pg.mkBrush(255, 255, 255, 200))
+        # A fixed width: labels that grow ("0.5" -> "0.0015") would otherwise re-lay out the
+        # whole figure, and redraw every axis, on each update. It also aligns the plots.
+        plot.getAxis("left").setWidth(52)
+        legend = plot.addLegend(
+            offset=(-4, 4), labelTextSize="8pt", labelTextColor="#333", colCount=2
+        )
+        legend.setBrush(pg.mkBrush(255, 255, 255, 170))
         plot.setMenuEnabled(False)
         return plot
 
@@ -188,19 +201,28 @@ class TrainPlots(QWidget):
             "metrics": self._plot(2, "Validation", "epoch"),
         }
         self.plots["lr"].setXLink(self.plots["loss"])
+        for name in ("loss", "lr"):
+            self.plots[name].vb.disableAutoRange()
+            self.plots[name].vb.sigRangeChangedManually.connect(
+                lambda *_, n=name: self._on_user_range(n)
+            )
         self.plots["lr"].getAxis("left").enableAutoSIPrefix(False)
-        self.plots["metrics"].setYRange(0, 1, padding=0.02)
-        self.plots["metrics"].enableAutoRange(axis="y", enable=False)
+        self.plots["metrics"].enableAutoRange(enable=False)  # see _fit_metrics
         for row, stretch in enumerate((5, 2, 4)):
             self.graphics.ci.layout.setRowStretchFactor(row, stretch)
-        self.placeholder = pg.TextItem("Press Train: curves appear here", color="#888")
+        self.placeholder = pg.TextItem(
+            "Press Train, or select runs: their curves appear here", color="#888", anchor=(0.5, 0.5)
+        )
+        self.placeholder.setPos(0.5, 0.5)
         self.plots["loss"].addItem(self.placeholder, ignoreBounds=True)
         return self.graphics
 
     def _build_hover(self) -> None:
         # One readout for the plot under the mouse: a vertical line and each curve's value at
         # the nearest x. Rate-limited: hovering must not cost more than a redraw.
-        self._hover_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#999", style=Qt.DashLine))
+        self._hover_line = pg.InfiniteLine(
+            angle=90, pen=pg.mkPen("#999", style=Qt.PenStyle.DashLine)
+        )
         self._hover_text = pg.TextItem(anchor=(0, 0), fill=pg.mkBrush(255, 255, 255, 220))
         self._hover_text.setZValue(100)
         self._hover_plot: pg.PlotItem | None = None
@@ -213,8 +235,15 @@ class TrainPlots(QWidget):
     def show_runs(self, runs: Sequence[tuple[int, str, RunCurves]]) -> None:
         """Show these runs: one run with every curve, several overlaid (total loss, learning
         rate and the primary metric, one colour each)."""
-        self._runs = list(runs)
-        self._force_redraw()
+        runs = list(runs)
+        same = [(r, lbl, id(c)) for r, lbl, c in runs] == [
+            (r, lbl, id(c)) for r, lbl, c in self._runs
+        ]
+        self._runs = runs
+        if same:  # a refresh that changed nothing shown: no need to set every curve again
+            self.touch()
+        else:
+            self._force_redraw()
 
     def touch(self) -> None:
         """Data was appended to a shown run; the timer redraws it."""
@@ -222,9 +251,10 @@ class TrainPlots(QWidget):
             self._timer.start()
 
     def _force_redraw(self) -> None:
-        self._layout_key = ()
-        self._drawn.clear()
+        self._layout_key = None
+        self._versions = {}
         self.redraw()
+        self.touch()  # the rest of the curves, if creating them takes several ticks
 
     def _wanted(self) -> list[tuple[str, int, str, bool, str, str]]:
         """(plot, run id, metric, raw, legend label, colour) of every curve to draw."""
@@ -258,65 +288,156 @@ class TrainPlots(QWidget):
         return out
 
     def redraw(self) -> None:
-        """Rebuild the curves when what is shown changed, else update the runs whose data
-        grew since the last redraw. Cheap when nothing changed."""
+        """Create the curves when what is shown changed, then give new data to the curves
+        whose series grew since the last redraw. When nothing changed, the timer stops
+        until `touch()`."""
         wanted = self._wanted()
         key = tuple(w[:4] for w in wanted)
-        if key != self._layout_key:
-            self._rebuild(wanted)
+        complete = key == self._layout_key or self._sync_items(wanted)
+        if complete:
             self._layout_key = key
-            self._drawn.clear()
-        changed = {rid for rid, _, c in self._runs if self._drawn.get(rid) != c.version}
-        if not changed:
+        if not self._runs:
+            self._clear_ranges()
+            self._timer.stop()
             return
+        versions = {rid: (id(c), c.version) for rid, _, c in self._runs}
+        if complete and versions == self._versions:
+            self._timer.stop()
+            return
+        if complete:
+            self._versions = versions
         curves = {rid: c for rid, _, c in self._runs}
-        for (plot, rid, metric, raw), item in self._items.items():
-            if rid not in changed:
-                continue
-            c = curves[rid]
+        changed: set[str] = set()
+        self.placeholder.setVisible(False)
+        for ikey, (item, _style) in self._items.items():
+            plot, rid, metric, raw = ikey
+            c = curves[rid]  # _sync_items made the curves match the runs shown
             series = (c.epochs if plot == "metrics" else c.iters).get(metric)
-            if series is not None:
-                x, y = series.data(smoothed=plot == "loss" and not raw)
-                item.setData(x, y)
-        for rid in changed:
-            self._drawn[rid] = curves[rid].version
-        self.placeholder.setVisible(not self._runs)
+            if series is None or self._drawn.get(ikey) == (id(series), series.n):
+                continue
+            self._drawn[ikey] = (id(series), series.n)
+            item.setData(*series.data(smoothed=plot == "loss" and not raw))
+            changed.add(plot)
+        if "metrics" in changed:
+            self._fit_metrics()
+        if changed & {"loss", "lr"}:
+            self._fit_iterations()
 
-    def _rebuild(self, wanted: list[tuple[str, int, str, bool, str, str]]) -> None:
-        for plot in self.plots.values():
-            for item in list(plot.listDataItems()):
-                plot.removeItem(item)
-            if plot.legend is not None:
-                plot.legend.clear()
-        self._items.clear()
+    def _fit_metrics(self) -> None:
+        """Epochs 0.5 past each end with whole-epoch ticks, and AP from 0 to a little over
+        its largest value (a fixed 0-1 range hides the early epochs' small APs)."""
+        plot = self.plots["metrics"]
+        xs = [item.xData for item in plot.listDataItems() if item.xData is not None]
+        ys = [item.yData for item in plot.listDataItems() if item.yData is not None]
+        last = max((float(x.max()) for x in xs if len(x)), default=1.0)
+        top = max((float(np.nanmax(y)) for y in ys if len(y)), default=0.0)
+        plot.setXRange(0.5, max(last, 2) + 0.5, padding=0)
+        plot.setYRange(0, min(1.0, max(0.05, top * 1.15)), padding=0)
+        spacing = [(5, 0), (1, 0)] if last <= 20 else None
+        axis = plot.getAxis("bottom")
+        if axis._tickSpacing != spacing:  # setting it again would redraw the axis
+            axis.setTickSpacing(levels=spacing)
+
+    def _sync_items(self, wanted: list[tuple[str, int, str, bool, str, str]]) -> bool:
+        """Make the plots hold the `wanted` curves, keeping those already there. Creating
+        a curve with its legend entry is what costs (~3 ms), so at most CREATE_PER_TICK
+        are created per call; returns whether all are there (else the next tick goes on)."""
+        items: dict[tuple[str, int, str, bool], tuple[pg.PlotDataItem, tuple[str, str]]] = {}
+        budget = CREATE_PER_TICK
         for plot_name, rid, metric, raw, label, colour in wanted:
-            plot = self.plots[plot_name]
-            if raw:
-                pen = pg.mkPen(pg.mkColor(colour).lighter(150), width=1)
+            key, style = (plot_name, rid, metric, raw), (label, colour)
+            old = self._items.pop(key, None)
+            if old is not None and old[1] == style:
+                items[key] = old
+                continue
+            if old is not None:
+                self.plots[plot_name].removeItem(old[0])
+            if budget > 0:
+                budget -= 1
+                items[key] = (self._new_item(plot_name, metric, raw, label, colour), style)
+                self._drawn.pop(key, None)
             else:
-                pen = pg.mkPen(colour, width=2 if metric == "loss" or plot_name != "loss" else 1.3)
-            kwargs = {}
-            if plot_name == "metrics":
-                kwargs = {"symbol": "o", "symbolSize": 5, "symbolBrush": colour, "symbolPen": None}
-            item = pg.PlotDataItem(pen=pen, name=label or None, skipFiniteCheck=True, **kwargs)
-            item.setDownsampling(auto=True, method="peak")
-            item.setClipToView(True)
-            item.setZValue(-1 if raw else 0)
-            plot.addItem(item)
-            self._items[(plot_name, rid, metric, raw)] = item
+                budget = -1  # some left for the next tick
+        for (plot_name, *_rest), (item, _style) in self._items.items():
+            self.plots[plot_name].removeItem(item)
+        self._items = items
+        if budget < 0:
+            self.touch()
+        return budget >= 0
+
+    def _new_item(
+        self, plot_name: str, metric: str, raw: bool, label: str, colour: str
+    ) -> pg.PlotDataItem:
+        if raw:
+            pen = pg.mkPen(pg.mkColor(colour).lighter(150), width=1)
+        else:
+            pen = pg.mkPen(colour, width=2 if metric == "loss" or plot_name != "loss" else 1.3)
+        kwargs = {}
+        if plot_name == "metrics":
+            kwargs = {"symbol": "o", "symbolSize": 5, "symbolBrush": colour, "symbolPen": None}
+        item = pg.PlotDataItem(pen=pen, name=label or None, skipFiniteCheck=True, **kwargs)
+        item.setDownsampling(auto=True, method="peak")
+        item.setClipToView(True)
+        item.setZValue(-1 if raw else 0)
+        self.plots[plot_name].addItem(item)
+        return item
+
+    def _fit_iterations(self) -> None:
+        """Ranges of the loss and learning-rate plots in steps (0 to a round number above
+        the data): a range that follows every new point redraws the axes, their tick texts
+        included, at each update, which is most of the painting time."""
+        for name in ("loss", "lr"):
+            vb = self.plots[name].vb
+            if any(vb.autoRangeEnabled()):  # the "A" button: back to automatic ranges
+                self._user_ranged.discard(name)
+                vb.disableAutoRange()
+            if name in self._user_ranged:
+                continue
+            data = [(i.xData, i.yData) for i in self.plots[name].listDataItems()]
+            data = [(x, y) for x, y in data if x is not None and len(x)]
+            if not data:
+                continue
+            x0 = min(float(x[0]) for x, _ in data)
+            x1 = max(float(x[-1]) for x, _ in data)
+            y0 = min(float(np.nanmin(y)) for _, y in data)
+            y1 = max(float(np.nanmax(y)) for _, y in data)
+            lo = 0.0 if y0 >= 0 else y0 - 0.1 * (y1 - y0)
+            target = ((x0, max(x0 + 1, nice_ceil(x1))), (lo, nice_ceil(y1 * 1.05)))
+            if target != self._ranges.get(name):
+                self._ranges[name] = target
+                self._setting_range = True
+                try:
+                    if name == "loss":  # the lr plot follows its x
+                        vb.setXRange(*target[0], padding=0)
+                    vb.setYRange(*target[1], padding=0)
+                finally:
+                    self._setting_range = False
+
+    def _clear_ranges(self) -> None:
+        """Nothing shown: the placeholder in the middle of empty 0-1 plots."""
+        self.placeholder.setVisible(True)
+        self._ranges.clear()
+        self._user_ranged.clear()
+        for name in ("loss", "lr"):
+            self.plots[name].vb.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+
+    def _on_user_range(self, name: str) -> None:
+        if not self._setting_range:
+            self._user_ranged.add(name)
+            self._ranges.pop(name, None)
 
     # --- reading back (tests, hover) -------------------------------------------------------
 
     def curve(
         self, plot: str, metric: str, run_id: int | None = None, raw: bool = False
     ) -> pg.PlotDataItem | None:
-        for (p, rid, m, r), item in self._items.items():
+        for (p, rid, m, r), (item, _style) in self._items.items():
             if (p, m, r) == (plot, metric, raw) and run_id in (None, rid):
                 return item
         return None
 
     def curves(self, plot: str) -> list[pg.PlotDataItem]:
-        return [item for (p, *_), item in self._items.items() if p == plot]
+        return [item for (p, *_), (item, _style) in self._items.items() if p == plot]
 
     def _on_mouse(self, event: tuple[QPointF]) -> None:
         pos = event[0]
@@ -362,5 +483,12 @@ class TrainPlots(QWidget):
         return Path(path)
 
 
-def legend_label(run_id: int, name: str) -> str:
-    return f"#{run_id} {name}"
+def nice_ceil(v: float) -> float:
+    """The smallest of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 times a power of ten that is >= v."""
+    if not v > 0 or not np.isfinite(v):
+        return 1.0
+    power = 10.0 ** np.floor(np.log10(v))
+    for m in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
+        if m * power >= v * (1 - 1e-9):
+            return float(m * power)
+    return float(10 * power)

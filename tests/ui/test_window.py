@@ -510,3 +510,14 @@ def test_export_runs_in_a_worker(window, qtbot, tmp_path):
     data = json.loads(out.read_text())
     assert len(data["annotations"]) == 4
     assert str(out) in window.transfers.last_report
+
+
+def test_ctrl_t_shows_the_training_panel_for_this_project(window, qtbot):
+    assert not window.train_dock.isVisible()
+    qtbot.keyClick(window, KEY.Key_T, Qt.KeyboardModifier.ControlModifier)
+    assert window.train_dock.isVisible()
+    assert window.train_dock.project is window.project
+    qtbot.keyClick(window, KEY.Key_T, Qt.KeyboardModifier.ControlModifier)
+    assert not window.train_dock.isVisible()
+    window.close_project()
+    assert window.train_dock.project is None
