@@ -715,6 +715,11 @@ class _Trainer:
                         images_per_s=len(images) * self.d.world_size / dt,
                         step_in_epoch=self.epoch_step,
                         iters_per_epoch=self.iters_per_epoch,
+                        gpu_memory_mb=(
+                            torch.cuda.max_memory_allocated(self.device) / 2**20
+                            if self.device.type == "cuda"
+                            else None
+                        ),
                     )
                 )
             if stop:

@@ -44,6 +44,7 @@ class Iteration:
     images_per_s: float  # training throughput over the last iteration, all ranks together
     step_in_epoch: int = 0  # 1-based position in the epoch
     iters_per_epoch: int = 0
+    gpu_memory_mb: float | None = None  # peak CUDA memory allocated by this process; None off GPU
 
 
 @dataclass(frozen=True, slots=True)
