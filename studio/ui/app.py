@@ -11,11 +11,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QBuffer, QCoreApplication, QIODevice, QSize
+from PySide6.QtCore import QBuffer, QCoreApplication, QIODevice, QSize, QTimer
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
 from .main_window import MainWindow
+from .responsiveness import freeze_startup_objects, tune_gc
 from .workers import demo_dir
 
 
@@ -30,6 +31,7 @@ def _application() -> QApplication:
 
 def run_app(project_dir: Path | None, demo: bool = False) -> int:
     """Open the window and run the event loop; returns the exit status."""
+    tune_gc()
     app = _application()
     window = MainWindow()
     window.show()
@@ -38,6 +40,7 @@ def run_app(project_dir: Path | None, demo: bool = False) -> int:
         window.open_path(Path(project_dir))
     elif demo:
         window.transfers.open_demo()
+    QTimer.singleShot(0, freeze_startup_objects)
     return app.exec()
 
 
