@@ -190,10 +190,13 @@ def test_commands_train_list_evaluate_predict_export(demo_dir, tmp_path, capsys)
         out_s = scripted([torch.rand(3, 96, 128)])
     assert "boxes" in out_s[1][0]
     try:
-        import onnx  # noqa: F401
+        import onnx
     except ImportError:
         with pytest.raises(StudioError, match="pip install onnx"):
             commands.export_model(demo_dir, res["run_id"], "onnx", tmp_path / "m.onnx")
+    else:
+        ex = commands.export_model(demo_dir, res["run_id"], "onnx", tmp_path / "m.onnx")
+        onnx.checker.check_model(str(ex["out"]))
 
     # Resuming a finished run with more epochs trains on; the same epochs does nothing.
     again = commands.train(demo_dir, resume=res["run_id"], epochs=2)
