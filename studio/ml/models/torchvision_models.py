@@ -164,20 +164,9 @@ def build_torchvision_detector(
     if fixed is None:
         kwargs.setdefault("min_size", resize["min_size"])
         kwargs.setdefault("max_size", resize["max_size"])
-    total = num_classes + 1
-    if pretrained:
-        weights = default_weights(name)
-        ensure_cached(weights, name)
-        model = _call_builder(name, weights=weights, weights_backbone=None, **kwargs)
-        replace_detection_heads(model, total)
-    else:
-        model = _call_builder(
-            name,
-            weights=None,
-            weights_backbone=_backbone_weights(name, backbone_pretrained),
-            num_classes=total,
-            **kwargs,
-        )
+    model = _build_with_heads(
+        name, num_classes + 1, pretrained, backbone_pretrained, kwargs, replace_detection_heads
+    )
     if fixed is not None:
         # SSD's builder ignores a size argument; its transform is what fixes the input size.
         model.transform.min_size = (fixed,)
@@ -202,18 +191,33 @@ def build_torchvision_segmenter(
     kwargs = dict(options)
     if name in _WITH_AUX:
         kwargs.setdefault("aux_loss", True)
-    total = num_classes + 1
+    net = _build_with_heads(
+        name, num_classes + 1, pretrained, backbone_pretrained, kwargs, replace_segmentation_heads
+    )
+    return SemanticSegmenter(net, num_classes, size)
+
+
+def _build_with_heads(
+    name: str,
+    total: int,
+    pretrained: bool,
+    backbone_pretrained: bool,
+    kwargs: dict,
+    replace_heads,
+):
+    """Pretrained: torchvision's weights, then new heads for `total` classes (the
+    fine-tuning tutorial's recipe). Otherwise: built for `total` classes, with the
+    backbone's ImageNet weights if asked."""
     if pretrained:
         weights = default_weights(name)
         ensure_cached(weights, name)
-        net = _call_builder(name, weights=weights, weights_backbone=None, **kwargs)
-        replace_segmentation_heads(net, total)
-    else:
-        net = _call_builder(
-            name,
-            weights=None,
-            weights_backbone=_backbone_weights(name, backbone_pretrained),
-            num_classes=total,
-            **kwargs,
-        )
-    return SemanticSegmenter(net, num_classes, size)
+        model = _call_builder(name, weights=weights, weights_backbone=None, **kwargs)
+        replace_heads(model, total)
+        return model
+    return _call_builder(
+        name,
+        weights=None,
+        weights_backbone=_backbone_weights(name, backbone_pretrained),
+        num_classes=total,
+        **kwargs,
+    )
