@@ -131,7 +131,7 @@ def bench_browser(project: Project) -> None:
     from PySide6.QtCore import QSize, QThreadPool
     from PySide6.QtWidgets import QApplication
 
-    from studio.ui.browser import BrowserDock
+    from studio.ui.browser.dock import BrowserDock
 
     app = QApplication.instance() or QApplication([])
     rss0 = rss_mb()

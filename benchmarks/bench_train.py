@@ -50,12 +50,12 @@ import torchvision  # noqa: E402
 
 from studio.core.demo import create_demo_project  # noqa: E402
 from studio.core.project import Project  # noqa: E402
-from studio.ml.commands import train  # noqa: E402
-from studio.ml.config import TrainConfig  # noqa: E402
-from studio.ml.data import DataReport, Snapshot  # noqa: E402
-from studio.ml.engine import resolve_device  # noqa: E402
-from studio.ml.messages import EpochMetrics, Iteration, Message, Started  # noqa: E402
-from studio.ml.runner import create_run, execute_run, write_snapshot  # noqa: E402
+from studio.ml.cli import train  # noqa: E402
+from studio.ml.data.dataset import DataReport, Snapshot  # noqa: E402
+from studio.ml.run.process import create_run, execute_run, write_snapshot  # noqa: E402
+from studio.ml.train.config import TrainConfig  # noqa: E402
+from studio.ml.train.messages import EpochMetrics, Iteration, Message, Started  # noqa: E402
+from studio.ml.train.trainer import resolve_device  # noqa: E402
 
 THROUGHPUT_MODEL = "fasterrcnn_mobilenet_v3_large_320_fpn"
 # The light composable preset that learned fastest on a 2-core CPU: ResNet-18 FPN FCOS.

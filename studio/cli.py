@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .core.errors import StudioError
+from studio.core.errors import StudioError
 
 VERBS = (
     "new", "import", "export", "info", "split", "demo",
@@ -45,7 +45,7 @@ def _bar(desc: str):
 
 
 def _progress(desc: str):
-    from .core.progress import Progress
+    from studio.core.progress import Progress
 
     bar, cb = _bar(desc)
     return bar, Progress(cb)
@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_new(a: argparse.Namespace) -> int:
-    from .core.project import Project
+    from studio.core.project import Project
 
     Project.create(a.dir).close()
     print(f"created project {a.dir}")
@@ -163,9 +163,9 @@ def _report_plugins(infos) -> None:
 
 
 def cmd_import(a: argparse.Namespace) -> int:
-    from .core.importing import import_annotations
-    from .core.plugins import load_plugins
-    from .core.project import Project
+    from studio.core.importing import import_annotations
+    from studio.core.plugins import load_plugins
+    from studio.core.project import Project
 
     _report_plugins(load_plugins())
     with Project.open(a.dir) as project:
@@ -183,9 +183,9 @@ def cmd_import(a: argparse.Namespace) -> int:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    from .core.importing import export_annotations
-    from .core.plugins import load_plugins
-    from .core.project import Project
+    from studio.core.importing import export_annotations
+    from studio.core.plugins import load_plugins
+    from studio.core.project import Project
 
     _report_plugins(load_plugins())
     with Project.open(a.dir) as project:
@@ -197,7 +197,7 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 
 def cmd_info(a: argparse.Namespace) -> int:
-    from .core.project import Project
+    from studio.core.project import Project
 
     with Project.open(a.dir) as project:
         info = project.info()
@@ -220,8 +220,8 @@ def cmd_info(a: argparse.Namespace) -> int:
 
 
 def cmd_split(a: argparse.Namespace) -> int:
-    from .core.project import Project
-    from .core.splits import assign_splits, resolve_files
+    from studio.core.project import Project
+    from studio.core.splits import assign_splits, resolve_files
 
     with Project.open(a.dir) as project:
         if a.assign or a.files:
@@ -243,7 +243,7 @@ def cmd_split(a: argparse.Namespace) -> int:
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
-    from .core.demo import create_demo_project
+    from studio.core.demo import create_demo_project
 
     bar, progress = _progress("creating demo")
     try:
@@ -257,14 +257,14 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 
 def cmd_models(a: argparse.Namespace) -> int:
-    from .ml import commands
+    from studio.ml import cli as commands
 
     return commands.models_command(a)
 
 
 def _ml(name: str):
     def run(a: argparse.Namespace) -> int:
-        from .ml import commands
+        from studio.ml import cli as commands
 
         return getattr(commands, name)(a)
 
@@ -299,7 +299,7 @@ def _gui(argv: Sequence[str]) -> int:
         "--demo", action="store_true", help="open (and create if needed) the demo project"
     )
     a = ap.parse_args(argv)
-    from .ui.app import run_app
+    from studio.ui.app import run_app
 
     return run_app(a.project, demo=a.demo)
 

@@ -38,12 +38,12 @@ from sqlalchemy import (
     true,
 )
 
-from . import schema as S
-from .errors import StudioError
-from .records import SPLITS, STATUSES
+from studio.core import schema as S
+from studio.core.errors import StudioError
+from studio.core.records import SPLITS, STATUSES
 
 if TYPE_CHECKING:
-    from .project import Project
+    from studio.core.project import Project
 
 SORTS = ("name", "date", "objects")
 SOURCE_FILTERS = ("manual", "predicted", "unlabelled")

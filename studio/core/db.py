@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
 
-from .errors import ProjectError
+from studio.core.errors import ProjectError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest revision under migrations/versions. tests/core/test_migrations.py checks it.

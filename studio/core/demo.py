@@ -15,9 +15,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .progress import Progress
-from .project import Project
-from .records import AnnotationSpec, DatasetSpec, ImageSpec
+from studio.core.progress import Progress
+from studio.core.project import Project
+from studio.core.records import AnnotationSpec, DatasetSpec, ImageSpec
 
 DEMO_CLASSES = ("ball", "tile", "triangle", "star")
 
@@ -144,8 +144,8 @@ def create_demo_project(
 ) -> Project:
     """Create a project in `folder` with the generated demo dataset (images inside the
     project under images/, labels stored as manual labels marked done)."""
-    from .importing import import_dataset
-    from .splits import assign_splits
+    from studio.core.importing import import_dataset
+    from studio.core.splits import assign_splits
 
     project = Project.create(folder)
     spec = generate_demo_images(project.path / "images", n_images, seed, image_size, progress)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from operator import mul
 
-from .records import BBox
+from studio.core.records import BBox
 
 
 def bbox_of_polygons(polygons: Sequence[Sequence[float]]) -> BBox:

@@ -33,7 +33,7 @@ from PIL import (
     WebPImagePlugin,
 )
 
-from .errors import ImageFileError, StudioError
+from studio.core.errors import ImageFileError, StudioError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 

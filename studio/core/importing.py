@@ -18,19 +18,19 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 
-from . import schema as S
-from .errors import FormatError, ImageFileError, StudioError
-from .geometry import bbox_of_polygons, clip_bbox, inside, polygon_area
-from .imageinfo import (
+from studio.core import schema as S
+from studio.core.errors import FormatError, ImageFileError, StudioError
+from studio.core.geometry import bbox_of_polygons, clip_bbox, inside, polygon_area
+from studio.core.imageinfo import (
     IMAGE_EXTENSIONS,
     ImageFileInfo,
     iter_image_files,
     orient_points,
     read_image_info,
 )
-from .progress import Progress
-from .project import Project
-from .records import SPLITS, AnnotationSpec, DatasetSpec
+from studio.core.progress import Progress
+from studio.core.project import Project
+from studio.core.records import SPLITS, AnnotationSpec, DatasetSpec
 
 FORMATS = ("images", "coco", "yolo", "voc", "labelme")
 EXPORT_FORMATS = ("coco", "yolo", "voc", "labelme")
@@ -209,7 +209,7 @@ def import_annotations(
     for "images"). Lands whole or not at all."""
     if fmt == "images":
         return import_images(project, [Path(path)], progress)
-    from .formats import READERS
+    from studio.core.formats import READERS
 
     if fmt not in READERS:
         raise StudioError(f"unknown format {fmt!r}; use one of images, {', '.join(READERS)}")
@@ -441,7 +441,7 @@ def export_annotations(
     project: Project, fmt: str, out: Path | str, split: str | None = None
 ) -> list[str]:
     """Write the project's annotations (one split, or all) in `fmt`; returns warnings."""
-    from .formats import WRITERS
+    from studio.core.formats import WRITERS
 
     if fmt not in WRITERS:
         raise StudioError(f"unknown export format {fmt!r}; use one of {', '.join(WRITERS)}")

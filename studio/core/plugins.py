@@ -21,7 +21,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 
-from .errors import StudioError
+from studio.core.errors import StudioError
 
 GROUP = "studio.plugins"
 ENV_PATH = "STUDIO_PLUGIN_PATH"
@@ -45,7 +45,7 @@ class PluginAPI:
     ) -> None:
         """Register an annotation format: `reader(path, images_dir, class_names) ->
         DatasetSpec`, `writer(snapshot, out) -> list[str]` (see studio.core.formats)."""
-        from . import formats
+        from studio.core import formats
 
         if name in formats.READERS or name in formats.WRITERS:
             raise StudioError(f"format {name!r} exists already")

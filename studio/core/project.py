@@ -24,13 +24,12 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select, update
 
-from . import schema as S
-from .commands import Command, UndoStack
-from .db import open_engine
-from .errors import ProjectError, StudioError
-from .events import ProjectEvents
-from .geometry import bbox_of_polygons
-from .records import (
+from studio.core import schema as S
+from studio.core.db import open_engine
+from studio.core.errors import ProjectError, StudioError
+from studio.core.events import ProjectEvents
+from studio.core.geometry import bbox_of_polygons
+from studio.core.records import (
     KINDS,
     SOURCES,
     SPLITS,
@@ -42,6 +41,7 @@ from .records import (
     ImageRecord,
     RunRecord,
 )
+from studio.core.undo.commands import Command, UndoStack
 
 DB_NAME = "studio.db"
 
@@ -180,7 +180,7 @@ class Project:
 
     def add_class(self, name: str, color: str | None = None) -> int:
         """Add a class (undoable). Returns its id."""
-        from .commands import AddClass
+        from studio.core.undo.commands import AddClass
 
         cmd = AddClass(name, color)
         self.execute(cmd)
@@ -210,24 +210,24 @@ class Project:
         )
 
     def rename_class(self, class_id: int, name: str) -> None:
-        from .commands import SetClassFields
+        from studio.core.undo.commands import SetClassFields
 
         self.execute(SetClassFields(class_id, name=name))
 
     def recolor_class(self, class_id: int, color: str) -> None:
-        from .commands import SetClassFields
+        from studio.core.undo.commands import SetClassFields
 
         self.execute(SetClassFields(class_id, color=color))
 
     def reorder_classes(self, ordered_ids: Sequence[int]) -> None:
-        from .commands import ReorderClasses
+        from studio.core.undo.commands import ReorderClasses
 
         self.execute(ReorderClasses(list(ordered_ids)))
 
     def merge_classes(self, source_ids: Sequence[int], target_id: int) -> int:
         """Move every annotation of `source_ids` to `target_id` and delete the sources
         (undoable). Returns the number of annotations changed."""
-        from .commands import MergeClasses
+        from studio.core.undo.commands import MergeClasses
 
         cmd = MergeClasses(list(source_ids), target_id)
         self.execute(cmd)
@@ -235,7 +235,7 @@ class Project:
 
     def delete_class(self, class_id: int) -> int:
         """Delete a class and its annotations (undoable). Returns annotations deleted."""
-        from .commands import DeleteClass
+        from studio.core.undo.commands import DeleteClass
 
         cmd = DeleteClass(class_id)
         self.execute(cmd)
@@ -290,14 +290,14 @@ class Project:
         return {r[1]: r[0] for r in rows}, {r[2]: r[0] for r in rows}
 
     def set_status(self, image_ids: Sequence[int], status: str) -> None:
-        from .commands import SetImageField
+        from studio.core.undo.commands import SetImageField
 
         if status not in STATUSES:
             raise StudioError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
         self.execute(SetImageField(list(image_ids), "status", status))
 
     def set_split(self, image_ids: Sequence[int], split: str) -> None:
-        from .commands import SetImageField
+        from studio.core.undo.commands import SetImageField
 
         if split not in SPLITS:
             raise StudioError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
@@ -305,7 +305,7 @@ class Project:
 
     def delete_images(self, image_ids: Sequence[int]) -> None:
         """Remove images (and their annotations) from the project; files stay on disk."""
-        from .commands import DeleteImages
+        from studio.core.undo.commands import DeleteImages
 
         self.execute(DeleteImages(list(image_ids)))
 
@@ -349,7 +349,7 @@ class Project:
     ) -> int:
         """Add one shape (undoable); returns its id. Boxes need `bbox` (x, y, w, h);
         polygons need `polygons` (the box is derived); masks need `rle` and `bbox`."""
-        from .commands import AddAnnotations
+        from studio.core.undo.commands import AddAnnotations
 
         row = make_annotation_row(image_id, class_id, kind, bbox, polygons, rle, source, score)
         cmd = AddAnnotations([row])
@@ -358,7 +358,7 @@ class Project:
 
     def add_annotations(self, rows: list[dict]) -> list[int]:
         """Add several shapes as one undo step; rows as made by `make_annotation_row`."""
-        from .commands import AddAnnotations
+        from studio.core.undo.commands import AddAnnotations
 
         cmd = AddAnnotations(rows)
         self.execute(cmd)
@@ -380,7 +380,7 @@ class Project:
         )
 
     def update_annotations(self, changes: dict[int, dict], gesture: object | None = None) -> None:
-        from .commands import UpdateAnnotations
+        from studio.core.undo.commands import UpdateAnnotations
 
         new: dict[int, dict] = {}
         for ann_id, ch in changes.items():
@@ -404,7 +404,7 @@ class Project:
         self.update_annotations({i: {"class_id": class_id} for i in ann_ids})
 
     def delete_annotations(self, ann_ids: Sequence[int]) -> None:
-        from .commands import DeleteAnnotations
+        from studio.core.undo.commands import DeleteAnnotations
 
         if ann_ids:
             self.execute(DeleteAnnotations(list(ann_ids)))
@@ -538,7 +538,7 @@ class Project:
     def write_coco_snapshot(self, out_json: Path, split: str | None = None) -> dict:
         """Write a COCO file that training reads: database ids, ABSOLUTE file names,
         displayed-pixel coordinates, and each image's split as "studio_split"."""
-        from .formats.coco import coco_dict
+        from studio.core.formats.coco import coco_dict
 
         snap = self.snapshot(split)
         data = coco_dict(snap, absolute_paths=True)

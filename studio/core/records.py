@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-KINDS = ("box", "polygon", "mask")
-SOURCES = ("manual", "imported", "predicted")
-STATUSES = ("new", "in_progress", "done", "needs_review")
-SPLITS = ("train", "val", "test")
+from studio.core.kinds import ImageStatus, ShapeKind, Source, Split, values
+
+KINDS = values(ShapeKind)
+SOURCES = values(Source)
+STATUSES = values(ImageStatus)
+SPLITS = values(Split)
 
 BBox = tuple[float, float, float, float]  # x, y, width, height
 Polygons = list[list[float]]  # one flat [x0, y0, x1, y1, ...] list per part

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 
-from . import schema as S
-from .commands import Command
-from .errors import StudioError
-from .project import Project
-from .records import SPLITS
+from studio.core import schema as S
+from studio.core.errors import StudioError
+from studio.core.project import Project
+from studio.core.records import SPLITS
+from studio.core.undo.commands import Command
 
 
 def compute_splits(project: Project, val: float, test: float, seed: int) -> dict[int, str]:

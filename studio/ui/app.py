@@ -15,9 +15,9 @@ from PySide6.QtCore import QBuffer, QCoreApplication, QIODevice, QSize, QTimer
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
-from .main_window import MainWindow
-from .responsiveness import freeze_startup_objects, tune_gc
-from .workers import demo_dir
+from studio.ui.common.responsiveness import freeze_startup_objects, tune_gc
+from studio.ui.main_window import MainWindow
+from studio.ui.project.transfers import demo_dir
 
 
 def _application() -> QApplication:

@@ -24,15 +24,16 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMenu, QStackedW
 from studio.core import browse
 from studio.core.errors import StudioError
 from studio.core.project import Project
-
-from .browser import BrowserDock
-from .canvas import CanvasView
-from .class_dialog import ClassDialog
-from .class_dock import ClassDock, ClassPicker
-from .recent import StartPage, add_recent, recent_projects, remove_recent
-from .shortcuts import SPECS, ShortcutRegistry, ShortcutsDialog, settings
-from .train_panel import TrainPanel
-from .workers import ProjectBridge, Transfers, show_error
+from studio.ui.browser.dock import BrowserDock
+from studio.ui.canvas import CanvasView
+from studio.ui.classes.dialog import ClassDialog
+from studio.ui.classes.dock import ClassDock, ClassPicker
+from studio.ui.common.bridge import ProjectBridge
+from studio.ui.common.errors import show_error
+from studio.ui.project.start_page import StartPage, add_recent, recent_projects, remove_recent
+from studio.ui.project.transfers import Transfers
+from studio.ui.shortcuts import SPECS, ShortcutRegistry, ShortcutsDialog, settings
+from studio.ui.training.dock import TrainPanel
 
 TOOLS = ("select", "box", "polygon")
 NEED_NO_PROJECT = frozenset(

@@ -21,8 +21,8 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.ops import MultiScaleRoIAlign
 
-from studio.ml.config import TrainConfig
 from studio.ml.models import BuiltModel, ModelSpec
+from studio.ml.train.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from studio.core.project import Project
-from studio.ml.engine import LAST, load_checkpoint
+from studio.ml.train.trainer import LAST, load_checkpoint
 from tests.ml.conftest import IMAGE_SIZE, REPO, TINY
 
 

@@ -13,9 +13,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from studio.ml import engine
-from studio.ml.config import TrainConfig
-from studio.ml.data import (
+from studio.ml.data.dataset import (
     DataReport,
     GroupedBatchSampler,
     Snapshot,
@@ -23,9 +21,11 @@ from studio.ml.data import (
     build_eval_loader,
     build_transforms,
 )
-from studio.ml.engine import LAST, TrainingError, load_checkpoint, train_run
-from studio.ml.evaluate import STAT_NAMES, coco_evaluate, evaluate_outputs, run_model
-from studio.ml.messages import (
+from studio.ml.evaluation.coco import STAT_NAMES, coco_evaluate, evaluate_outputs, run_model
+from studio.ml.run.process import create_run, execute_run
+from studio.ml.train import trainer as engine
+from studio.ml.train.config import TrainConfig
+from studio.ml.train.messages import (
     EpochMetrics,
     Finished,
     Iteration,
@@ -35,7 +35,7 @@ from studio.ml.messages import (
     message_from_dict,
     message_to_dict,
 )
-from studio.ml.runner import create_run, execute_run
+from studio.ml.train.trainer import LAST, TrainingError, load_checkpoint, train_run
 from tests.ml.conftest import TINY_MASK, tiny_config, tiny_detector
 
 
@@ -219,7 +219,7 @@ def test_grouped_batch_sampler_covers_each_index_once_and_skips():
 
 
 def test_semantic_metrics_from_confusion():
-    from studio.ml.evaluate import confusion_matrix, semantic_metrics
+    from studio.ml.evaluation.coco import confusion_matrix, semantic_metrics
 
     target = torch.tensor([[0, 1, 1], [2, 2, 255]])  # 255: ignored
     pred = torch.tensor([[0, 1, 2], [2, 2, 1]])
@@ -277,7 +277,7 @@ def _pycocotools_direct(gt_file, results_file, iou_type, cat_ids=None):
 
 @pytest.mark.parametrize("iou_type", ["bbox", "segm"])
 def test_evaluation_equals_pycocotools(project, tmp_path, iou_type):
-    from studio.ml.runner import write_snapshot
+    from studio.ml.run.process import write_snapshot
 
     snap_file = tmp_path / "dataset.json"
     write_snapshot(project, snap_file)

@@ -11,9 +11,16 @@ import pytest
 import torch
 
 from studio.core.errors import StudioError
-from studio.ml import commands
-from studio.ml.engine import LAST, load_checkpoint
-from studio.ml.messages import (
+from studio.ml import cli as commands
+from studio.ml.run.process import (
+    INTERRUPTED,
+    TrainingProcess,
+    create_run,
+    execute_run,
+    reconcile_runs,
+    write_pid_file,
+)
+from studio.ml.train.messages import (
     CheckpointSaved,
     EpochMetrics,
     Failed,
@@ -22,14 +29,7 @@ from studio.ml.messages import (
     Started,
     Stopped,
 )
-from studio.ml.runner import (
-    INTERRUPTED,
-    TrainingProcess,
-    create_run,
-    execute_run,
-    reconcile_runs,
-    write_pid_file,
-)
+from studio.ml.train.trainer import LAST, load_checkpoint
 from tests.ml.conftest import BROKEN, TINY, tiny_config
 
 TIMEOUT = 240  # seconds; generous, the CI machine may be busy

@@ -16,7 +16,7 @@ from PIL import Image  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 
 from studio.core.project import Project  # noqa: E402
-from studio.ui.responsiveness import tune_gc  # noqa: E402
+from studio.ui.common.responsiveness import tune_gc  # noqa: E402
 
 # The window's process-wide settings, as studio.ui.app.run_app applies them, so that the
 # responsiveness the tests measure is the one users get.

@@ -14,9 +14,9 @@ import pytest
 from PySide6.QtCore import QPointF, Qt, QThreadPool
 
 from studio.core.project import Project
-from studio.ml import preflight
-from studio.ml.config import TrainConfig
-from studio.ui.train_panel import TrainPanel
+from studio.ml.run import preflight
+from studio.ml.train.config import TrainConfig
+from studio.ui.training.dock import TrainPanel
 from tests.ml.conftest import BROKEN, IMAGE_SIZE, TINY
 
 # The tiny detector for 3 epochs of 5 iterations (10 train images, batches of 2).

@@ -14,8 +14,8 @@ from sqlalchemy import insert
 from studio.core import browse
 from studio.core import schema as S
 from studio.core.project import Project
-from studio.ui.browser import BrowserDock
-from studio.ui.class_dialog import ClassDialog
+from studio.ui.browser.dock import BrowserDock
+from studio.ui.classes.dialog import ClassDialog
 from studio.ui.main_window import MainWindow
 
 KEY = Qt.Key
@@ -348,7 +348,7 @@ def test_class_dialog_delete_rename_reorder(window, qtbot, monkeypatch):
 
 
 def test_class_picker_and_visibility(window, qtbot, monkeypatch):
-    from studio.ui.class_dock import ClassPicker
+    from studio.ui.classes.dock import ClassPicker
 
     p = window.project
     picker = ClassPicker(p.classes(), window)

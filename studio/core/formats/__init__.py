@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from ..records import DatasetSpec, ExportSnapshot
-from .coco import read_coco, write_coco
-from .labelme import read_labelme, write_labelme
-from .voc import read_voc, write_voc
-from .yolo import read_yolo, write_yolo
+from studio.core.formats.coco import read_coco, write_coco
+from studio.core.formats.labelme import read_labelme, write_labelme
+from studio.core.formats.voc import read_voc, write_voc
+from studio.core.formats.yolo import read_yolo, write_yolo
+from studio.core.records import DatasetSpec, ExportSnapshot
 
 Reader = Callable[[Path, Path | None, list[str] | None], DatasetSpec]
 Writer = Callable[[ExportSnapshot, Path], list[str]]

@@ -14,9 +14,9 @@ from typing import Any
 
 from pycocotools import mask as mask_utils
 
-from ..errors import FormatError
-from ..records import AnnotationSpec, DatasetSpec, ExportSnapshot, ImageSpec
-from .common import ImageResolver, gc_paused, is_number, load_json, polygon_bbox
+from studio.core.errors import FormatError
+from studio.core.formats.common import ImageResolver, gc_paused, is_number, load_json, polygon_bbox
+from studio.core.records import AnnotationSpec, DatasetSpec, ExportSnapshot, ImageSpec
 
 _INF = math.inf
 _NO_POLYGON: list = [[]]

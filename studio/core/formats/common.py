@@ -21,9 +21,9 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from ..errors import FormatError, StudioError
-from ..imageinfo import read_image_info
-from ..records import BBox, ImageRecord, Polygons
+from studio.core.errors import FormatError, StudioError
+from studio.core.imageinfo import read_image_info
+from studio.core.records import BBox, ImageRecord, Polygons
 
 # --- reading -------------------------------------------------------------------------------
 

@@ -12,9 +12,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from ..errors import FormatError
-from ..records import AnnotationRecord, AnnotationSpec, DatasetSpec, ExportSnapshot, ImageSpec
-from .common import (
+from studio.core.errors import FormatError
+from studio.core.formats.common import (
     ImageResolver,
     first_seen_classes,
     is_number,
@@ -23,6 +22,13 @@ from .common import (
     polygon_bbox,
     relative_posix,
     unique_stems,
+)
+from studio.core.records import (
+    AnnotationRecord,
+    AnnotationSpec,
+    DatasetSpec,
+    ExportSnapshot,
+    ImageSpec,
 )
 
 LABELME_VERSION = "5.5.0"

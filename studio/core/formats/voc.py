@@ -14,22 +14,22 @@ import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
 from pathlib import Path, PurePath
 
-from ..errors import FormatError
-from ..records import (
-    SPLITS,
-    AnnotationRecord,
-    AnnotationSpec,
-    DatasetSpec,
-    ExportSnapshot,
-    ImageSpec,
-)
-from .common import (
+from studio.core.errors import FormatError
+from studio.core.formats.common import (
     ImageResolver,
     first_seen_classes,
     fmt_num,
     link_or_copy,
     polygon_bbox,
     unique_stems,
+)
+from studio.core.records import (
+    SPLITS,
+    AnnotationRecord,
+    AnnotationSpec,
+    DatasetSpec,
+    ExportSnapshot,
+    ImageSpec,
 )
 
 # --- reading -------------------------------------------------------------------------------

@@ -14,9 +14,10 @@ from pathlib import Path, PurePath
 import numpy as np
 import yaml
 
-from ..errors import FormatError
-from ..imageinfo import iter_image_files
-from ..records import (
+from studio.core.errors import FormatError
+from studio.core.formats.common import display_size, link_or_copy, mask_to_polygons, unique_stems
+from studio.core.imageinfo import iter_image_files
+from studio.core.records import (
     SPLITS,
     AnnotationRecord,
     AnnotationSpec,
@@ -24,7 +25,6 @@ from ..records import (
     ExportSnapshot,
     ImageSpec,
 )
-from .common import display_size, link_or_copy, mask_to_polygons, unique_stems
 
 _YAML_NAMES = ("data.yaml", "data.yml")
 

@@ -14,9 +14,15 @@ torchvision's detection API:
 Losses are meant to be summed. `param_groups(model)` splits parameters into backbone/neck/head.
 """
 
-from .blocks import C3, SPPF, Bottleneck, C2f, Conv, SpaceToDepth
-from .composable import BACKBONE_NODES, HEADS, NECKS, BackboneWithNeck, ComposableError
-from .registry import (
+from studio.ml.models.blocks import C3, SPPF, Bottleneck, C2f, Conv, SpaceToDepth
+from studio.ml.models.composable import (
+    BACKBONE_NODES,
+    HEADS,
+    NECKS,
+    BackboneWithNeck,
+    ComposableError,
+)
+from studio.ml.models.registry import (
     MODELS,
     TASKS,
     BuiltModel,
@@ -27,8 +33,8 @@ from .registry import (
     list_models,
     param_groups,
 )
-from .segmentation import SemanticSegmenter, UNet
-from .summary import (
+from studio.ml.models.segmentation import SemanticSegmenter, UNet
+from studio.ml.models.summary import (
     PartSummary,
     complexity,
     describe_model,
@@ -36,7 +42,7 @@ from .summary import (
     format_model_table,
     model_complexity,
 )
-from .weights import WeightsError, WeightsUnavailable
+from studio.ml.models.weights import WeightsError, WeightsUnavailable
 
 __all__ = [
     "BACKBONE_NODES",

@@ -19,9 +19,8 @@ from torchvision.models.feature_extraction import create_feature_extractor
 from torchvision.ops import FeaturePyramidNetwork
 
 from studio.core.errors import StudioError
-
-from .blocks import C3, SPPF, C2f, Conv, SpaceToDepth
-from .weights import default_weights, ensure_cached, freeze_batchnorm
+from studio.ml.models.blocks import C3, SPPF, C2f, Conv, SpaceToDepth
+from studio.ml.models.weights import default_weights, ensure_cached, freeze_batchnorm
 
 LEVELS = ("P3", "P4", "P5")
 STRIDES = (8, 16, 32)

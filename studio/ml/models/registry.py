@@ -10,11 +10,13 @@ from typing import Any
 from torch import nn
 
 from studio.core.errors import StudioError
-
-from . import composable
-from .segmentation import SemanticSegmenter, UNet
-from .torchvision_models import build_torchvision_detector, build_torchvision_segmenter
-from .weights import (
+from studio.ml.models import composable
+from studio.ml.models.segmentation import SemanticSegmenter, UNet
+from studio.ml.models.torchvision_models import (
+    build_torchvision_detector,
+    build_torchvision_segmenter,
+)
+from studio.ml.models.weights import (
     BACKBONE_PRETRAINED,
     DEFAULT_WEIGHTS,
     NO_WEIGHTS,

@@ -14,9 +14,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import composable
-from .registry import ModelSpec, build_model, get_spec
-from .segmentation import SemanticSegmenter
+from studio.ml.models import composable
+from studio.ml.models.registry import ModelSpec, build_model, get_spec
+from studio.ml.models.segmentation import SemanticSegmenter
 
 # Children described part by part (backbone, encoder...) or holding no layers.
 _SKIPPED_CHILDREN = ("backbone", "encoder", "decoder", "transform", "anchor_generator", "box_coder")

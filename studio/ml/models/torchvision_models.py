@@ -17,9 +17,8 @@ from torchvision.models.detection.ssdlite import SSDLiteClassificationHead
 from torchvision.models.segmentation import LRASPP
 
 from studio.core.errors import StudioError
-
-from .segmentation import SemanticSegmenter
-from .weights import default_weights, ensure_cached
+from studio.ml.models.segmentation import SemanticSegmenter
+from studio.ml.models.weights import default_weights, ensure_cached
 
 # Backbone architecture of each model, for backbone_weights="imagenet".
 BACKBONE_ARCH = {

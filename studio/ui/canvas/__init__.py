@@ -4,6 +4,6 @@ The scene mirrors the database: every finished gesture is written through the Pr
 API (and so lands on the undo stack), and the canvas redraws from project events.
 """
 
-from .view import CanvasView
+from studio.ui.canvas.view import CanvasView
 
 __all__ = ["CanvasView"]

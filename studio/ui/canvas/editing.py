@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING
 from studio.core.errors import StudioError
 from studio.core.project import Project, make_annotation_row
 from studio.core.records import AnnotationRecord, ImageRecord
-
-from . import geometry as G
-from .tools import movable, shifted
+from studio.ui.canvas import geometry as G
+from studio.ui.canvas.tools import movable, shifted
 
 if TYPE_CHECKING:
     from PySide6.QtCore import SignalInstance
 
-    from .shapes import ShapeLayer
+    from studio.ui.canvas.shapes import ShapeLayer
 
 PASTE_OFFSET = 10.0  # image pixels a paste onto its own image is shifted by
 NUDGE_PAUSE = 1.0  # seconds between arrow presses that still count as one nudge

@@ -15,9 +15,14 @@ from PySide6.QtGui import QBrush, QColor, QPen, QPixmap, QTransform
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsRectItem, QGraphicsScene
 
 from studio.core.records import ImageRecord
-
-from .image_source import LEVEL_PIXEL_BUDGET, ImageSource, Level, array_to_pixmap, is_jpeg
-from .scene_items import Z_IMAGE, Z_TILES, MessageItem
+from studio.ui.canvas.image_source import (
+    LEVEL_PIXEL_BUDGET,
+    ImageSource,
+    Level,
+    array_to_pixmap,
+    is_jpeg,
+)
+from studio.ui.canvas.scene_items import Z_IMAGE, Z_TILES, MessageItem
 
 TILE = 1024  # level pixels per tile side
 TILES_PER_TURN = 4  # made per event-loop turn; the rest follow on the next turns

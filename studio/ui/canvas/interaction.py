@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 
-from . import geometry as G
-from .tools import (
+from studio.ui.canvas import geometry as G
+from studio.ui.canvas.tools import (
     HIT_PX,
     Drag,
     DrawBoxDrag,
@@ -25,7 +25,7 @@ from .tools import (
 )
 
 if TYPE_CHECKING:
-    from .view import CanvasView
+    from studio.ui.canvas.view import CanvasView
 
 TOOLS = ("select", "box", "polygon")
 Mods = Qt.KeyboardModifier

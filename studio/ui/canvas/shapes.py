@@ -13,9 +13,8 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtWidgets import QGraphicsScene
 
 from studio.core.records import AnnotationRecord, ClassRecord
-
-from .geometry import bbox_area, box_handle_points
-from .scene_items import (
+from studio.ui.canvas.geometry import bbox_area, box_handle_points
+from studio.ui.canvas.scene_items import (
     BoxItem,
     ClassStyle,
     HandleItem,

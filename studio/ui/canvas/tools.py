@@ -31,12 +31,11 @@ from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsRectItem
 
 from studio.core.records import AnnotationRecord
-
-from . import geometry as G
-from .scene_items import Z_OVERLAY, DraftBox, DraftPolygon
+from studio.ui.canvas import geometry as G
+from studio.ui.canvas.scene_items import Z_OVERLAY, DraftBox, DraftPolygon
 
 if TYPE_CHECKING:
-    from .view import CanvasView
+    from studio.ui.canvas.view import CanvasView
 
 HIT_PX = 6.0  # how close (screen pixels) the cursor must be to grab a vertex or edge
 CLOSE_PX = 8.0  # how close to the first vertex a click closes the polygon

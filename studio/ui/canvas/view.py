@@ -44,15 +44,14 @@ from PySide6.QtWidgets import QGraphicsScene, QGraphicsView, QWidget
 from studio.core.errors import StudioError
 from studio.core.project import Project
 from studio.core.records import AnnotationRecord, ImageRecord
-
-from . import geometry as G
-from .editing import EditingMixin
-from .image_layer import ImageLayer
-from .image_source import ImageSource
-from .interaction import Interaction
-from .scene_items import Crosshair
-from .shapes import ShapeLayer
-from .tools import Hit
+from studio.ui.canvas import geometry as G
+from studio.ui.canvas.editing import EditingMixin
+from studio.ui.canvas.image_layer import ImageLayer
+from studio.ui.canvas.image_source import ImageSource
+from studio.ui.canvas.interaction import Interaction
+from studio.ui.canvas.scene_items import Crosshair
+from studio.ui.canvas.shapes import ShapeLayer
+from studio.ui.canvas.tools import Hit
 
 MIN_ZOOM, MAX_ZOOM = 0.002, 64.0
 FIT_MARGIN = 8  # screen pixels around a fitted image

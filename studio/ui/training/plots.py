@@ -18,7 +18,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
-from studio.ml.messages import EpochMetrics, Iteration
+from studio.ml.train.messages import EpochMetrics, Iteration
 
 EMA_BETA = 0.9  # weight of the past in the smoothed loss (TensorBoard's 0.9 by default)
 REDRAW_MS = 200  # at most 5 redraws a second

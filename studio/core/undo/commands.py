@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, insert, select, update
 
-from . import schema as S
-from .errors import StudioError
+from studio.core import schema as S
+from studio.core.errors import StudioError
 
 if TYPE_CHECKING:
-    from .project import Project
+    from studio.core.project import Project
 
 
 class Command:
@@ -248,7 +248,7 @@ class AddClass(Command):
         self.text = f"add class {name}"
 
     def do(self, p: Project) -> None:
-        from .project import PALETTE
+        from studio.core.project import PALETTE
 
         if not self.name:
             raise StudioError("a class needs a name")

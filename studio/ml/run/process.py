@@ -29,11 +29,10 @@ from typing import Any
 from studio.core.errors import StudioError
 from studio.core.project import Project
 from studio.core.records import RunRecord
-
-from .config import CONFIG_NAME, TrainConfig
-from .data import SNAPSHOT_NAME
-from .engine import TrainResult, train_run
-from .messages import (
+from studio.ml.data.dataset import SNAPSHOT_NAME
+from studio.ml.models import get_spec
+from studio.ml.train.config import CONFIG_NAME, TrainConfig
+from studio.ml.train.messages import (
     TERMINAL,
     EpochMetrics,
     Failed,
@@ -44,7 +43,7 @@ from .messages import (
     Started,
     Stopped,
 )
-from .models import get_spec
+from studio.ml.train.trainer import TrainResult, train_run
 
 PID_FILE = "train.pid"
 INTERRUPTED = "interrupted: the training process ended without finishing (killed or crashed)"

@@ -22,13 +22,9 @@ import torch.distributed as dist
 from studio.core.errors import StudioError
 from studio.core.project import Project
 from studio.core.records import RunRecord
-
-from .config import CONFIG_NAME, TrainConfig
-from .data import SNAPSHOT_NAME, Snapshot
-from .engine import BEST, LAST, resolve_device, setup_distributed, train_run
-from .evaluate import evaluate_outputs, run_model
-from .messages import Message
-from .predict import (
+from studio.ml.data.dataset import SNAPSHOT_NAME, Snapshot
+from studio.ml.evaluation.coco import evaluate_outputs, run_model
+from studio.ml.infer.predict import (
     DEFAULT_SCORE_THRESHOLD,
     coco_results,
     load_model,
@@ -36,7 +32,10 @@ from .predict import (
     prediction_rows,
     samples_for_images,
 )
-from .runner import create_run, execute_run, reconcile_runs
+from studio.ml.run.process import create_run, execute_run, reconcile_runs
+from studio.ml.train.config import CONFIG_NAME, TrainConfig
+from studio.ml.train.messages import Message
+from studio.ml.train.trainer import BEST, LAST, resolve_device, setup_distributed, train_run
 
 DEFAULT_DETECTOR = "fasterrcnn_mobilenet_v3_large_320_fpn"
 DEFAULT_SEGMENTER = "maskrcnn_resnet50_fpn_v2"
@@ -243,13 +242,18 @@ def evaluate_run(
     split, the images the run held out); `current_labels=True` evaluates against the
     project's labels now. Returns {"bbox": {"AP", "AP50", ..., "per_class": {...}},
     "segm": {...} (masks)} or {"semantic": {"mIoU", ...}}, plus "images": n."""
-    from .data import DataReport, SnapshotDataset, build_eval_loader, build_transforms
+    from studio.ml.data.dataset import (
+        DataReport,
+        SnapshotDataset,
+        build_eval_loader,
+        build_transforms,
+    )
 
     with Project.open(project_dir) as p:
         rec = find_run(p, run)
         ckpt = _checkpoint(rec, checkpoint)
         if current_labels:
-            from .runner import write_snapshot
+            from studio.ml.run.process import write_snapshot
 
             tmp = rec.dir / "eval_snapshot.json"
             write_snapshot(p, tmp)
@@ -349,7 +353,7 @@ def export_model(
 ) -> dict[str, Any]:
     """Export a run's model ("torchscript" | "onnx") to `out` (default: the run folder).
     Returns {"run_id", "format", "out", "metadata"}."""
-    from .export_model import export_checkpoint
+    from studio.ml.infer.export import export_checkpoint
 
     with Project.open(project_dir) as p:
         rec = find_run(p, run)
@@ -386,7 +390,14 @@ class _ProgressBar:
 
         from tqdm import tqdm
 
-        from .messages import EpochMetrics, Finished, Iteration, Notice, Started, Stopped
+        from studio.ml.train.messages import (
+            EpochMetrics,
+            Finished,
+            Iteration,
+            Notice,
+            Started,
+            Stopped,
+        )
 
         if isinstance(msg, Started):
             for w in msg.warnings:

@@ -28,9 +28,8 @@ from PySide6.QtWidgets import (
 
 from studio.core.errors import StudioError
 from studio.core.project import Project
-
-from .class_dock import ClassIdRole, swatch
-from .workers import show_error
+from studio.ui.classes.dock import ClassIdRole, swatch
+from studio.ui.common.errors import show_error
 
 _YES = QMessageBox.StandardButton.Yes
 _NO = QMessageBox.StandardButton.No

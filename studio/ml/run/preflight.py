@@ -32,10 +32,9 @@ from typing import Any
 
 from studio.core.errors import StudioError
 from studio.core.project import Project
-
-from .commands import auto_device, default_model
-from .config import TrainConfig
-from .data import LABELLED_STATUSES
+from studio.ml.cli import auto_device, default_model
+from studio.ml.data.dataset import LABELLED_STATUSES
+from studio.ml.train.config import TrainConfig
 
 # Mask R-CNN on a CPU: shorter side and batch that keep a step near a few seconds.
 CPU_INSTANCE_IMAGE_SIZE = 512
@@ -76,7 +75,7 @@ class Preflight:
 
 def model_task(model: str) -> str:
     """The task of a registry model ("" for a "module:function" factory or an unknown name)."""
-    from .models import get_spec
+    from studio.ml.models import get_spec
 
     if not model or ":" in model:
         return ""
@@ -204,7 +203,7 @@ def data_problems(project: Project, cfg: TrainConfig) -> list[Problem]:
 
 
 def device_problems(device: str) -> list[Problem]:
-    from .engine import resolve_device
+    from studio.ml.train.trainer import resolve_device
 
     try:
         resolve_device(device)
@@ -219,10 +218,10 @@ def device_problems(device: str) -> list[Problem]:
 def needed_weights(cfg: TrainConfig) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
     """(full-model files, backbone files) that `cfg` loads from torchvision's cache, as
     (architecture, cache path). Empty for factories of one's own and models without them."""
-    from .models import get_spec
-    from .models.composable import DEFAULT_OPTIONS
-    from .models.torchvision_models import BACKBONE_ARCH
-    from .models.weights import cache_path, default_weights
+    from studio.ml.models import get_spec
+    from studio.ml.models.composable import DEFAULT_OPTIONS
+    from studio.ml.models.torchvision_models import BACKBONE_ARCH
+    from studio.ml.models.weights import cache_path, default_weights
 
     if ":" in cfg.model:
         return [], []
@@ -314,7 +313,7 @@ def init_summary_worker() -> None:
 
 def summary_text(model: str, image_size: int | None, options: dict[str, Any]) -> str:
     """Output shapes, strides, parameters and GFLOPs of each part of `model` (seconds)."""
-    from .models import describe_model, format_description, get_spec
+    from studio.ml.models import describe_model, format_description, get_spec
 
     size = image_size or get_spec(model).default_image_size
     return format_description(describe_model(model, image_size=size, **options))
@@ -349,9 +348,9 @@ class PanelInfo:
 def panel_info(project_dir: Path | str) -> PanelInfo:
     """Reconcile the project's dead runs, and list the models, parts and device. Also
     imports the runner, so that the window's later use of it does not import torch."""
-    from . import runner
-    from .models import BACKBONE_NODES, HEADS, NECKS, list_models
-    from .models.composable import DEFAULT_OPTIONS
+    from studio.ml.models import BACKBONE_NODES, HEADS, NECKS, list_models
+    from studio.ml.models.composable import DEFAULT_OPTIONS
+    from studio.ml.run import process as runner
 
     with Project.open(project_dir) as p:
         runner.reconcile_runs(p)

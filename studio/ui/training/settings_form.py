@@ -3,7 +3,7 @@ pick (model, the composable detector's backbone, neck and head with a live summa
 weights, length, batch and image size, optimizer and learning rate, backbone freezing,
 augmentation, device), remembered per project.
 
-The checks of what cannot work are Qt-free, in `studio.ml.preflight`; this is where the
+The checks of what cannot work are Qt-free, in `studio.ml.run.preflight`; this is where the
 user sees and changes what those checks and the run will use. The composable detector's
 summary (output shapes, parameters, GFLOPs) takes seconds: it is computed in a separate
 low-priority process, with "computing…" shown meanwhile.
@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.ml.config import TrainConfig
+from studio.ml.train.config import TrainConfig
 
 WEIGHT_CHOICES = (  # label, weights, backbone_weights
     ("Pretrained (COCO; else ImageNet backbone)", "default", "imagenet"),
@@ -64,12 +64,12 @@ def panel_info(path: Path) -> Any:
         was_enabled = gc.isenabled()
         gc.disable()
         try:
-            importlib.import_module("studio.ml.preflight")
+            importlib.import_module("studio.ml.run.preflight")
         finally:
             if was_enabled:
                 gc.enable()
             gc.freeze()
-    from studio.ml import preflight
+    from studio.ml.run import preflight
 
     return preflight.panel_info(path)
 
@@ -272,7 +272,7 @@ class AdvancedForm(QWidget):
     def _recipe_for(self, model: str) -> dict[str, Any]:
         if self.info is None:
             return TrainConfig().to_dict()
-        from studio.ml.preflight import recipe
+        from studio.ml.run.preflight import recipe
 
         return recipe(model or self.info.auto_model, self.info.device)
 
@@ -435,7 +435,7 @@ class AdvancedForm(QWidget):
         if key == self._summary_key and self._summary_text:
             self.summary.setText(self._summary_text)
             return
-        from studio.ml import preflight
+        from studio.ml.run import preflight
 
         if self._executor is None:
             import multiprocessing

@@ -40,9 +40,14 @@ from PySide6.QtWidgets import (
 from studio.core import browse
 from studio.core.project import Project
 from studio.core.records import SPLITS, STATUSES
-
-from .thumbnails import GRID_ICON, LIST_ICON, STATUS_LABELS, ImageListModel, ThumbDelegate
-from .workers import run_task
+from studio.ui.browser.thumbnails import (
+    GRID_ICON,
+    LIST_ICON,
+    STATUS_LABELS,
+    ImageListModel,
+    ThumbDelegate,
+)
+from studio.ui.common.concurrency import run_task
 
 IdRole = Qt.ItemDataRole.UserRole + 1
 RowRole = Qt.ItemDataRole.UserRole + 2

@@ -1,7 +1,7 @@
 """The training dock: one Train button, an Advanced section, Stop and Resume, progress,
 live plots and the runs list.
 
-Train picks the model, recipe and device for the project (`studio.ml.preflight`), checks
+Train picks the model, recipe and device for the project (`studio.ml.run.preflight`), checks
 what cannot work, creates the run and starts it in a `TrainingProcess` child, all but the
 start in a worker thread. The GUI thread only polls the child's queue (every 150 ms,
 never waiting), appends to numpy buffers and redraws at most 5 times a second. The child
@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.project import Project
-from studio.ml.messages import (
+from studio.ml.train.messages import (
     EpochMetrics,
     Failed,
     Finished,
@@ -46,11 +46,11 @@ from studio.ml.messages import (
     Started,
     Stopped,
 )
-
-from .runs_view import RunsView, format_duration
-from .train_checks import AdvancedForm, panel_info
-from .train_plots import RunCurves, TrainPlots
-from .workers import error_text, run_task
+from studio.ui.common.concurrency import run_task
+from studio.ui.common.errors import error_text
+from studio.ui.training.plots import RunCurves, TrainPlots
+from studio.ui.training.runs_list import RunsView, format_duration
+from studio.ui.training.settings_form import AdvancedForm, panel_info
 
 POLL_MS = 150  # the child's queue is read this often, without waiting
 UI_MIN_INTERVAL_S = 0.2  # progress text at most 5 times a second
@@ -452,7 +452,8 @@ class TrainPanel(QDockWidget):
         gen, path = self._gen, self.project.path
 
         def work(_progress: Any) -> tuple[Any, int | None]:
-            from studio.ml import preflight, runner
+            from studio.ml.run import preflight
+            from studio.ml.run import process as runner
 
             with Project.open(path) as p:
                 cfg, problems = preflight.config_from_settings(p, settings)
@@ -507,7 +508,7 @@ class TrainPanel(QDockWidget):
     def _start_process(self, run_id: int, resume: bool, budget: float | None = None) -> None:
         """Start the child. `budget`: the time budget of a new run, for the ETA (a resumed
         run's earlier sessions count against it too, which this window cannot know)."""
-        from studio.ml.runner import TrainingProcess  # imported by the worker already
+        from studio.ml.run.process import TrainingProcess  # imported by the worker already
 
         assert self.project is not None
         self._run_id, self._live = run_id, RunCurves()

@@ -17,11 +17,16 @@ import torch
 from pycocotools import mask as mask_utils
 
 from studio.core.errors import StudioError
-
-from .config import TrainConfig
-from .data import Sample, SnapshotDataset, build_eval_loader, build_transforms, load_max_side
-from .engine import build_with_state, load_checkpoint, resolve_device
-from .evaluate import masks_to_rles, run_model, sem_labels, to_coco_results
+from studio.ml.data.dataset import (
+    Sample,
+    SnapshotDataset,
+    build_eval_loader,
+    build_transforms,
+    load_max_side,
+)
+from studio.ml.evaluation.coco import masks_to_rles, run_model, sem_labels, to_coco_results
+from studio.ml.train.config import TrainConfig
+from studio.ml.train.trainer import build_with_state, load_checkpoint, resolve_device
 
 DEFAULT_SCORE_THRESHOLD = 0.05  # COCO's convention: keep low scores, the viewer filters
 

@@ -39,9 +39,8 @@ from PySide6.QtWidgets import (
 from studio.core.errors import StudioError
 from studio.core.project import Project
 from studio.core.records import RunRecord
-
-from .train_plots import Row, RunCurves
-from .workers import run_task
+from studio.ui.common.concurrency import run_task
+from studio.ui.training.plots import Row, RunCurves
 
 REFRESH_MS = 2000  # the runs, and the curves of shown runs another process trains
 MAX_SHOWN = 10  # runs overlaid at most

@@ -34,9 +34,7 @@ import torch.distributed as dist
 from torch import nn
 
 from studio.core.errors import StudioError
-
-from .config import CONFIG_NAME, TrainConfig
-from .data import (
+from studio.ml.data.dataset import (
     SNAPSHOT_NAME,
     DataReport,
     Snapshot,
@@ -46,8 +44,10 @@ from .data import (
     build_transforms,
     load_max_side,
 )
-from .evaluate import evaluate_outputs, flatten_metrics, primary_metric, run_model
-from .messages import (
+from studio.ml.evaluation.coco import evaluate_outputs, flatten_metrics, primary_metric, run_model
+from studio.ml.models import build_model, param_groups
+from studio.ml.train.config import CONFIG_NAME, TrainConfig
+from studio.ml.train.messages import (
     CheckpointSaved,
     EpochMetrics,
     Finished,
@@ -57,7 +57,6 @@ from .messages import (
     Started,
     Stopped,
 )
-from .models import build_model, param_groups
 
 LAST = "last.pt"
 BEST = "best.pt"

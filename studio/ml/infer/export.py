@@ -17,8 +17,7 @@ import torch
 from torch import nn
 
 from studio.core.errors import StudioError
-
-from .predict import LoadedModel, load_model
+from studio.ml.infer.predict import LoadedModel, load_model
 
 FORMATS = ("torchscript", "onnx")
 

@@ -166,7 +166,7 @@ class ClassDock(QDockWidget):
         name = self.add_edit.text().strip()
         if not name or self.project is None:
             return
-        from .workers import show_error
+        from studio.ui.common.errors import show_error
 
         try:
             class_id = self.project.add_class(name)
