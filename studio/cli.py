@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from studio.core.errors import StudioError
+from studio.core.kinds import Split, values
 
 VERBS = (
     "new", "import", "export", "info", "split", "demo",
@@ -23,6 +24,7 @@ VERBS = (
 )  # fmt: skip
 IMPORT_FORMATS = ("images", "coco", "yolo", "voc", "labelme")
 EXPORT_FORMATS = ("coco", "yolo", "voc", "labelme")
+SPLITS = values(Split)
 
 
 def _bar(desc: str):
@@ -54,12 +56,52 @@ def _progress(desc: str):
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="studio", description="Label, train and inspect detectors.")
     sub = ap.add_subparsers(dest="verb", required=True, metavar="VERB")
+    _project_verbs(sub)
+    _transfer_verbs(sub)
+    _training_verbs(sub)
+    _model_verbs(sub)
+    return ap
 
+
+def _project_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", type=Path, help="the project folder")
+
+
+def _json_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
+
+def _split_arg(p: argparse.ArgumentParser, help: str, **kw) -> None:
+    p.add_argument("--split", choices=SPLITS, help=help, **kw)
+
+
+def _project_verbs(sub) -> None:
     p = sub.add_parser("new", help="create an empty project")
-    p.add_argument("dir", type=Path)
+    _project_arg(p)
 
+    p = sub.add_parser("info", help="counts of images, shapes, classes, splits")
+    _project_arg(p)
+    _json_arg(p)
+
+    p = sub.add_parser("split", help="assign train/val/test splits")
+    _project_arg(p)
+    p.add_argument("--val", type=float, default=0.2, help="share of images for val (0.2)")
+    p.add_argument("--test", type=float, default=0.0, help="share of images for test (0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the stratified split (0)")
+    p.add_argument("--assign", choices=SPLITS, help="set the split of --files")
+    p.add_argument(
+        "--files", help="a text file with one image a line, or names separated by commas"
+    )
+
+    p = sub.add_parser("demo", help="create the demo project")
+    p.add_argument("dir", type=Path, help="folder to create the demo project in")
+    p.add_argument("--images", type=int, default=300, help="number of images (default 300)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated images (0)")
+
+
+def _transfer_verbs(sub) -> None:
     p = sub.add_parser("import", help="import images or annotations into a project")
-    p.add_argument("dir", type=Path)
+    _project_arg(p)
     # No argparse choices: plugins may add formats (checked once plugins are loaded).
     p.add_argument("--format", required=True, help="|".join(IMPORT_FORMATS) + " or a plugin's")
     p.add_argument("path", type=Path, help="folder of images, or annotation file/folder")
@@ -71,75 +113,68 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser("export", help="export annotations")
-    p.add_argument("dir", type=Path)
+    _project_arg(p)
     p.add_argument("--format", required=True, help="|".join(EXPORT_FORMATS) + " or a plugin's")
-    p.add_argument("out", type=Path)
-    p.add_argument("--split", choices=("train", "val", "test"))
+    p.add_argument("out", type=Path, help="the file or folder to write")
+    _split_arg(p, "export only this split (default: all images)")
 
-    p = sub.add_parser("info", help="counts of images, shapes, classes, splits")
-    p.add_argument("dir", type=Path)
-    p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("split", help="assign train/val/test splits")
-    p.add_argument("dir", type=Path)
-    p.add_argument("--val", type=float, default=0.2)
-    p.add_argument("--test", type=float, default=0.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--assign", choices=("train", "val", "test"), help="set the split of --files")
-    p.add_argument(
-        "--files", help="a text file with one image a line, or names separated by commas"
-    )
-
-    p = sub.add_parser("demo", help="create the demo project")
-    p.add_argument("dir", type=Path)
-    p.add_argument("--images", type=int, default=300, help="number of images (default 300)")
-    p.add_argument("--seed", type=int, default=0)
-
+def _training_verbs(sub) -> None:
     p = sub.add_parser("train", help="fine-tune a model on the project's labels")
-    p.add_argument("dir", type=Path)
-    p.add_argument("--model")
+    _project_arg(p)
+    p.add_argument("--model", help="a model name from `studio models` (default: chosen for you)")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--epochs", type=int)
-    g.add_argument("--time-budget", type=float, metavar="SECONDS")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--image-size", type=int)
+    g.add_argument("--epochs", type=int, help="train for this many epochs")
+    g.add_argument(
+        "--time-budget",
+        type=float,
+        metavar="SECONDS",
+        help="train for this long, evaluation included",
+    )
+    p.add_argument("--batch-size", type=int, help="images per step (default: by device)")
+    p.add_argument("--image-size", type=int, help="longest side at the model input, pixels")
     p.add_argument("--weights", default="default", help="default | none | PATH")
     p.add_argument("--backbone-weights", default="imagenet", help="imagenet | none | PATH")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    p.add_argument("--resume", help="run id to resume")
-    p.add_argument("--workers", type=int)
+    p.add_argument(
+        "--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="where to train"
+    )
+    p.add_argument("--resume", help="run id to resume from its last checkpoint")
+    p.add_argument("--workers", type=int, help="data-loader worker processes")
 
     p = sub.add_parser("runs", help="list training runs")
-    p.add_argument("dir", type=Path)
-    p.add_argument("--json", action="store_true")
+    _project_arg(p)
+    _json_arg(p)
 
     p = sub.add_parser("eval", help="evaluate a run with pycocotools")
-    p.add_argument("dir", type=Path)
-    p.add_argument("--run", required=True)
-    p.add_argument("--split", default="val", choices=("train", "val", "test"))
-    p.add_argument("--json", action="store_true")
+    _project_arg(p)
+    p.add_argument("--run", required=True, help="run id or name")
+    _split_arg(p, "images to evaluate on (default val)", default="val")
+    _json_arg(p)
 
     p = sub.add_parser("predict", help="store a run's predictions")
-    p.add_argument("dir", type=Path)
-    p.add_argument("--run", required=True)
-    p.add_argument("--split", choices=("train", "val", "test"))
+    _project_arg(p)
+    p.add_argument("--run", required=True, help="run id or name")
+    _split_arg(p, "predict only this split")
     p.add_argument("--out", type=Path, help="also write COCO results JSON here")
 
+
+def _model_verbs(sub) -> None:
     p = sub.add_parser("export-model", help="export a trained model")
-    p.add_argument("dir", type=Path)
-    p.add_argument("--run", required=True)
-    p.add_argument("--format", required=True, choices=("torchscript", "onnx"))
-    p.add_argument("out", type=Path)
+    _project_arg(p)
+    p.add_argument("--run", required=True, help="run id or name")
+    p.add_argument(
+        "--format", required=True, choices=("torchscript", "onnx"), help="the file format"
+    )
+    p.add_argument("out", type=Path, help="the file to write")
 
     p = sub.add_parser("models", help="list the models that can be trained")
-    p.add_argument("--describe", metavar="NAME")
-    p.add_argument("--image-size", type=int, default=640)
-    p.add_argument("--backbone")
-    p.add_argument("--neck")
-    p.add_argument("--head")
-    p.add_argument("--task")
-    p.add_argument("--no-flops", action="store_true")
-    return ap
+    p.add_argument("--describe", metavar="NAME", help="layers, params and GFLOPs of one model")
+    p.add_argument("--image-size", type=int, default=640, help="input side for GFLOPs (640)")
+    p.add_argument("--backbone", help="composable detector: the backbone")
+    p.add_argument("--neck", help="composable detector: the neck (fpn, pan)")
+    p.add_argument("--head", help="composable detector: the head (fcos, retinanet)")
+    p.add_argument("--task", help="only models of this task")
+    p.add_argument("--no-flops", action="store_true", help="skip counting GFLOPs (faster)")
 
 
 # --- verbs ---------------------------------------------------------------------------------
@@ -299,7 +334,10 @@ def _gui(argv: Sequence[str]) -> int:
         "--demo", action="store_true", help="open (and create if needed) the demo project"
     )
     a = ap.parse_args(argv)
+    from studio.core.plugins import load_plugins
     from studio.ui.app import run_app
+
+    _report_plugins(load_plugins())
 
     return run_app(a.project, demo=a.demo)
 

@@ -63,3 +63,67 @@ def test_unknown_format_names_the_available_ones(demo_project, tmp_path):
     assert r.returncode == 2
     assert "unknown export format 'nope'" in r.stderr and "coco" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def _write_plugin(folder: Path, name: str, body: str) -> None:
+    folder.mkdir(exist_ok=True)
+    (folder / f"{name}.py").write_text(body)
+
+
+def test_plugin_api_keeps_models_panels_and_layers(tmp_path, monkeypatch):
+    from studio.core import formats, plugins
+
+    _write_plugin(tmp_path, "many", (
+        "class Spec:\n    name = 'toy_model'\n"
+        "def register(api):\n"
+        "    api.add_model(Spec())\n"
+        "    api.add_panel('Toy', lambda window: None, area='bottom')\n"
+        "    api.add_canvas_layer('toy', lambda: None)\n"
+        "    api.add_format('toyfmt', writer=lambda snapshot, out: [])\n"
+    ))  # fmt: skip
+    monkeypatch.setenv(plugins.ENV_PATH, str(tmp_path))
+    try:
+        infos = plugins.load_plugins(reload=True)
+        assert [(i.name, i.error) for i in infos] == [("many", None)]
+        got = plugins.contributions()
+        assert [m.spec.name for m in got.models] == ["toy_model"]
+        assert [(p.title, p.area) for p in got.panels] == [("Toy", "bottom")]
+        assert [c.name for c in got.canvas_layers] == ["toy"]
+        assert "toyfmt" in formats.WRITERS
+    finally:
+        monkeypatch.setenv(plugins.ENV_PATH, "")
+        plugins.load_plugins(reload=True)
+    assert "toyfmt" not in formats.WRITERS and plugins.contributions().models == []
+
+
+def test_plugin_that_fails_halfway_registers_nothing(tmp_path, monkeypatch):
+    from studio.core import formats, plugins
+
+    _write_plugin(tmp_path, "half", (
+        "def register(api):\n"
+        "    api.add_format('halffmt', writer=lambda snapshot, out: [])\n"
+        "    api.add_panel('Half', lambda window: None)\n"
+        "    api.add_panel('Bad', lambda window: None, area='nowhere')\n"
+    ))  # fmt: skip
+    monkeypatch.setenv(plugins.ENV_PATH, str(tmp_path))
+    try:
+        (info,) = plugins.load_plugins(reload=True)
+        assert "panel area 'nowhere'" in info.error
+        assert "halffmt" not in formats.WRITERS
+        assert plugins.contributions().panels == []
+    finally:
+        monkeypatch.setenv(plugins.ENV_PATH, "")
+        plugins.load_plugins(reload=True)
+
+
+def test_example_panel_plugin_registers_a_panel(monkeypatch):
+    from studio.core import plugins
+
+    monkeypatch.setenv(plugins.ENV_PATH, str(ROOT / "plugins"))
+    try:
+        infos = plugins.load_plugins(reload=True)
+        assert all(i.error is None for i in infos), infos
+        assert [p.title for p in plugins.contributions().panels] == ["Label counts"]
+    finally:
+        monkeypatch.setenv(plugins.ENV_PATH, "")
+        plugins.load_plugins(reload=True)
