@@ -3,43 +3,47 @@
 It turns gestures into `Project` calls and shows project state; it never writes SQL and
 never decodes an image. Every edit is committed by the core at once, so there is no Save.
 Project events arrive through a `ProjectBridge`, queued to the GUI thread.
+
+The window is where the feature packages meet (they never import each other): it builds
+them, wires their signals, and owns the actions (actions.py: ids, texts, menus), the keys
+shared with the canvas (canvas_keys.py) and the status bar (status_bar.py).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import (
-    QAction,
-    QActionGroup,
-    QCloseEvent,
-    QDragEnterEvent,
-    QDropEvent,
-    QKeyEvent,
-    QKeySequence,
-)
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMenu, QStackedWidget
+from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QStackedWidget
 
 from studio.core import browse
 from studio.core.errors import StudioError
+from studio.core.kinds import ImageStatus
 from studio.core.project import Project
+from studio.ui.actions import (
+    NEED_NO_PROJECT,
+    build_menu_bar,
+    create_actions,
+    dock_toggles,
+    group_tools,
+    menu_layout,
+    window_actions,
+)
 from studio.ui.browser.dock import BrowserDock
 from studio.ui.canvas import CanvasView
+from studio.ui.canvas_keys import CanvasKeys
 from studio.ui.classes.dialog import ClassDialog
-from studio.ui.classes.dock import ClassDock, ClassPicker
+from studio.ui.classes.dock import ClassDock
+from studio.ui.classes.picker import ClassPicker
 from studio.ui.common.bridge import ProjectBridge
 from studio.ui.common.errors import show_error
+from studio.ui.common.settings import settings
 from studio.ui.project.start_page import StartPage, add_recent, recent_projects, remove_recent
 from studio.ui.project.transfers import Transfers
-from studio.ui.shortcuts import SPECS, ShortcutRegistry, ShortcutsDialog, settings
+from studio.ui.shortcuts import ShortcutRegistry, ShortcutsDialog
+from studio.ui.status_bar import StatusBar
 from studio.ui.training.dock import TrainPanel
-
-TOOLS = ("select", "box", "polygon")
-NEED_NO_PROJECT = frozenset(
-    {"file.new", "file.open", "file.quit", "help.shortcuts", "view.browser", "view.classes",
-     "view.compact"}
-)  # fmt: skip
 
 
 class MainWindow(QMainWindow):
@@ -52,7 +56,6 @@ class MainWindow(QMainWindow):
         self.shortcuts = registry or ShortcutRegistry()
         self.actions: dict[str, QAction] = {}
         self.transfers = Transfers(self)
-        self._done_text = ""
         self._shown_id: int | None = None
         self._dock_state: QByteArray | None = None
         self.setWindowTitle("Studio")
@@ -80,14 +83,11 @@ class MainWindow(QMainWindow):
         self.start_page.demo_requested.connect(self.transfers.open_demo)
         self.start_page.recent_chosen.connect(self.open_path)
         self.canvas = CanvasView(self)
-        self.canvas.cursor_moved.connect(self._on_cursor)
-        self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
+        self.canvas.cursor_moved.connect(lambda x, y: self.status_bar.show_cursor(x, y))
+        self.canvas.zoom_changed.connect(lambda z: self.status_bar.show_zoom(z))
         self.canvas.tool_changed.connect(self._on_tool_changed)
         self.canvas.image_shown.connect(self._on_image_shown)
-        self.canvas.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
-        self.canvas.installEventFilter(self)
-        self.canvas.viewport().installEventFilter(self)
-        self._space_dragged = False
+        self.canvas.message.connect(lambda text: self.status_bar.showMessage(text, 5000))
         self.stack.addWidget(self.start_page)
         self.stack.addWidget(self.canvas)
         self.setCentralWidget(self.stack)
@@ -110,93 +110,32 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.train_dock)
         self.train_dock.hide()
 
-    def _action(self, action_id: str, text: str, slot, checkable: bool = False) -> QAction:
-        action = QAction(text, self, checkable=checkable)
-        action.triggered.connect(lambda checked=False: slot())
-        if action_id in SPECS:
-            self.shortcuts.bind(action, action_id)
-        self.addAction(action)  # shortcuts work with the menu bar hidden, docks floating
-        self.actions[action_id] = action
-        return action
-
     def _build_actions(self) -> None:
-        t = self.transfers
-        a = self._action
-        a("file.new", "&New project…", self.new_project_interactive)
-        a("file.open", "&Open project…", self.open_project_interactive)
-        a("file.import_images", "&Import images…", t.import_images_interactive)
-        for fmt, label in t.FORMAT_LABELS.items():
-            a(f"file.import.{fmt}", f"{label}…", lambda f=fmt: t.import_annotations_interactive(f))
-            a(f"file.export.{fmt}", f"{label}…", lambda f=fmt: t.export_interactive(f))
-        a("file.quit", "&Quit", self.close)
-        a("edit.undo", "&Undo", self.undo)
-        a("edit.redo", "&Redo", self.redo)
-        a("edit.copy", "&Copy shapes", lambda: self.canvas.copy_selection())
-        a("edit.paste", "&Paste shapes", lambda: self.canvas.paste())
-        a("edit.copy_previous", "Copy shapes from p&revious image", self.copy_from_previous)
-        a("edit.delete", "&Delete shapes", lambda: self.canvas.delete_selected())
-        a("edit.classes", "C&lasses…", self.edit_classes)
-        a("class.pick", "&Pick class…", self.pick_class_interactive)
-        for n in range(1, 10):
-            a(f"class.{n}", f"Class {n}", lambda n=n: self.pick_class_key(n))
-        a("view.fit", "&Fit image", lambda: self.canvas.fit())
-        a("view.zoom_100", "Zoom &100%", lambda: self.canvas.zoom_100())
-        a("view.compact", "Compact image &list", lambda: self.browser.set_compact(
-            self.actions["view.compact"].isChecked()), checkable=True)  # fmt: skip
-        a("nav.next", "&Next image", lambda: self.step_image(+1))
-        a("nav.prev", "P&revious image", lambda: self.step_image(-1))
-        a("nav.done_next", "Mark &done, next unlabelled", self.mark_done_and_next)
-        group = QActionGroup(self)
-        for tool, label in zip(TOOLS, ("&Select", "&Box", "P&olygon"), strict=True):
-            group.addAction(
-                a(f"tool.{tool}", f"{label} tool", lambda t=tool: self.set_tool(t), True)
-            )
-        self.actions["tool.select"].setChecked(True)
-        a("tool.cancel", "Cancel / select tool", self.escape)
-        a("help.shortcuts", "&Keyboard shortcuts…", self.show_shortcuts)
-        for action_id, dock in (
-            ("view.browser", self.browser),
-            ("view.classes", self.class_dock),
-            ("view.training", self.train_dock),
-        ):
-            toggle = dock.toggleViewAction()
-            self.shortcuts.bind(toggle, action_id)
-            self.actions[action_id] = toggle
+        self.actions = create_actions(self, self.shortcuts, window_actions(self))
+        self._tools = group_tools(self, self.actions)
+        docks = {
+            "view.browser": self.browser,
+            "view.classes": self.class_dock,
+            "view.training": self.train_dock,
+        }
+        self.actions.update(dock_toggles(self.shortcuts, docks))
+        self._canvas_keys = CanvasKeys(
+            self.canvas,
+            lambda: bool(self.canvas.selected_annotation_ids()),
+            self.actions["nav.done_next"],
+            self.mark_done_and_next,
+            self,
+        )
+        self._canvas_keys.install()
 
     def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file = bar.addMenu("&File")
-        self._fill_menu(file, "file.new", "file.open")
-        self.recent_menu = file.addMenu("Open &recent")
+        layout = menu_layout(list(self.transfers.FORMAT_LABELS))
+        self.recent_menu = build_menu_bar(self.menuBar(), self.actions, layout)
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        self._fill_menu(file, "-", "file.import_images")
-        formats = list(self.transfers.FORMAT_LABELS)
-        self._fill_menu(file.addMenu("Import &annotations"), *(f"file.import.{f}" for f in formats))
-        self._fill_menu(file.addMenu("&Export"), *(f"file.export.{f}" for f in formats))
-        self._fill_menu(file, "-", "file.quit")
-        self._fill_menu(bar.addMenu("&Edit"), "edit.undo", "edit.redo", "-", "edit.copy",
-                        "edit.paste", "edit.copy_previous", "edit.delete", "-", "edit.classes")  # fmt: skip
-        self._fill_menu(bar.addMenu("&Label"), "tool.select", "tool.box", "tool.polygon", "-",
-                        "class.pick", *(f"class.{n}" for n in range(1, 10)), "-",
-                        "nav.prev", "nav.next", "nav.done_next")  # fmt: skip
-        self._fill_menu(bar.addMenu("&View"), "view.fit", "view.zoom_100", "-",
-                        "view.browser", "view.classes", "view.training", "view.compact")  # fmt: skip
-        self._fill_menu(bar.addMenu("&Help"), "help.shortcuts")
-
-    def _fill_menu(self, menu: QMenu, *names: str) -> None:
-        for name in names:
-            menu.addSeparator() if name == "-" else menu.addAction(self.actions[name])
 
     def _build_status_bar(self) -> None:
-        self.image_label = QLabel("")
-        self.zoom_label = QLabel("")
-        self.cursor_label = QLabel("")
-        self.counts_label = QLabel("")
-        self.cursor_label.setMinimumWidth(110)
-        bar = self.statusBar()
-        bar.addWidget(self.image_label, 1)
-        for w in (self.cursor_label, self.zoom_label, self.counts_label):
-            bar.addPermanentWidget(w)
+        self.status_bar = StatusBar(self)
+        self.setStatusBar(self.status_bar)
 
     def _build_timers(self) -> None:
         # Counts over the whole project are refreshed once per burst of edits.
@@ -299,8 +238,7 @@ class MainWindow(QMainWindow):
         self.class_dock.hide()
         self.train_dock.hide()
         self._set_project_ui(False)
-        for label in (self.image_label, self.zoom_label, self.cursor_label, self.counts_label):
-            label.setText("")
+        self.status_bar.clear_labels()
 
     def _set_project_ui(self, has_project: bool) -> None:
         for action_id, action in self.actions.items():
@@ -354,16 +292,16 @@ class MainWindow(QMainWindow):
         elif 0 <= row + delta < len(ids):
             self.show_image(ids[row + delta])
         else:
-            self.statusBar().showMessage("Last image" if delta > 0 else "First image", 2000)
+            self.status_bar.showMessage("Last image" if delta > 0 else "First image", 2000)
 
     def mark_done_and_next(self) -> None:
         current = self.current_image_id()
         if self.project is None or current is None:
             return
         target = browse.next_unlabelled(self.project, self.browser.ids(), current)
-        self.project.set_status([current], "done")
+        self.project.set_status([current], ImageStatus.DONE)
         if target is None:
-            self.statusBar().showMessage("Marked done. No unlabelled image left.", 4000)
+            self.status_bar.showMessage("Marked done. No unlabelled image left.", 4000)
         else:
             self.show_image(target)
 
@@ -373,37 +311,29 @@ class MainWindow(QMainWindow):
         if row:
             self.canvas.copy_from_previous(ids[row - 1])
 
-    def _update_image_label(self, image_id: int) -> None:
-        try:
-            im = self.project.image(image_id) if self.project else None
-        except StudioError:
-            im = None
-        self.image_label.setText(f"{im.name}   {im.width} × {im.height}" if im else "")
-
     def _on_image_shown(self, image_id: int) -> None:
-        self._update_image_label(image_id)
+        try:
+            image = self.project.image(image_id) if self.project else None
+        except StudioError:
+            image = None
+        self.status_bar.show_image(image)
         self._update_counts_label()
-
-    def _on_cursor(self, x: float, y: float) -> None:
-        self.cursor_label.setText(f"x {int(x)}, y {int(y)}")
 
     def _refresh_counts(self) -> None:
         """Counts over the whole project (a scan at 100k images): after bursts of edits,
         not on every image change."""
         if self.project is None:
             return
-        done, total = browse.done_count(self.project)
-        self._done_text = f"{done:,} / {total:,} done"
+        self.status_bar.set_done_count(*browse.done_count(self.project))
         self.class_dock.refresh()
         self._update_counts_label()
 
     def _update_counts_label(self) -> None:
         current = self.current_image_id()
-        text = self._done_text
+        shapes = None
         if current is not None and self.project is not None:
-            n = len(self.project.annotations(image_ids=[current]))
-            text += f"  ·  {n} shape{'s' if n != 1 else ''}"
-        self.counts_label.setText(text)
+            shapes = len(self.project.annotations(image_ids=[current]))
+        self.status_bar.show_counts(shapes)
 
     # --- tools and classes -------------------------------------------------------------
 
@@ -422,44 +352,10 @@ class MainWindow(QMainWindow):
         if not self.canvas.cancel():
             self.set_tool("select")
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        """Keys the canvas shares with window shortcuts, while it has the focus:
-
-        * Left / Right are previous / next image, except with shapes selected, where
-          the canvas nudges them;
-        * Space held while dragging pans the canvas; Space tapped (no mouse press
-          before its release) is "mark done, next unlabelled", if bound to Space.
-        """
-        etype = event.type()
-        if watched is self.canvas.viewport():
-            if etype == QEvent.Type.MouseButtonPress:
-                self._space_dragged = True
-            return False
-        if watched is not self.canvas or not isinstance(event, QKeyEvent):
-            return False
-        key, plain = event.key(), event.modifiers() == Qt.KeyboardModifier.NoModifier
-        if etype == QEvent.Type.ShortcutOverride:
-            arrows = key in (Qt.Key.Key_Left, Qt.Key.Key_Right)
-            if (arrows and self.canvas.selected_annotation_ids()) or (
-                key == Qt.Key.Key_Space and plain and self._space_is_done_key()
-            ):
-                event.accept()  # the key goes to the canvas, not to the shortcut
-                return True
-        elif key == Qt.Key.Key_Space and not event.isAutoRepeat():
-            if etype == QEvent.Type.KeyPress:
-                self._space_dragged = False
-            elif etype == QEvent.Type.KeyRelease and not self._space_dragged:
-                QTimer.singleShot(0, self.mark_done_and_next)
-        return False
-
-    def _space_is_done_key(self) -> bool:
-        space = QKeySequence(Qt.Key.Key_Space)
-        return any(k == space for k in self.actions["nav.done_next"].shortcuts())
-
     def pick_class_key(self, n: int) -> None:
         class_id = self.class_dock.class_for_key(n)
         if class_id is None:
-            self.statusBar().showMessage(f"No class {n}: add classes in the Classes dock", 3000)
+            self.status_bar.showMessage(f"No class {n}: add classes in the Classes dock", 3000)
         else:
             self.pick_class(class_id)
 
@@ -502,10 +398,10 @@ class MainWindow(QMainWindow):
         try:
             text = getattr(self.project, which)()
         except StudioError as e:
-            self.statusBar().showMessage(f"Cannot {which}: {e}", 5000)
+            self.status_bar.showMessage(f"Cannot {which}: {e}", 5000)
             return
         if text:
-            self.statusBar().showMessage(f"{which.capitalize()}: {text}", 2000)
+            self.status_bar.showMessage(f"{which.capitalize()}: {text}", 2000)
 
     def _on_undo_changed(self, can_undo: bool, can_redo: bool) -> None:
         stack = self.project.undo_stack if self.project else None

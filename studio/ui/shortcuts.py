@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -26,10 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-
-def settings() -> QSettings:
-    """The user's settings for Studio (tests point QSettings at a temporary folder)."""
-    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "studio", "studio")
+from studio.ui.common.settings import settings
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ def _user_settings(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _fresh_settings(_user_settings):
-    from studio.ui.shortcuts import settings
+    from studio.ui.common.settings import settings
 
     settings().clear()
     yield

@@ -55,8 +55,8 @@ def test_opens_on_first_image_then_on_last_worked_on(window, qtbot, project_dir)
     qtbot.keyClick(window, KEY.Key_D)
     third = browse.query_images(p)[2]
     assert window.current_image_id() == third
-    assert "img_002.png" in window.image_label.text()
-    assert "64 × 48" in window.image_label.text()
+    assert "img_002.png" in window.status_bar.image_label.text()
+    assert "64 × 48" in window.status_bar.image_label.text()
     window.close_project()
     assert window.stack.currentWidget() is window.start_page
     assert window.start_page.recent_list.count() == 1  # this project, now recent
@@ -288,7 +288,7 @@ def test_corrupt_image_does_not_crash(window, qtbot):
     qtbot.waitUntil(lambda: bool(messages), timeout=5000)
     b.view.scrollToBottom()
     qtbot.waitUntil(lambda: corrupt in b.thumbs.errors, timeout=5000)
-    assert "img_000.png" in window.image_label.text()
+    assert "img_000.png" in window.status_bar.image_label.text()
     qtbot.keyClick(window, KEY.Key_A)  # still responsive
     assert window.current_image_id() != corrupt
 
@@ -299,6 +299,23 @@ def test_thumbnails_are_cached_on_disk(window, qtbot):
     qtbot.waitUntil(lambda: b.thumbs.pixmap(first) is not None, timeout=5000)
     checksum = window.project.image(first).checksum
     assert (window.project.cache_dir / "thumbs" / f"{checksum}.jpg").is_file()
+
+
+def test_thumbnails_still_being_made_when_the_browser_goes(qtbot, tmp_path):
+    """Deleting the loader while workers run: their results are dropped, nothing raises
+    in a worker (it used to: "Signal source has been deleted")."""
+    import shiboken6
+    from PySide6.QtCore import QSize
+
+    from studio.ui.browser.thumbnails import ThumbnailLoader
+
+    loader = ThumbnailLoader(QSize(64, 64))
+    loader.pool.setMaxThreadCount(4)
+    for i in range(8):
+        loader.request(i, tmp_path / f"missing_{i}.png", "")
+    assert loader.started == 4
+    shiboken6.delete(loader)  # its pool, a child, waits for the running jobs
+    qtbot.wait(50)  # the queued results arrive for nobody
 
 
 # --- classes ------------------------------------------------------------------------------
@@ -348,7 +365,7 @@ def test_class_dialog_delete_rename_reorder(window, qtbot, monkeypatch):
 
 
 def test_class_picker_and_visibility(window, qtbot, monkeypatch):
-    from studio.ui.classes.dock import ClassPicker
+    from studio.ui.classes.picker import ClassPicker
 
     p = window.project
     picker = ClassPicker(p.classes(), window)
@@ -401,7 +418,7 @@ def test_dropped_folder_is_imported_with_a_report(window, qtbot, tmp_path, windo
 
 
 def test_geometry_and_dock_state_are_remembered(qtbot, project_dir):
-    from studio.ui.shortcuts import settings
+    from studio.ui.common.settings import settings
 
     w = MainWindow()
     qtbot.addWidget(w)

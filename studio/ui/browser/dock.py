@@ -1,6 +1,6 @@
 """The browser dock: every image of the project as a thumbnail grid or a compact list.
 
-A QListView over `ImageListModel` (thumbnails.py), a list model holding only image ids
+A QListView over `ImageListModel` (model.py), a list model holding only image ids
 (one query, see `studio.core.browse`). Row details come a page at a time, thumbnails only
 for painted rows, so 100,000 images scroll like 100. Filters show facet counts computed
 in a worker; bulk status / split / delete act on the selection.
@@ -38,19 +38,12 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core import browse
+from studio.core.kinds import ImageStatus, Split
 from studio.core.project import Project
-from studio.core.records import SPLITS, STATUSES
-from studio.ui.browser.thumbnails import (
-    GRID_ICON,
-    LIST_ICON,
-    STATUS_LABELS,
-    ImageListModel,
-    ThumbDelegate,
-)
+from studio.ui.browser.delegate import ThumbDelegate
+from studio.ui.browser.model import GRID_ICON, LIST_ICON, STATUS_LABELS, ImageListModel
 from studio.ui.common.concurrency import run_task
 
-IdRole = Qt.ItemDataRole.UserRole + 1
-RowRole = Qt.ItemDataRole.UserRole + 2
 SOURCE_LABELS = {
     "manual": "Has manual labels",
     "predicted": "Has predictions",
@@ -136,11 +129,12 @@ class BrowserDock(QDockWidget):
     def _fill_static_combos(self) -> None:
         self.class_combo.addItem("All classes", None)
         self.status_combo.addItem("Any status", None)
-        for s in STATUSES:
-            self.status_combo.addItem(STATUS_LABELS[s], s)
+        # Item data are the plain stored strings (what `browse` filters on).
+        for s in ImageStatus:
+            self.status_combo.addItem(STATUS_LABELS[s], s.value)
         self.split_combo.addItem("Any split", None)
-        for s in SPLITS:
-            self.split_combo.addItem(s, s)
+        for s in Split:
+            self.split_combo.addItem(s.value, s.value)
         self.source_combo.addItem("Any source", None)
         for s, label in SOURCE_LABELS.items():
             self.source_combo.addItem(label, s)
@@ -168,10 +162,10 @@ class BrowserDock(QDockWidget):
         self.split_button = QToolButton(text="Split")
         self.delete_button = QToolButton(text="Delete…")
         status_menu, split_menu = QMenu(self), QMenu(self)
-        for s in STATUSES:
+        for s in ImageStatus:
             status_menu.addAction(STATUS_LABELS[s], lambda s=s: self.set_status_selected(s))
-        for s in SPLITS:
-            split_menu.addAction(s, lambda s=s: self.set_split_selected(s))
+        for s in Split:
+            split_menu.addAction(s.value, lambda s=s: self.set_split_selected(s))
         self.status_button.setMenu(status_menu)
         self.split_button.setMenu(split_menu)
         for b in (self.status_button, self.split_button):
@@ -302,7 +296,7 @@ class BrowserDock(QDockWidget):
             self.class_combo.setItemText(i, f"{name} ({counts['classes'].get(cid, 0)})")
         for combo, facet, labels in (
             (self.status_combo, "status", STATUS_LABELS),
-            (self.split_combo, "split", {s: s for s in SPLITS}),
+            (self.split_combo, "split", {s: s.value for s in Split}),
             (self.source_combo, "source", SOURCE_LABELS),
         ):
             for i in range(1, combo.count()):

@@ -1,18 +1,16 @@
-"""The classes dock: colour, name, shape count and visibility of every class, and the
-searchable class picker (Ctrl+K / L) for projects with more classes than keys 1-9."""
+"""The classes dock: colour, name, shape count and visibility of every class.
+
+The searchable picker (Ctrl+K / L) is in picker.py, the edit dialog in dialog.py."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
-    QDialog,
     QDockWidget,
     QHBoxLayout,
     QHeaderView,
     QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
@@ -22,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from studio.core.project import Project
 from studio.core.records import ClassRecord
+from studio.ui.common.errors import show_error
 
 ClassIdRole = Qt.ItemDataRole.UserRole
 
@@ -166,8 +165,6 @@ class ClassDock(QDockWidget):
         name = self.add_edit.text().strip()
         if not name or self.project is None:
             return
-        from studio.ui.common.errors import show_error
-
         try:
             class_id = self.project.add_class(name)
         except Exception as e:  # noqa: BLE001 - a duplicate name, shown to the user
@@ -177,46 +174,3 @@ class ClassDock(QDockWidget):
         self.current_class = class_id
         self.refresh()
         self.class_picked.emit(class_id)
-
-
-class ClassPicker(QDialog):
-    """Type to filter, Enter or double-click to choose. `chosen` is the class id."""
-
-    def __init__(self, classes: list[ClassRecord], parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setWindowTitle("Pick a class")
-        self.chosen: int | None = None
-        self.search = QLineEdit(placeholderText="Type to search classes…")
-        self.list = QListWidget()
-        for pos, c in enumerate(classes):
-            key = f"  [{pos + 1}]" if pos < 9 else ""
-            item = QListWidgetItem(swatch(c.color), f"{c.name}{key}")
-            item.setData(ClassIdRole, c.id)
-            item.setData(ClassIdRole + 1, c.name.lower())
-            self.list.addItem(item)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.search)
-        layout.addWidget(self.list)
-        self.search.textChanged.connect(self._filter)
-        self.search.returnPressed.connect(self._accept_current)
-        self.list.itemActivated.connect(lambda _i: self._accept_current())
-        self.list.setCurrentRow(0)
-        self.resize(320, 400)
-
-    def _filter(self, text: str) -> None:
-        needle = text.strip().lower()
-        first = None
-        for i in range(self.list.count()):
-            item = self.list.item(i)
-            hide = needle not in item.data(ClassIdRole + 1)
-            item.setHidden(hide)
-            if not hide and first is None:
-                first = item
-        if first is not None:
-            self.list.setCurrentItem(first)
-
-    def _accept_current(self) -> None:
-        item = self.list.currentItem()
-        if item is not None and not item.isHidden():
-            self.chosen = item.data(ClassIdRole)
-            self.accept()

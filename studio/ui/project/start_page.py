@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.project import DB_NAME
-from studio.ui.shortcuts import settings
+from studio.ui.common.settings import settings
 
 MAX_RECENT = 10
 _KEY = "recent/projects"

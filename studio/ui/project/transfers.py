@@ -2,16 +2,57 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from studio.core.kinds import Split
 from studio.core.progress import Progress
 from studio.ui.common.concurrency import Task, run_with_progress
 
-# --- project jobs behind dialogs: imports, exports, the demo project ---------------------
+# (format or None to detect it, file or folder, images folder or None) per dropped item
+ImportJob = tuple[str | None, Path, Path | None]
+ImportResult = tuple[list[tuple[str, Any]], list[tuple[str, str]]]
+
+
+# --- the work, in a worker thread: plain functions of a folder, no Qt, no shared session ---
+
+
+def run_imports(folder: Path, jobs: list[ImportJob], progress: Progress) -> ImportResult:
+    """Import into the project at `folder` through a `Project` of this thread's own.
+    Returns (name, report) per import and (path, why) per item not recognised."""
+    from studio.core.importing import detect_format, import_annotations, import_images
+    from studio.core.project import Project
+
+    reports: list[tuple[str, Any]] = []
+    unknown: list[tuple[str, str]] = []
+    images = [p for fmt, p, _ in jobs if (fmt or detect_format(p)) == "images"]
+    with Project.open(folder) as project:
+        if images:  # first, so annotation files can refer to them
+            reports.append(("images", import_images(project, images, progress)))
+        for fmt, path, images_dir in jobs:
+            fmt = fmt or detect_format(path)
+            if fmt is None:
+                unknown.append((str(path), "not images nor a known annotation format"))
+            elif fmt != "images":
+                report = import_annotations(project, fmt, path, images_dir, None, progress)
+                reports.append((path.name, report))
+    return reports, unknown
+
+
+def run_export(folder: Path, fmt: str, out: Path, split: Split | None) -> list[str]:
+    """Export the project at `folder` (its own `Project`); returns the warnings."""
+    from studio.core.importing import export_annotations
+    from studio.core.project import Project
+
+    with Project.open(folder) as project:
+        return export_annotations(project, fmt, out, split)
+
+
+# --- the window's side: dialogs, progress, reports ---------------------------------------
 
 
 class Transfers(QObject):
@@ -60,39 +101,15 @@ class Transfers(QObject):
             )
         self._import([(fmt, Path(path), Path(images) if images else None)])
 
-    def _import(self, jobs: list[tuple[str | None, Path, Path | None]]) -> Task | None:
+    def _import(self, jobs: list[ImportJob]) -> Task | None:
         project = self.window.project
         if project is None:
             return None
-        folder = project.path
-
-        def work(progress: Progress) -> tuple[list[tuple[str, Any]], list[tuple[str, str]]]:
-            from studio.core.importing import detect_format, import_annotations, import_images
-            from studio.core.project import Project
-
-            reports: list[tuple[str, Any]] = []
-            unknown: list[tuple[str, str]] = []
-            images = [p for fmt, p, _ in jobs if (fmt or detect_format(p)) == "images"]
-            with Project.open(folder) as p:
-                if images:  # first, so annotation files can refer to them
-                    reports.append(("images", import_images(p, images, progress)))
-                for fmt, path, images_dir in jobs:
-                    fmt = fmt or detect_format(path)
-                    if fmt is None:
-                        unknown.append((str(path), "not images nor a known annotation format"))
-                    elif fmt != "images":
-                        reports.append(
-                            (
-                                path.name,
-                                import_annotations(p, fmt, path, images_dir, None, progress),
-                            )
-                        )
-            return reports, unknown
-
+        work = partial(run_imports, project.path, jobs)
         self.task = run_with_progress(self.window, "Importing", work, self._import_done)
         return self.task
 
-    def _import_done(self, result: tuple[list[tuple[str, Any]], list[tuple[str, str]]]) -> None:
+    def _import_done(self, result: ImportResult) -> None:
         reports, unknown = result
         self.window.refresh_all()
         lines = [f"{name}: {r.summary()}" for name, r in reports]
@@ -128,18 +145,14 @@ class Transfers(QObject):
         if out:
             self.export(fmt, Path(out))
 
-    def export(self, fmt: str, out: Path, split: str | None = None) -> Task | None:
+    def export(self, fmt: str, out: Path, split: Split | None = None) -> Task | None:
         project = self.window.project
         if project is None:
             return None
         folder = project.path
 
         def work(_progress: Progress) -> list[str]:
-            from studio.core.importing import export_annotations
-            from studio.core.project import Project
-
-            with Project.open(folder) as p:
-                return export_annotations(p, fmt, out, split)
+            return run_export(folder, fmt, out, split)
 
         def done(warnings: list[str]) -> None:
             self.last_report = "\n".join([f"exported to {out}", *warnings])
