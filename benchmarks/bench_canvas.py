@@ -7,11 +7,13 @@
    image to that image painted, with and without prefetch, each as a ratio to decoding
    the same JPEG with cv2.imread in the same run.
 
-Runs headless (QT_QPA_PLATFORM=offscreen) unless a display is set.
+Runs headless (QT_QPA_PLATFORM=offscreen) unless a display is set. --quick runs fewer
+repetitions (for a check that nothing got slower, not for numbers to publish).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -171,6 +173,11 @@ def bench_switch(app: QApplication, folder: Path) -> dict[str, float]:
 
 
 def main() -> None:
+    global N_EDITS, N_SWITCHES
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="20 edits and 2 switches each")
+    if parser.parse_args().quick:
+        N_EDITS, N_SWITCHES = 20, 2
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory() as tmp:
         edits = bench_edits(app, Path(tmp))

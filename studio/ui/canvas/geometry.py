@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 
 from studio.core.geometry import clip_bbox, clip_polygons, polygon_area
+from studio.core.kinds import ShapeKind
 from studio.core.records import BBox, Polygons
 
 CORNERS = ("tl", "tr", "bl", "br")
@@ -176,7 +177,7 @@ def clipped_shape(
 ) -> tuple[BBox, Polygons | None] | None:
     """A shape made to fit another image (paste, copy from previous): boxes are clipped,
     polygon vertices clamped into the image; None when nothing of it is left."""
-    if kind == "polygon" and polys:
+    if kind == ShapeKind.POLYGON and polys:
         parts = [p for p in clip_polygons(polys, width, height) if polygon_area(p) > 0.5]
         if not parts:
             return None
@@ -184,7 +185,7 @@ def clipped_shape(
         xs = [v for p in parts for v in p[0::2]]
         ys = [v for p in parts for v in p[1::2]]
         return (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)), parts
-    if kind == "box":
+    if kind == ShapeKind.BOX:
         b = clip_bbox(bbox, width, height)
         if b[2] < MIN_SIZE or b[3] < MIN_SIZE:
             return None

@@ -20,8 +20,8 @@ from PySide6.QtGui import (
     QTransform,
 )
 from PySide6.QtWidgets import (
+    QAbstractGraphicsShapeItem,
     QGraphicsItem,
-    QGraphicsLineItem,
     QGraphicsPathItem,
     QGraphicsRectItem,
     QGraphicsSimpleTextItem,
@@ -29,7 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.records import AnnotationRecord, BBox, Polygons
+from studio.core.kinds import ShapeKind
+from studio.core.records import AnnotationRecord, Polygons
 
 Z_IMAGE, Z_TILES, Z_SHAPES, Z_SELECTED, Z_DRAFT = 0.0, 1.0, 10.0, 20.0, 30.0
 Z_HANDLES, Z_OVERLAY, Z_MESSAGE = 40.0, 50.0, 60.0
@@ -46,22 +47,24 @@ class ClassStyle:
         if not c.isValid():
             c = QColor(FALLBACK_COLOR)
         self.color = c
-        self.pen = _pen(c, 2.0)
-        self.hover_pen = _pen(c.lighter(140), 3.0)
-        self.selected_pen = _pen(c.lighter(120), 3.0)
-        self.brush = _brush(c, 40)
-        self.hover_brush = _brush(c, 90)
-        self.selected_brush = _brush(c, 70)
+        self.pen = cosmetic_pen(c, 2.0)
+        self.hover_pen = cosmetic_pen(c.lighter(140), 3.0)
+        self.selected_pen = cosmetic_pen(c.lighter(120), 3.0)
+        self.brush = tinted_brush(c, 40)
+        self.hover_brush = tinted_brush(c, 90)
+        self.selected_brush = tinted_brush(c, 70)
 
 
-def _pen(color: QColor, width: float, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
+def cosmetic_pen(color: QColor, width: float, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
+    """A pen `width` screen pixels wide at any zoom."""
     pen = QPen(color, width, style)
     pen.setCosmetic(True)
     pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
     return pen
 
 
-def _brush(color: QColor, alpha: int) -> QBrush:
+def tinted_brush(color: QColor, alpha: int) -> QBrush:
+    """A fill of `color` at opacity `alpha` (0-255)."""
     c = QColor(color)
     c.setAlpha(alpha)
     return QBrush(c)
@@ -77,28 +80,26 @@ def polygons_path(polys: Polygons) -> QPainterPath:
     return path
 
 
-class _ShapeMixin:
-    """What box and polygon items share: their annotation id and how they look."""
-
-    ann_id: int
-    record: AnnotationRecord
-
-    def apply_style(self, style: ClassStyle, hover: bool, selected: bool, dense: bool) -> None:
-        """`dense`: the image has so many shapes that filling them all would cost more
-        than it shows; only the hovered and selected ones are filled then."""
-        item: QGraphicsItem = self  # type: ignore[assignment]
-        if selected:
-            pen, brush, z = style.selected_pen, style.selected_brush, Z_SELECTED
-        elif hover:
-            pen, brush, z = style.hover_pen, style.hover_brush, Z_SHAPES + 1
-        else:
-            pen, brush, z = style.pen, NO_BRUSH if dense else style.brush, Z_SHAPES
-        item.setPen(pen)  # type: ignore[attr-defined]
-        item.setBrush(brush)  # type: ignore[attr-defined]
-        item.setZValue(z)
+def apply_shape_style(
+    item: QAbstractGraphicsShapeItem, style: ClassStyle, hover: bool, selected: bool, dense: bool
+) -> None:
+    """Pen, brush and stacking of a shape item. `dense`: the image has so many shapes
+    that filling them all would cost more than it shows; only the hovered and selected
+    ones are filled then."""
+    if selected:
+        pen, brush, z = style.selected_pen, style.selected_brush, Z_SELECTED
+    elif hover:
+        pen, brush, z = style.hover_pen, style.hover_brush, Z_SHAPES + 1
+    else:
+        pen, brush, z = style.pen, NO_BRUSH if dense else style.brush, Z_SHAPES
+    item.setPen(pen)
+    item.setBrush(brush)
+    item.setZValue(z)
 
 
-class BoxItem(QGraphicsRectItem, _ShapeMixin):
+class BoxItem(QGraphicsRectItem):
+    """A box (or a mask, shown by its box) of one annotation."""
+
     def __init__(self, record: AnnotationRecord):
         super().__init__()
         self.ann_id = record.id
@@ -109,8 +110,13 @@ class BoxItem(QGraphicsRectItem, _ShapeMixin):
         x, y, w, h = record.bbox
         self.setRect(QRectF(x, y, w, h))
 
+    def apply_style(self, style: ClassStyle, hover: bool, selected: bool, dense: bool) -> None:
+        apply_shape_style(self, style, hover, selected, dense)
 
-class PolygonItem(QGraphicsPathItem, _ShapeMixin):
+
+class PolygonItem(QGraphicsPathItem):
+    """A polygon (all its parts) of one annotation."""
+
     def __init__(self, record: AnnotationRecord):
         super().__init__()
         self.ann_id = record.id
@@ -120,13 +126,16 @@ class PolygonItem(QGraphicsPathItem, _ShapeMixin):
         self.record = record
         self.setPath(polygons_path(record.polygons or []))
 
+    def apply_style(self, style: ClassStyle, hover: bool, selected: bool, dense: bool) -> None:
+        apply_shape_style(self, style, hover, selected, dense)
+
 
 ShapeItem = BoxItem | PolygonItem
 
 
 def shape_item_type(record: AnnotationRecord) -> type[BoxItem] | type[PolygonItem]:
     """Polygons as paths; boxes (and masks, shown by their box) as rects."""
-    return PolygonItem if record.kind == "polygon" and record.polygons else BoxItem
+    return PolygonItem if record.kind == ShapeKind.POLYGON and record.polygons else BoxItem
 
 
 def make_shape_item(record: AnnotationRecord) -> BoxItem | PolygonItem:
@@ -150,87 +159,6 @@ class HandleItem(QGraphicsRectItem):
         self.setBrush(QBrush(color if active else QColor(255, 255, 255, 230)))
         s = HANDLE_SIZE * (1.5 if active else 1.0)
         self.setRect(-s / 2, -s / 2, s, s)
-
-
-class DraftBox(QGraphicsRectItem):
-    """The box being drawn: known to the canvas only, written on release."""
-
-    def __init__(self, color: QColor):
-        super().__init__()
-        self.setPen(_pen(color, 2.0, Qt.PenStyle.DashLine))
-        self.setBrush(_brush(color, 50))
-        self.setZValue(Z_DRAFT)
-
-    def set_box(self, bbox: BBox) -> None:
-        self.setRect(QRectF(*bbox))
-
-
-class DraftPolygon(QGraphicsPathItem):
-    """The polygon being drawn: its vertices, the rubber line to the cursor, and a marker
-    on the first vertex that grows when a click there would close the polygon."""
-
-    def __init__(self, color: QColor):
-        super().__init__()
-        self.color = color
-        self.setPen(_pen(color, 2.0))
-        self.setBrush(_brush(color, 40))
-        self.setZValue(Z_DRAFT)
-        self.points: list[tuple[float, float]] = []
-        self.cursor: tuple[float, float] | None = None
-        self.handles: list[HandleItem] = []
-
-    def update_shape(self, can_close: bool) -> None:
-        path = QPainterPath()
-        pts = self.points + ([self.cursor] if self.cursor else [])
-        if pts:
-            path.moveTo(*pts[0])
-            for p in pts[1:]:
-                path.lineTo(*p)
-        self.setPath(path)
-        scene = self.scene()
-        while len(self.handles) > len(self.points):
-            h = self.handles.pop()
-            if scene:
-                scene.removeItem(h)
-        while len(self.handles) < len(self.points) and scene:
-            p = self.points[len(self.handles)]
-            h = HandleItem(p[0], p[1], self.color)
-            scene.addItem(h)
-            self.handles.append(h)
-        if self.handles:
-            self.handles[0].set_active(self.color, can_close)
-
-    def remove(self) -> None:
-        scene = self.scene()
-        if scene:
-            for h in self.handles:
-                scene.removeItem(h)
-            scene.removeItem(self)
-        self.handles.clear()
-
-
-class Crosshair:
-    """Two lines across the image through the cursor, while drawing."""
-
-    def __init__(self, scene):
-        pen = _pen(QColor(255, 255, 255, 200), 1.0, Qt.PenStyle.DashLine)
-        self.h = QGraphicsLineItem()
-        self.v = QGraphicsLineItem()
-        for line in (self.h, self.v):
-            line.setPen(pen)
-            line.setZValue(Z_OVERLAY)
-            line.setVisible(False)
-            scene.addItem(line)
-
-    def show_at(self, x: float, y: float, width: float, height: float) -> None:
-        self.h.setLine(0.0, y, width, y)
-        self.v.setLine(x, 0.0, x, height)
-        self.h.setVisible(True)
-        self.v.setVisible(True)
-
-    def hide(self) -> None:
-        self.h.setVisible(False)
-        self.v.setVisible(False)
 
 
 class TagItem(QGraphicsItem):

@@ -1,41 +1,43 @@
 """The tool state machine: turns presses, moves, releases and keys into drags and edits.
 
 Positions arrive in image pixels (the view maps them); panning and zooming stay in the
-view. See `tools` for the gestures each tool understands.
+view. See the package docstring for the gestures each tool understands.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from enum import StrEnum
 
 from PySide6.QtCore import Qt
 
 from studio.ui.canvas import geometry as G
-from studio.ui.canvas.tools import (
-    HIT_PX,
-    Drag,
-    DrawBoxDrag,
-    Hit,
-    MoveDrag,
-    PolygonDraft,
-    ResizeDrag,
-    RubberBandDrag,
-    VertexDrag,
-    grab_hit,
-)
+from studio.ui.canvas.tools.context import CanvasContext
+from studio.ui.canvas.tools.drag import Drag
+from studio.ui.canvas.tools.draw_box import DrawBoxDrag
+from studio.ui.canvas.tools.draw_polygon import PolygonDraft
+from studio.ui.canvas.tools.edit_drags import MoveDrag, ResizeDrag, VertexDrag
+from studio.ui.canvas.tools.hits import Hit, HitKind, edge_at, hit_at
+from studio.ui.canvas.tools.rubber_band import RubberBandDrag
 
-if TYPE_CHECKING:
-    from studio.ui.canvas.view import CanvasView
-
-TOOLS = ("select", "box", "polygon")
 Mods = Qt.KeyboardModifier
 Button = Qt.MouseButton
 
 
+class Tool(StrEnum):
+    SELECT = "select"
+    BOX = "box"
+    POLYGON = "polygon"
+
+
+TOOLS = tuple(Tool)
+
+
 class Interaction:
-    def __init__(self, view: CanvasView):
-        self.view = view
-        self.tool = "select"
+    """The current tool, and the drag or unfinished polygon in progress, if any."""
+
+    def __init__(self, ctx: CanvasContext):
+        self.ctx = ctx
+        self.tool = Tool.SELECT
         self.drag: Drag | None = None
         self.draft: PolygonDraft | None = None
 
@@ -44,10 +46,11 @@ class Interaction:
         return self.drag is not None or self.draft is not None
 
     def set_tool(self, tool: str) -> None:
+        """Switch tools ("select", "box", "polygon"), dropping an unfinished polygon."""
         if tool not in TOOLS:
             raise ValueError(f"unknown tool {tool!r}; use one of {', '.join(TOOLS)}")
         self.cancel_draft()
-        self.tool = tool
+        self.tool = Tool(tool)
 
     def reset(self) -> None:
         """Forget gestures in progress without writing (a new image is shown)."""
@@ -56,38 +59,9 @@ class Interaction:
         self.drag = None
         self.cancel_draft()
 
-    # --- hit tests ------------------------------------------------------------------------
-
     def hit(self, x: float, y: float) -> Hit | None:
-        """What a press of the select tool at (x, y) would grab: a handle of a selected
-        shape, else a handle of any shape near, else the body of the shape under it."""
-        shapes = self.view.shapes
-        tol = self.view.tol(HIT_PX)
-        for ann_id in sorted(shapes.selected):
-            rec = shapes.record(ann_id)
-            h = grab_hit(rec, x, y, tol) if rec else None
-            if h:
-                return h
-        for item in shapes.shapes_near(x, y, tol):
-            h = grab_hit(item.record, x, y, tol)
-            if h:
-                return h
-        ann_id = shapes.shape_at(x, y)
-        return Hit("body", ann_id) if ann_id is not None else None
-
-    def edge_at(self, x: float, y: float) -> tuple[int, int, int, float, float] | None:
-        """(ann id, part, insert index, x, y) on the nearest polygon edge in reach;
-        selected polygons first, then any polygon under or near the cursor."""
-        shapes = self.view.shapes
-        tol = self.view.tol(HIT_PX)
-        candidates = sorted(shapes.selected) + [it.ann_id for it in shapes.shapes_near(x, y, tol)]
-        for ann_id in candidates:
-            rec = shapes.record(ann_id)
-            if rec is not None and rec.kind == "polygon" and rec.polygons:
-                e = G.nearest_edge(rec.polygons, x, y, tol)
-                if e:
-                    return (ann_id, *e)
-        return None
+        """What a press of the select tool at (x, y) would grab (see `hits.hit_at`)."""
+        return hit_at(self.ctx, x, y)
 
     # --- mouse --------------------------------------------------------------------------
 
@@ -97,7 +71,7 @@ class Interaction:
         if button == Button.RightButton:
             self._right_press(x, y)
             return
-        if button != Button.LeftButton or self.view.image_size() == (0, 0):
+        if button != Button.LeftButton or self.ctx.image_size() == (0, 0):
             return
         if self.draft is not None:
             if self.draft.can_close_at(x, y):
@@ -105,60 +79,60 @@ class Interaction:
             else:
                 self.draft.add(x, y)
             return
-        if self.tool == "box":
-            self.drag = DrawBoxDrag(self.view, x, y)
+        if self.tool == Tool.BOX:
+            self.drag = DrawBoxDrag(self.ctx, x, y)
             return
-        if self.tool == "polygon":
-            self.draft = PolygonDraft(self.view, x, y)
-            self.view.select([])
+        if self.tool == Tool.POLYGON:
+            self.draft = PolygonDraft(self.ctx, x, y)
+            self.ctx.editor.select([])
             return
         if mods & Mods.ShiftModifier and self._insert_vertex(x, y, drag=True):
             return
         hit = self.hit(x, y)
-        if hit is not None and hit.kind != "body":
+        if hit is not None and hit.kind != HitKind.BODY:
             self._start_edit(hit, x, y)
         elif hit is not None:
             self._press_body(hit.ann_id, x, y, mods)
         else:
             additive = bool(mods & (Mods.ControlModifier | Mods.ShiftModifier))
-            self.drag = RubberBandDrag(self.view, x, y, additive)
+            self.drag = RubberBandDrag(self.ctx, x, y, additive)
 
     def _start_edit(self, hit: Hit, x: float, y: float) -> None:
-        shapes = self.view.shapes
+        shapes = self.ctx.shapes
         was_selected = hit.ann_id in shapes.selected
         if not was_selected:
-            self.view.select([hit.ann_id])
-        if hit.kind == "vertex":
+            self.ctx.editor.select([hit.ann_id])
+        if hit.kind == HitKind.VERTEX:
             # Only a vertex of a shape already selected becomes the one Delete removes:
             # a click that merely selects a polygon must leave Delete for the polygon.
             shapes.set_active_vertex((hit.ann_id, hit.part, hit.index) if was_selected else None)
-            self.drag = VertexDrag(self.view, hit, x, y)
+            self.drag = VertexDrag(self.ctx, hit, x, y)
         else:
             shapes.set_active_vertex(None)
             rec = shapes.record(hit.ann_id)
             assert rec is not None
-            self.drag = ResizeDrag(self.view, rec, hit.handle, x, y)
+            self.drag = ResizeDrag(self.ctx, rec, hit.handle, x, y)
 
     def _press_body(self, ann_id: int, x: float, y: float, mods: Qt.KeyboardModifier) -> None:
-        selected = set(self.view.shapes.selected)
+        selected = set(self.ctx.shapes.selected)
         if mods & Mods.ControlModifier:
-            self.view.select(sorted(selected ^ {ann_id}))
+            self.ctx.editor.select(sorted(selected ^ {ann_id}))
             return
         if mods & Mods.ShiftModifier:
             selected.add(ann_id)
         elif ann_id not in selected:
             selected = {ann_id}
-        self.view.select(sorted(selected))
-        self.view.shapes.set_active_vertex(None)
-        self.drag = MoveDrag(self.view, sorted(selected), x, y, ann_id)
+        self.ctx.editor.select(sorted(selected))
+        self.ctx.shapes.set_active_vertex(None)
+        self.drag = MoveDrag(self.ctx, sorted(selected), x, y, ann_id)
 
     def _right_press(self, x: float, y: float) -> None:
         if self.draft is not None:
             self.remove_last_vertex()
             return
         hit = self.hit(x, y)
-        if hit is not None and hit.kind == "vertex":
-            self.view.delete_vertex(hit.ann_id, hit.part, hit.index)
+        if hit is not None and hit.kind == HitKind.VERTEX:
+            self.ctx.editor.delete_vertex(hit.ann_id, hit.part, hit.index)
 
     def move(self, x: float, y: float, mods: Qt.KeyboardModifier) -> None:
         if self.drag is not None:
@@ -166,14 +140,14 @@ class Interaction:
             return
         if self.draft is not None:
             self.draft.hover(x, y)
-            self.view.shapes.set_hover(None)
+            self.ctx.shapes.set_hover(None)
             return
-        if self.tool == "select":
+        if self.tool == Tool.SELECT:
             hit = self.hit(x, y)
-            self.view.shapes.set_hover(hit.ann_id if hit else None)
-            self.view.set_cursor_for(hit)
+            self.ctx.shapes.set_hover(hit.ann_id if hit else None)
+            self.ctx.set_cursor_for(hit)
         else:  # drawing tools always draw; the highlight shows what lies under
-            self.view.shapes.set_hover(self.view.shapes.shape_at(x, y))
+            self.ctx.shapes.set_hover(self.ctx.shapes.shape_at(x, y))
 
     def release(
         self, x: float, y: float, button: Qt.MouseButton, mods: Qt.KeyboardModifier
@@ -196,21 +170,21 @@ class Interaction:
         self._insert_vertex(x, y, drag=False)
 
     def _insert_vertex(self, x: float, y: float, drag: bool) -> bool:
-        e = self.edge_at(x, y)
+        e = edge_at(self.ctx, x, y)
         if e is None:
             return False
         ann_id, part, index, vx, vy = e
-        rec = self.view.shapes.record(ann_id)
+        rec = self.ctx.shapes.record(ann_id)
         assert rec is not None and rec.polygons
         token = object()
         polys = G.inserted_vertex(rec.polygons, part, index, vx, vy)
-        if not self.view.write_update({ann_id: {"polygons": polys}}, token):
+        if not self.ctx.editor.write_update({ann_id: {"polygons": polys}}, token):
             return False
-        self.view.select([ann_id])
-        self.view.shapes.set_active_vertex((ann_id, part, index))
+        self.ctx.editor.select([ann_id])
+        self.ctx.shapes.set_active_vertex((ann_id, part, index))
         if drag:
-            hit = Hit("vertex", ann_id, part=part, index=index)
-            self.drag = VertexDrag(self.view, hit, vx, vy, token)
+            hit = Hit(HitKind.VERTEX, ann_id, part=part, index=index)
+            self.drag = VertexDrag(self.ctx, hit, vx, vy, token)
         return True
 
     # --- keys and commands ----------------------------------------------------------------
@@ -219,12 +193,12 @@ class Interaction:
         if self.draft is None:
             return False
         if len(self.draft.points) < 3:
-            self.view.message.emit("A polygon needs at least 3 points")
+            self.ctx.editor.notify("A polygon needs at least 3 points")
             return True
         draft, self.draft = self.draft, None
         new_id = draft.finish()
         if new_id is not None:
-            self.view.select([new_id])
+            self.ctx.editor.select([new_id])
         return True
 
     def remove_last_vertex(self) -> bool:
@@ -250,11 +224,11 @@ class Interaction:
             return True
         if self.cancel_draft():
             return True
-        shapes = self.view.shapes
+        shapes = self.ctx.shapes
         if shapes.active_vertex is not None:
             shapes.set_active_vertex(None)
             return True
         if shapes.selected:
-            self.view.select([])
+            self.ctx.editor.select([])
             return True
         return False

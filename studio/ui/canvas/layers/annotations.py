@@ -1,6 +1,7 @@
-"""The shapes of the shown image as scene items, kept equal to the database by diffing.
+"""The annotations layer: the shapes of the shown image as scene items, kept equal to the
+database by diffing.
 
-`ShapeLayer` owns one item per annotation, keyed by annotation id, and updates only the
+`AnnotationLayer` owns one item per annotation, keyed by annotation id, and updates only the
 items whose records changed, so an edit on a canvas of 3,000 polygons touches one item.
 It also draws the canvas-only state: hover, selection, handles, the active vertex.
 """
@@ -12,9 +13,13 @@ from collections.abc import Callable, Iterable
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtWidgets import QGraphicsScene
 
-from studio.core.records import AnnotationRecord, ClassRecord
+from studio.core.kinds import ShapeKind, Source
+from studio.core.project import Project
+from studio.core.records import AnnotationRecord, ClassRecord, ImageRecord
 from studio.ui.canvas.geometry import bbox_area, box_handle_points
+from studio.ui.canvas.layers.base import SceneLayer
 from studio.ui.canvas.scene_items import (
+    Z_SHAPES,
     BoxItem,
     ClassStyle,
     HandleItem,
@@ -31,9 +36,16 @@ MAX_HANDLES = 2000  # past this (a huge multi-selection), handles are left out
 DENSE_SHAPES = 600
 
 
-class ShapeLayer:
-    def __init__(self, scene: QGraphicsScene):
-        self.scene = scene
+class AnnotationLayer(SceneLayer):
+    """One item per annotation of the shown image, plus hover, selection and handles.
+    Hidden classes' shapes (and all shapes while the layer is hidden) are invisible:
+    they cannot be hovered, picked or selected."""
+
+    name = "annotations"
+    z = Z_SHAPES
+
+    def __init__(self) -> None:
+        super().__init__()
         self.items: dict[int, BoxItem | PolygonItem] = {}
         self.styles: dict[int, ClassStyle] = {}
         self.class_names: dict[int, str] = {}
@@ -45,7 +57,19 @@ class ShapeLayer:
         self.on_density_changed: Callable[[bool], None] | None = None
         self._handles: list[HandleItem] = []
         self.tag = TagItem()
+
+    def attach(self, scene: QGraphicsScene) -> None:
+        super().attach(scene)
         scene.addItem(self.tag)
+
+    def show_image(self, image: ImageRecord, project: Project) -> None:
+        self.clear()
+        self.replace_all(project.annotations(image_ids=[image.id]))
+
+    @property
+    def _scene(self) -> QGraphicsScene:
+        assert self.scene is not None, "attach the layer to a scene first"
+        return self.scene
 
     # --- records ----------------------------------------------------------------------
 
@@ -74,7 +98,7 @@ class ShapeLayer:
 
     def clear(self) -> None:
         for item in self.items.values():
-            self.scene.removeItem(item)
+            self._scene.removeItem(item)
         self.items.clear()
         self.selected.clear()
         self.hover = None
@@ -98,7 +122,7 @@ class ShapeLayer:
     def _apply(self, new: dict[int, AnnotationRecord], gone: list[int]) -> bool:
         changed = bool(gone)
         for ann_id in gone:
-            self.scene.removeItem(self.items.pop(ann_id))
+            self._scene.removeItem(self.items.pop(ann_id))
             self.selected.discard(ann_id)
             if self.hover == ann_id:
                 self.hover = None
@@ -109,13 +133,13 @@ class ShapeLayer:
             changed = True
             if item is None or type(item) is not shape_item_type(rec):
                 if item is not None:
-                    self.scene.removeItem(item)
+                    self._scene.removeItem(item)
                 item = make_shape_item(rec)
-                self.scene.addItem(item)
+                self._scene.addItem(item)
                 self.items[ann_id] = item
             else:
                 item.set_record(rec)
-            item.setVisible(rec.class_id not in self.hidden)
+            item.setVisible(self._shows(rec))
             self._restyle(ann_id)
         if self.active_vertex and not self._vertex_exists(*self.active_vertex):
             self.active_vertex = None
@@ -144,10 +168,17 @@ class ShapeLayer:
         item = self.items.get(ann_id)
         return item is not None and item.isVisible()
 
+    def _shows(self, rec: AnnotationRecord) -> bool:
+        return self.visible and rec.class_id not in self.hidden
+
     def set_hidden(self, class_ids: Iterable[int]) -> None:
+        """Hide the shapes of these classes (the rest show)."""
         self.hidden = set(class_ids)
+        self._apply_visible()
+
+    def _apply_visible(self) -> None:
         for item in self.items.values():
-            item.setVisible(item.record.class_id not in self.hidden)
+            item.setVisible(self._shows(item.record))
         self.selected = {i for i in self.selected if self.is_visible(i)}
         if self.hover is not None and not self.is_visible(self.hover):
             self.hover = None
@@ -197,7 +228,7 @@ class ShapeLayer:
             if rec is None:
                 continue
             color = self.style(rec.class_id).color
-            if rec.kind == "polygon" and rec.polygons:
+            if rec.kind == ShapeKind.POLYGON and rec.polygons:
                 for pi, part in enumerate(rec.polygons):
                     for vi in range(len(part) // 2):
                         active = self.active_vertex == (ann_id, pi, vi)
@@ -208,14 +239,14 @@ class ShapeLayer:
             if len(wanted) > MAX_HANDLES:
                 break
         while len(self._handles) > len(wanted):
-            self.scene.removeItem(self._handles.pop())
+            self._scene.removeItem(self._handles.pop())
         for i, (x, y, color, active) in enumerate(wanted):
             if i < len(self._handles):
                 self._handles[i].setPos(x, y)
                 self._handles[i].set_active(color, active)  # type: ignore[arg-type]
             else:
                 h = HandleItem(x, y, color, active)  # type: ignore[arg-type]
-                self.scene.addItem(h)
+                self._scene.addItem(h)
                 self._handles.append(h)
         self._update_tag()
 
@@ -229,7 +260,7 @@ class ShapeLayer:
             self.tag.setVisible(False)
             return
         name = self.class_names.get(rec.class_id, f"class {rec.class_id}")
-        if rec.source == "predicted" and rec.score is not None:
+        if rec.source == Source.PREDICTED and rec.score is not None:
             name += f" {rec.score:.2f}"
         self.tag.show_tag(name, self.style(rec.class_id).color, QPointF(rec.bbox[0], rec.bbox[1]))
 
@@ -240,7 +271,7 @@ class ShapeLayer:
         rect = QRectF(x - tol, y - tol, 2 * tol, 2 * tol)
         found = [
             it
-            for it in self.scene.items(rect, Qt.ItemSelectionMode.IntersectsItemBoundingRect)
+            for it in self._scene.items(rect, Qt.ItemSelectionMode.IntersectsItemBoundingRect)
             if isinstance(it, BoxItem | PolygonItem) and it.isVisible()
         ]
         found.sort(key=lambda it: bbox_area(it.record.bbox))
@@ -251,7 +282,7 @@ class ShapeLayer:
         a big one can always be picked."""
         hits = [
             it
-            for it in self.scene.items(QPointF(x, y), Qt.ItemSelectionMode.IntersectsItemShape)
+            for it in self._scene.items(QPointF(x, y), Qt.ItemSelectionMode.IntersectsItemShape)
             if isinstance(it, BoxItem | PolygonItem) and it.isVisible()
         ]
         if not hits:
@@ -262,6 +293,6 @@ class ShapeLayer:
         """Visible shapes lying wholly inside `rect` (the rubber band)."""
         return [
             it.ann_id
-            for it in self.scene.items(rect, Qt.ItemSelectionMode.ContainsItemBoundingRect)
+            for it in self._scene.items(rect, Qt.ItemSelectionMode.ContainsItemBoundingRect)
             if isinstance(it, BoxItem | PolygonItem) and it.isVisible()
         ]

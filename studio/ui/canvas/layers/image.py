@@ -1,4 +1,5 @@
-"""The picture under the shapes: a backdrop, the preview, and full-resolution tiles.
+"""The image layer: the picture under the shapes (a backdrop, the preview, and
+full-resolution tiles).
 
 The scene is in image pixels (the size the database records), so the preview pixmap is
 scaled up by image size / preview size, and tiles cut from a `Level` by its reduction.
@@ -14,14 +15,10 @@ from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QPen, QPixmap, QTransform
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsRectItem, QGraphicsScene
 
+from studio.core.project import Project
 from studio.core.records import ImageRecord
-from studio.ui.canvas.image_source import (
-    LEVEL_PIXEL_BUDGET,
-    ImageSource,
-    Level,
-    array_to_pixmap,
-    is_jpeg,
-)
+from studio.ui.canvas.decoding import LEVEL_PIXEL_BUDGET, Level, is_jpeg
+from studio.ui.canvas.image_source import ImageSource, array_to_pixmap
 from studio.ui.canvas.scene_items import Z_IMAGE, Z_TILES, MessageItem
 
 TILE = 1024  # level pixels per tile side
@@ -31,13 +28,19 @@ SHARP_ZOOM = 2.0  # screen px per image px from which pixels are drawn as square
 
 
 class ImageLayer(QObject):
+    """The shown image's pixels, decoded off the GUI thread by its own `ImageSource`.
+    A `Layer` (see layers.base); a QObject for its signals."""
+
     pixels_shown = Signal(int)  # the image's preview is in the scene
     failed = Signal(int, str)  # image id, "Cannot show <name>: <reason>"
+    name = "image"
+    z = Z_IMAGE
 
-    def __init__(self, scene: QGraphicsScene, source: ImageSource):
+    def __init__(self, source: ImageSource | None = None):
         super().__init__()
-        self.scene = scene
-        self.source = source
+        self.scene: QGraphicsScene | None = None
+        self.source = source if source is not None else ImageSource(parent=self)
+        self._visible = True
         self.image: ImageRecord | None = None
         self.error: str | None = None
         self.level: Level | None = None
@@ -45,26 +48,54 @@ class ImageLayer(QObject):
         self._no_levels = False  # a level failed to decode: the preview is all there is
         self._jpeg: bool | None = None
         self._zoom = 1.0
-        self._visible = QRectF()
+        self._in_sight = QRectF()  # scene rect in the viewport
         self._tiles: dict[tuple[int, int], QGraphicsPixmapItem] = {}
         self.backdrop = QGraphicsRectItem()
         self.backdrop.setPen(QPen(Qt.PenStyle.NoPen))
         self.backdrop.setBrush(QBrush(QColor(48, 48, 48)))
         self.backdrop.setZValue(Z_IMAGE - 1)
         self.backdrop.setVisible(False)
-        scene.addItem(self.backdrop)
         self.preview = QGraphicsPixmapItem()
         self.preview.setZValue(Z_IMAGE)
         self.preview.setShapeMode(QGraphicsPixmapItem.ShapeMode.BoundingRectShape)
-        scene.addItem(self.preview)
         self.message = MessageItem()
-        scene.addItem(self.message)
         self._more = QTimer(self, singleShot=True, interval=0)
         self._more.timeout.connect(self._update_tiles)
-        source.preview_ready.connect(self._on_preview)
-        source.preview_failed.connect(self._on_preview_failed)
-        source.level_ready.connect(self._on_level)
-        source.level_failed.connect(self._on_level_failed)
+        self.source.preview_ready.connect(self._on_preview)
+        self.source.preview_failed.connect(self._on_preview_failed)
+        self.source.level_ready.connect(self._on_level)
+        self.source.level_failed.connect(self._on_level_failed)
+
+    # --- the Layer hooks --------------------------------------------------------------
+
+    def attach(self, scene: QGraphicsScene) -> None:
+        self.scene = scene
+        for item in (self.backdrop, self.preview, self.message):
+            scene.addItem(item)
+
+    @property
+    def visible(self) -> bool:
+        return self._visible
+
+    def set_visible(self, visible: bool) -> None:
+        self._visible = visible
+        self.backdrop.setVisible(visible and self.image is not None)
+        self.preview.setVisible(visible)
+        self.message.setVisible(visible and self.error is not None)
+        for item in self._tiles.values():
+            item.setVisible(visible)
+
+    def show_image(self, image: ImageRecord, project: Project) -> None:
+        self.show(image)
+
+    def detach(self) -> None:
+        """Stop the decoders (the canvas is closing)."""
+        self.source.shutdown()
+
+    @property
+    def _scene(self) -> QGraphicsScene:
+        assert self.scene is not None, "attach the layer to a scene first"
+        return self.scene
 
     @property
     def has_pixels(self) -> bool:
@@ -78,7 +109,7 @@ class ImageLayer(QObject):
         self.clear()
         self.image = image
         self.backdrop.setRect(QRectF(0, 0, image.width, image.height))
-        self.backdrop.setVisible(True)
+        self.backdrop.setVisible(self._visible)
         pix = self.source.cached_preview(image)
         error = self.source.cached_error(image)
         if pix is not None:
@@ -93,6 +124,7 @@ class ImageLayer(QObject):
         self.error = text
         centre = QPointF(image.width / 2, image.height / 2) if image else QPointF(0, 0)
         self.message.show_text(text, centre)
+        self.message.setVisible(self._visible)
 
     def clear(self) -> None:
         self.image = None
@@ -109,15 +141,15 @@ class ImageLayer(QObject):
         self._requested = None
         self._no_levels = False
         for item in self._tiles.values():
-            self.scene.removeItem(item)
+            self._scene.removeItem(item)
         self._tiles.clear()
 
     # --- zoom and pan --------------------------------------------------------------------
 
-    def update_view(self, visible: QRectF, zoom: float) -> None:
+    def view_changed(self, visible: QRectF, zoom: float) -> None:
         """Called (debounced) after zoom, pan and resize: ask for a finer level when the
         preview's pixels would be magnified, and make the tiles now in sight."""
-        self._zoom, self._visible = zoom, visible
+        self._zoom, self._in_sight = zoom, visible
         self._set_modes()
         im = self.image
         if im is None or not self.has_pixels or self._no_levels:
@@ -165,10 +197,10 @@ class ImageLayer(QObject):
 
     def _update_tiles(self) -> None:
         lv, im = self.level, self.image
-        if lv is None or im is None or self._visible.isEmpty():
+        if lv is None or im is None or self._in_sight.isEmpty():
             return
         fx, fy = im.width / lv.width, im.height / lv.height
-        v = self._visible
+        v = self._in_sight
         tx0 = max(0, int(v.left() / fx) // TILE)
         ty0 = max(0, int(v.top() / fy) // TILE)
         tx1 = min(math.ceil(lv.width / TILE) - 1, int(v.right() / fx) // TILE)
@@ -182,7 +214,7 @@ class ImageLayer(QObject):
         if len(self._tiles) > MAX_TILES:
             keep = set(wanted)
             for key in [k for k in self._tiles if k not in keep][: len(self._tiles) - MAX_TILES]:
-                self.scene.removeItem(self._tiles.pop(key))
+                self._scene.removeItem(self._tiles.pop(key))
         self._set_modes()
 
     def _add_tile(self, key: tuple[int, int], lv: Level, fx: float, fy: float) -> None:
@@ -193,7 +225,8 @@ class ImageLayer(QObject):
         item.setPos(x0 * fx, y0 * fy)
         item.setTransform(QTransform.fromScale(fx, fy))
         item.setZValue(Z_TILES)
-        self.scene.addItem(item)
+        item.setVisible(self._visible)
+        self._scene.addItem(item)
         self._tiles[key] = item
 
     # --- results from the decoders -------------------------------------------------------
@@ -211,8 +244,8 @@ class ImageLayer(QObject):
         )
         self._set_modes()
         self.pixels_shown.emit(im.id)
-        if not self._visible.isEmpty():
-            self.update_view(self._visible, self._zoom)
+        if not self._in_sight.isEmpty():
+            self.view_changed(self._in_sight, self._zoom)
 
     def _on_preview_failed(self, image_id: int, reason: str) -> None:
         if self.image is not None and image_id == self.image.id:
@@ -229,7 +262,7 @@ class ImageLayer(QObject):
         if self.image is None or level.image_id != self.image.id:
             return
         for item in self._tiles.values():
-            self.scene.removeItem(item)
+            self._scene.removeItem(item)
         self._tiles.clear()
         self.level = level
         self._requested = None
