@@ -20,7 +20,7 @@ from studio.core.kinds import Split, values
 
 VERBS = (
     "new", "import", "export", "info", "split", "demo",
-    "train", "runs", "eval", "predict", "export-model", "models",
+    "train", "runs", "eval", "predict", "export-model", "models", "analyze",
 )  # fmt: skip
 IMPORT_FORMATS = ("images", "coco", "yolo", "voc", "labelme")
 EXPORT_FORMATS = ("coco", "yolo", "voc", "labelme")
@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     _transfer_verbs(sub)
     _training_verbs(sub)
     _model_verbs(sub)
+    _analysis_verbs(sub)
     return ap
 
 
@@ -175,6 +176,26 @@ def _model_verbs(sub) -> None:
     p.add_argument("--head", help="composable detector: the head (fcos, retinanet)")
     p.add_argument("--task", help="only models of this task")
     p.add_argument("--no-flops", action="store_true", help="skip counting GFLOPs (faster)")
+
+
+def _analysis_verbs(sub) -> None:
+    p = sub.add_parser("analyze", help="analyses of a project against a model")
+    what = p.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS")
+    z = what.add_parser(
+        "zoom", help="cells of each feature grid an object covers, at each zoom scale"
+    )
+    z.add_argument("dir", type=Path, nargs="?", help="the project folder (not needed with --box)")
+    g = z.add_mutually_exclusive_group()
+    g.add_argument("--run", help="run id or name: its model and image size")
+    g.add_argument("--model", help="a model name from `studio models` (default: chosen for you)")
+    z.add_argument(
+        "--image-size",
+        type=int,
+        help="input size setting in pixels (default: the model's or the run's)",
+    )
+    z.add_argument("--scales", help="zoom scales, e.g. 1,0.8,0.567,0.4,0.28 (these by default)")
+    z.add_argument("--box", type=float, metavar="PIXELS", help="one box size at the model input")
+    _json_arg(z)
 
 
 # --- verbs ---------------------------------------------------------------------------------
@@ -297,6 +318,12 @@ def cmd_models(a: argparse.Namespace) -> int:
     return commands.models_command(a)
 
 
+def cmd_analyze(a: argparse.Namespace) -> int:
+    from studio.ml.analysis.zoom_report import zoom_command
+
+    return {"zoom": zoom_command}[a.analysis](a)
+
+
 def _ml(name: str):
     def run(a: argparse.Namespace) -> int:
         from studio.ml import cli as commands
@@ -314,6 +341,7 @@ HANDLERS = {
     "split": cmd_split,
     "demo": cmd_demo,
     "models": cmd_models,
+    "analyze": cmd_analyze,
     "train": _ml("train_command"),
     "runs": _ml("runs_command"),
     "eval": _ml("eval_command"),

@@ -1,0 +1,230 @@
+"""`studio analyze zoom`: the zoom-scale analysis as one JSON object or as readable text.
+
+The JSON object (a stable interface; scripts build on it):
+
+- `model`, `image_size` (the model's size setting, pixels), `resize` ({"min_size",
+  "max_size"} or {"fixed"});
+- `levels`: [{"name", "stride", "receptive_field" (pixels or null)}];
+- `box`: the box size the rows follow (pixels at the input, zoom 1): `--box`, or else the
+  median object of the project;
+- `rows`: one per zoom: {"zoom", "image" (input side, pixels), "box" (pixels), "cells"
+  (level name -> cells), "below_one" (level names)};
+- for a project, `objects`: {"count", "bins" (histogram bin labels, in cells), "levels"
+  (level name -> {"below_1", "below_2" (shares 0..1), "histogram" (counts per bin)}, at
+  zoom 1), "by_zoom" ([{"zoom", "levels"}]), "classes" (class name -> {"count",
+  "levels"}, at zoom 1)}, and `recommendation` (one paragraph).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from studio.core.errors import StudioError
+from studio.ml.analysis.zoom import (
+    DEFAULT_SCALES,
+    Level,
+    ZoomRow,
+    format_pixels,
+    format_table,
+    parse_scales,
+    zoom_table,
+)
+from studio.ml.analysis.zoom_advice import percent, recommendation
+from studio.ml.analysis.zoom_model import ModelInput
+from studio.ml.analysis.zoom_objects import CELL_BINS, LevelShare, ObjectAnalysis
+
+
+@dataclass(slots=True)
+class ZoomReport:
+    """Everything `studio analyze zoom` prints. `analysis` and `advice` only for a project;
+    `box_is_median`: the rows follow the project's median object rather than --box."""
+
+    model: ModelInput
+    box: float
+    rows: list[ZoomRow]
+    analysis: ObjectAnalysis | None = None
+    advice: str = ""
+    box_is_median: bool = False
+
+
+def build_report(
+    model: ModelInput,
+    scales: Sequence[float] = DEFAULT_SCALES,
+    box: float | None = None,
+    analysis: ObjectAnalysis | None = None,
+) -> ZoomReport:
+    """The report for a box (`box` pixels at the input) and/or a project's `analysis`."""
+    median = box is None
+    if box is None:
+        box = analysis.percentile(0.5) if analysis else 0.0
+    rows = zoom_table(box, model.resize.square_side, model.levels, scales)
+    advice = recommendation(analysis, model.levels, model.image_size) if analysis else ""
+    return ZoomReport(model, box, rows, analysis, advice, median)
+
+
+# --- JSON -----------------------------------------------------------------------------------
+
+
+def _shares(shares: dict[str, LevelShare], histogram: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, s in shares.items():
+        out[name] = {"below_1": round(s.below_1, 4), "below_2": round(s.below_2, 4)}
+        if histogram:
+            out[name]["histogram"] = list(s.histogram)
+    return out
+
+
+def _objects_json(a: ObjectAnalysis) -> dict[str, Any]:
+    return {
+        "count": a.count,
+        "bins": list(CELL_BINS),
+        "levels": _shares(a.levels),
+        "by_zoom": [{"zoom": z, "levels": _shares(s)} for z, s in a.by_zoom],
+        "classes": {name: {"count": n, "levels": _shares(s)} for name, (n, s) in a.classes.items()},
+    }
+
+
+def report_json(report: ZoomReport) -> dict[str, Any]:
+    """The report as the JSON object described in the module docstring."""
+    m = report.model
+    r = m.resize
+    out: dict[str, Any] = {
+        "model": m.model,
+        "image_size": m.image_size,
+        "resize": {"fixed": r.fixed}
+        if r.fixed
+        else {"min_size": r.min_size, "max_size": r.max_size},
+        "levels": [
+            {"name": lv.name, "stride": lv.stride, "receptive_field": lv.receptive_field}
+            for lv in m.levels
+        ],
+        "box": round(report.box, 4),
+        "rows": [
+            {
+                "zoom": row.zoom,
+                "image": row.image,
+                "box": round(row.box, 4),
+                "cells": {k: round(v, 4) for k, v in row.cells.items()},
+                "below_one": list(row.below_one),
+            }
+            for row in report.rows
+        ],
+    }
+    if report.analysis is not None:
+        out["objects"] = _objects_json(report.analysis)
+        out["recommendation"] = report.advice
+    return out
+
+
+# --- text -----------------------------------------------------------------------------------
+
+
+def _model_lines(m: ModelInput) -> list[str]:
+    r = m.resize
+    if r.fixed:
+        resize = f"input {r.fixed}x{r.fixed}"
+    elif r.min_size == r.max_size:
+        resize = f"input {r.max_size} on the longer side"
+    else:
+        resize = f"input {r.min_size} on the shorter side, at most {r.max_size} on the longer"
+    fields = ", ".join(
+        f"{lv.label} {lv.receptive_field} px" for lv in m.levels if lv.receptive_field
+    )
+    lines = [f"model {m.model}, {resize}", "levels " + ", ".join(lv.label for lv in m.levels)]
+    if fields:
+        lines.append(f"receptive fields (theoretical, of the backbone) {fields}")
+    return lines
+
+
+def _row(values: Sequence[str]) -> str:
+    return "| " + " | ".join(values) + " |"
+
+
+def _object_lines(a: ObjectAnalysis, levels: Sequence[Level]) -> list[str]:
+    labels = [lv.label for lv in levels]
+    lines = [
+        "",
+        f"{a.count} objects: share below one cell (below two cells) on each level, by zoom",
+        _row(["zoom", *labels]),
+        "|" + "---|" * (len(labels) + 1),
+    ]
+    for zoom, shares in a.by_zoom:
+        cells = [
+            f"{percent(shares[lv.name].below_1)} ({percent(shares[lv.name].below_2)})"
+            for lv in levels
+        ]
+        lines.append(_row([f"{zoom:.3f}", *cells]))
+    lines += ["", "objects by cells covered, at zoom 1", _row(["level", *CELL_BINS])]
+    lines.append("|" + "---|" * (len(CELL_BINS) + 1))
+    lines += [_row([lv.label, *map(str, a.levels[lv.name].histogram)]) for lv in levels]
+    lines += ["", "per class, share below one cell at zoom 1", _row(["class", "objects", *labels])]
+    lines.append("|" + "---|" * (len(labels) + 2))
+    for name, (n, shares) in a.classes.items():
+        lines.append(_row([name, str(n), *(percent(shares[lv.name].below_1) for lv in levels)]))
+    return lines
+
+
+def report_text(report: ZoomReport) -> str:
+    """The report as readable text: the model, the table (IDEAS.md's layout, with "(below
+    one cell)" flags), and for a project the shares, histograms and recommendation."""
+    lines = _model_lines(report.model) + [""]
+    what = "the median object" if report.box_is_median else "a box"
+    lines.append(
+        f"{what}, {format_pixels(report.box)} px at the input"
+        " (sizes are sqrt of box area, at the model input)"
+    )
+    lines += format_table(report.rows, report.model.levels)
+    if report.analysis is not None:
+        lines += _object_lines(report.analysis, report.model.levels)
+        lines += ["", *textwrap.wrap(report.advice, width=92)]
+    return "\n".join(lines)
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+def _choose_model(a: argparse.Namespace, project) -> ModelInput:
+    from studio.ml.analysis.zoom_model import default_detector, model_input, run_model_input
+
+    if a.run:
+        if project is None:
+            raise StudioError("--run needs the project folder")
+        return run_model_input(project, a.run, a.image_size)
+    if a.model:
+        return model_input(a.model, a.image_size)
+    if project is not None:
+        from studio.ml.cli import default_model
+
+        return model_input(default_model(project), a.image_size)
+    return model_input(default_detector(), a.image_size)
+
+
+def zoom_command(a: argparse.Namespace) -> int:
+    """`studio analyze zoom`: needs `a.dir` (a project folder) or `a.box` (pixels)."""
+    from studio.ml.analysis.zoom_objects import analyse_objects, object_sizes
+
+    try:
+        scales = parse_scales(a.scales) if a.scales else DEFAULT_SCALES
+    except ValueError as exc:
+        raise StudioError(f"--scales: {exc}") from None
+    if a.dir is None and a.box is None:
+        raise StudioError("give a project folder, or --box PIXELS for one box size")
+    if a.box is not None and not a.box > 0:
+        raise StudioError(f"--box must be a positive number of pixels, not {a.box:g}")
+    if a.dir is None:
+        report = build_report(_choose_model(a, None), scales, a.box)
+    else:
+        from studio.core.project import Project
+
+        with Project.open(a.dir) as project:
+            model = _choose_model(a, project)
+            objects = object_sizes(project, model.resize)
+        analysis = analyse_objects(objects, model.levels, scales)
+        report = build_report(model, scales, a.box, analysis)
+    print(json.dumps(report_json(report), indent=2) if a.json else report_text(report))
+    return 0
