@@ -186,25 +186,25 @@ def test_train_stop_resume_from_the_panel(qtbot, panel, project):
 
     qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.is_training, timeout=60_000)
-    run_id = panel._run_id
+    run_id = panel.session.run.run_id
     # The curves receive points while it trains (redrawn by the plots' timer).
     qtbot.waitUntil(lambda: loss_points(panel) >= 2, timeout=TIMEOUT_MS)
     first = loss_points(panel)
     qtbot.waitUntil(lambda: loss_points(panel) > first, timeout=TIMEOUT_MS)
     assert panel.plots.curve("lr", "lr") is not None
-    assert {"loss_classifier", "loss_box_reg"} <= set(panel._live.iters)
+    assert {"loss_classifier", "loss_box_reg"} <= set(panel.live.curves.iters)
     qtbot.waitUntil(lambda: status_text(panel, run_id).startswith("running"), timeout=10_000)
     # Progress with speed and the child's memory; the child runs at a lower priority.
     qtbot.waitUntil(lambda: "GB" in panel.stats_label.text() or "MB" in panel.stats_label.text())
     assert "img/s" in panel.stats_label.text() and "GPU —" in panel.stats_label.text()
     assert panel.progress.format().startswith("epoch ")
-    assert os.getpriority(os.PRIO_PROCESS, panel._tp.pid) == 10
+    assert os.getpriority(os.PRIO_PROCESS, panel.session.pid) == 10
 
     qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not panel.is_training, timeout=30_000)
     first_session = panel.stall.summary(), panel.stall.max_ms
     assert project.run(run_id).status == "stopped"
-    stopped_at = panel._live.iters["loss"].x[panel._live.iters["loss"].n - 1]
+    stopped_at = panel.live.curves.iters["loss"].x[panel.live.curves.iters["loss"].n - 1]
     qtbot.waitUntil(lambda: status_text(panel, run_id) == "stopped", timeout=10_000)
     assert ended == [(run_id, "stopped")]
 
@@ -215,12 +215,12 @@ def test_train_stop_resume_from_the_panel(qtbot, panel, project):
     assert ended[-1] == (run_id, "finished")
     assert project.run(run_id).status == "finished"
     assert current == [run_id] and project.current_model() == run_id
-    loss = panel._live.iters["loss"]
+    loss = panel.live.curves.iters["loss"]
     steps = list(loss.x[: loss.n])
     assert steps == sorted(set(steps)), "history and resumed steps interleave"
     assert steps[-1] == 15 > stopped_at  # 3 epochs x 5 iterations, continued after the stop
     assert steps[0] == 1  # the history before the stop came from the database
-    ap = panel._live.epochs["bbox/AP"]
+    ap = panel.live.curves.epochs["bbox/AP"]
     assert list(ap.x[: ap.n]) == [1, 2, 3]
     qtbot.waitUntil(lambda: status_text(panel, run_id) == "finished", timeout=10_000)
     # Responsiveness, measured with a 10 ms timer while each session ran.
@@ -245,12 +245,32 @@ def test_a_failing_run_says_why(qtbot, panel, project):
     open_in(qtbot, panel, project)
     qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.is_training, timeout=60_000)
-    run_id = panel._run_id
+    run_id = panel.session.run.run_id
     qtbot.waitUntil(lambda: not panel.is_training, timeout=TIMEOUT_MS)
     assert panel.progress.format() == "failed"
     assert "boom: this model always fails" in panel.notices.text()
     assert project.run(run_id).status == "failed"
     qtbot.waitUntil(panel.resume_button.isEnabled, timeout=10_000)  # failed runs resume
+
+
+def test_no_resume_while_the_checks_run(qtbot, panel, project):
+    """A run resumed while Train's checks ran would start beside the checked one."""
+    rid = fake_run(project, "earlier", 1.0)
+    project.update_run(rid, status="stopped")
+    project.delete_annotations([a.id for a in project.annotations()])
+    project.set_status(project.image_ids(), "new")  # the checks refuse: nothing trains
+    open_in(qtbot, panel, project)
+    qtbot.waitUntil(lambda: len(panel.runs.runs()) == 1, timeout=10_000)
+    panel.runs.select_ids([rid])
+    qtbot.waitUntil(panel.resume_button.isEnabled, timeout=10_000)
+    qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+    assert panel.progress.format() == "checking…"
+    assert not panel.resume_button.isEnabled() and not panel.train_button.isEnabled()
+    panel.resume()  # ignored, as the button
+    assert not panel.is_training
+    qtbot.waitUntil(lambda: panel.progress.format() == "not started", timeout=30_000)
+    assert panel.resume_button.isEnabled() and panel.train_button.isEnabled()
+    assert "No labelled images" in panel.notices.text()
 
 
 # --- runs list, overlays, exports ----------------------------------------------------------

@@ -37,10 +37,12 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import StudioError
+from studio.core.kinds import RunStatus
 from studio.core.project import Project
 from studio.core.records import RunRecord
 from studio.ui.common.concurrency import run_task
 from studio.ui.training.plots import Row, RunCurves
+from studio.ui.training.run_progress import format_duration
 
 REFRESH_MS = 2000  # the runs, and the curves of shown runs another process trains
 MAX_SHOWN = 10  # runs overlaid at most
@@ -48,24 +50,12 @@ RunIdRole = Qt.ItemDataRole.UserRole
 COLUMNS = ("Run", "Status", "Model", "Started", "Duration", "Best")
 HEADER_TIPS = {5: "Best validation metric (AP of boxes, or of masks for segmentation)"}
 STATUS_COLOURS = {
-    "running": "#1565c0",
-    "queued": "#6a6a6a",
-    "finished": "#2e7d32",
-    "stopped": "#ef6c00",
-    "failed": "#c62828",
+    RunStatus.RUNNING: "#1565c0",
+    RunStatus.QUEUED: "#6a6a6a",
+    RunStatus.FINISHED: "#2e7d32",
+    RunStatus.STOPPED: "#ef6c00",
+    RunStatus.FAILED: "#c62828",
 }
-
-
-def format_duration(seconds: float | None) -> str:
-    """ "42 s", "3:07", "1:02:09"; "—" when unknown."""
-    if seconds is None or seconds != seconds or seconds < 0:
-        return "—"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s} s"
-    h, rest = divmod(s, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -245,7 +235,7 @@ class RunsView(QWidget):
             curves = {
                 rid: RunCurves.from_rows(project.metrics(rid))
                 for rid in maybe_external
-                if status.get(rid) == "running" or rid not in cached
+                if status.get(rid) == RunStatus.RUNNING or rid not in cached
             }
             return runs, project.current_model(), curves
 
@@ -298,7 +288,7 @@ class RunsView(QWidget):
         self._update_buttons()
 
     def _fill(self, item: QTreeWidgetItem, run: RunRecord, current: bool) -> None:
-        running = run.status == "running"
+        running = run.status == RunStatus.RUNNING
         duration = run_duration(run.created_at, run.finished_at, running)
         texts = (
             f"#{run.id} {run.name}",
@@ -416,7 +406,7 @@ class RunsView(QWidget):
 
     def _deletable(self, run_id: int) -> bool:
         run = self._runs.get(run_id)
-        return run_id != self._live_id and run is not None and run.status != "running"
+        return run_id != self._live_id and run is not None and run.status != RunStatus.RUNNING
 
     # --- actions ------------------------------------------------------------------------------
 

@@ -6,17 +6,15 @@ augmentation, device), remembered per project.
 The checks of what cannot work are Qt-free, in `studio.ml.run.preflight`; this is where the
 user sees and changes what those checks and the run will use. The composable detector's
 summary (output shapes, parameters, GFLOPs) takes seconds: it is computed in a separate
-low-priority process, with "computing…" shown meanwhile.
+low-priority process (`ModelSummaries`), waited for by a worker thread (`run_task`), with
+"computing…" shown meanwhile.
 """
 
 from __future__ import annotations
 
-import gc
-import importlib
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QDoubleValidator, QFont
 from PySide6.QtWidgets import (
     QComboBox,
@@ -33,6 +31,14 @@ from PySide6.QtWidgets import (
 )
 
 from studio.ml.train.config import TrainConfig
+from studio.ui.common.concurrency import run_task
+from studio.ui.training.ml_info import ModelSummaries
+from studio.ui.training.run_progress import format_duration
+
+if TYPE_CHECKING:
+    from PySide6.QtGui import QShowEvent
+
+    from studio.ml.run.preflight import PanelInfo
 
 WEIGHT_CHOICES = (  # label, weights, backbone_weights
     ("Pretrained (COCO; else ImageNet backbone)", "default", "imagenet"),
@@ -50,33 +56,6 @@ PARTS = ("backbone", "neck", "head")
 SUMMARY_DELAY_MS = 400  # the summary is computed once the picks settle
 
 
-def panel_info(path: Path) -> Any:
-    """`preflight.panel_info`, for a worker thread: it imports torch (seconds).
-
-    Importing torch creates some 300,000 long-lived objects. With the garbage collector
-    on, each full collection during the import stops every thread, the GUI's too, for up
-    to 0.3 s, and every later one scans them all again. So the import runs with the
-    collector off, and what exists then is frozen (`gc.freeze`): later collections only
-    look at newer objects. Done once, by the first caller."""
-    global _ML_IMPORTED
-    if not _ML_IMPORTED:
-        _ML_IMPORTED = True
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            importlib.import_module("studio.ml.run.preflight")
-        finally:
-            if was_enabled:
-                gc.enable()
-            gc.freeze()
-    from studio.ml.run import preflight
-
-    return preflight.panel_info(path)
-
-
-_ML_IMPORTED = False
-
-
 class AdvancedForm(QWidget):
     """Every setting the Train button otherwise picks. `overrides()` holds only what
     differs from the recipe (what the user changed), so a better recipe later still
@@ -87,12 +66,17 @@ class AdvancedForm(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.info: Any = None
+        self.info: PanelInfo | None = None
         self._recipe: dict[str, Any] = TrainConfig().to_dict()
         self._extras: dict[str, Any] = {}
         self._filling = False
-        self._executor: Any = None
-        self._future: Any = None  # (Future, key) of the summary being computed
+        self._summaries = ModelSummaries()
+        # The summaries' own pool: one waits for its process for seconds at a time, which
+        # must not hold one of the shared pool's few threads (thumbnails, the runs list).
+        self._summary_pool = QThreadPool(self)
+        self._summary_pool.setMaxThreadCount(1)
+        self._requests = 0  # numbers the summaries asked for
+        self._computing: int | None = None  # the request being computed
         self._summary_key: tuple | None = None  # what the summary should describe
         self._summary_text = ""  # the summary of _summary_key, once computed
         form = QFormLayout(self)
@@ -102,8 +86,6 @@ class AdvancedForm(QWidget):
         self._build_data(form)
         self._summary_timer = QTimer(self, interval=SUMMARY_DELAY_MS, singleShot=True)
         self._summary_timer.timeout.connect(self._request_summary)
-        self._summary_poll = QTimer(self, interval=200)
-        self._summary_poll.timeout.connect(self._poll_summary)
 
     # --- building ---------------------------------------------------------------------------
 
@@ -230,7 +212,7 @@ class AdvancedForm(QWidget):
 
     # --- content ----------------------------------------------------------------------------
 
-    def set_info(self, info: Any, settings: dict[str, Any]) -> None:
+    def set_info(self, info: PanelInfo | None, settings: dict[str, Any]) -> None:
         """Fill the choices from a `preflight.PanelInfo` (None: empty) and show the recipe
         with the remembered `settings` on top."""
         self.info = info
@@ -379,6 +361,26 @@ class AdvancedForm(QWidget):
         self._apply(dict(self._extras))
         self._emit_changed()
 
+    def recipe_text(self) -> str:
+        """What Train does with these settings, as one rich-text sentence ("" until
+        `set_info`)."""
+        if self.info is None:
+            return ""
+        v = self.values()
+        model = (v["model"] or self.info.auto_model).split(":")[-1]
+        device = v["device"] if v["device"] != "auto" else self.info.device
+        length = f"{v['epochs']} epochs" if v["epochs"] else "no epoch limit"
+        if v["time_budget"]:
+            length += f", at most {format_duration(v['time_budget'])}"
+        size = f"{v['image_size']} px" if v["image_size"] else "its default size"
+        gpu = " (no GPU found)" if device == "cpu" and v["device"] == "auto" else ""
+        scratch = v["weights"] == "none" and v["backbone_weights"] == "none"
+        verb = "trains <b>{}</b> from scratch" if scratch else "fine-tunes <b>{}</b>"
+        return (
+            f"Train {verb.format(model)} on the <b>{device}</b>{gpu}: {length}, batch "
+            f"{v['batch_size']}, {size}."
+        )
+
     # --- reactions --------------------------------------------------------------------------
 
     def _emit_changed(self) -> None:
@@ -419,7 +421,7 @@ class AdvancedForm(QWidget):
             self.summary.setText("computing…")
             self._summary_timer.start()
 
-    def showEvent(self, event: Any) -> None:
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self._schedule_summary()
 
@@ -429,36 +431,30 @@ class AdvancedForm(QWidget):
         if not self._part_defaults(model):
             return
         key = (model, v["image_size"], tuple(sorted(v["model_options"].items())))
-        if self._future is not None:  # one at a time: the newest key is asked for next
+        if self._computing is not None:  # one at a time: the newest key is asked for next
             self._summary_key = key
             return
         if key == self._summary_key and self._summary_text:
             self.summary.setText(self._summary_text)
             return
-        from studio.ml.run import preflight
-
-        if self._executor is None:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            self._executor = ProcessPoolExecutor(
-                1, multiprocessing.get_context("spawn"), preflight.init_summary_worker
-            )
         self._summary_key, self._summary_text = key, ""
         self.summary.setText("computing…")
-        future = self._executor.submit(preflight.summary_text, model, key[1], dict(key[2]))
-        self._future = (future, key)
-        self._summary_poll.start()
+        self._requests += 1
+        self._computing = request = self._requests
+        summaries = self._summaries
 
-    def _poll_summary(self) -> None:
-        if self._future is None or not self._future[0].done():
+        run_task(
+            lambda _progress: summaries.describe(model, key[1], dict(key[2])),
+            lambda text: self._on_summary(request, key, text),
+            # A combination of parts that cannot be built: say why.
+            lambda e: self._on_summary(request, key, f"cannot build this model: {e}"),
+            pool=self._summary_pool,
+        )
+
+    def _on_summary(self, request: int, key: tuple, text: str) -> None:
+        if request != self._computing:  # asked before a shutdown
             return
-        (future, key), self._future = self._future, None
-        self._summary_poll.stop()
-        try:
-            text = future.result()
-        except Exception as e:  # a combination of parts that cannot be built: say why
-            text = f"cannot build this model: {e}"
+        self._computing = None
         if key != self._summary_key:  # the picks changed meanwhile
             self._request_summary()
             return
@@ -466,7 +462,5 @@ class AdvancedForm(QWidget):
         self.summary.setText(text)
 
     def shutdown(self) -> None:
-        self._summary_poll.stop()
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        self._computing = None
+        self._summaries.shutdown()
