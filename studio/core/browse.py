@@ -40,6 +40,7 @@ from sqlalchemy import (
 
 from studio.core import schema as S
 from studio.core.errors import StudioError
+from studio.core.kinds import ImageStatus, Source
 from studio.core.records import SPLITS, STATUSES
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 
 SORTS = ("name", "date", "objects")
 SOURCE_FILTERS = ("manual", "predicted", "unlabelled")
-_HUMAN_SOURCES = ("manual", "imported")
+_HUMAN_SOURCES = (Source.MANUAL.value, Source.IMPORTED.value)
 
 _img = S.Image.__table__
 _ann = S.Annotation.__table__
@@ -123,7 +124,9 @@ class _Filters:
         if source == "manual":
             return _img.c.id.in_(select(_ann.c.image_id).where(_ann.c.source.in_(_HUMAN_SOURCES)))
         if source == "predicted":
-            clause = _img.c.id.in_(select(_ann.c.image_id).where(_ann.c.source == "predicted"))
+            clause = _img.c.id.in_(
+                select(_ann.c.image_id).where(_ann.c.source == Source.PREDICTED.value)
+            )
             if self.current_model is not None:
                 clause = or_(
                     clause,
@@ -271,7 +274,7 @@ def _source_counts(conn, f: _Filters, count_all: Select[Any]) -> dict[str, int]:
         select(
             _ann.c.image_id.label("image_id"),
             func.max(case((_ann.c.source.in_(_HUMAN_SOURCES), 1), else_=0)).label("human"),
-            func.max(case((_ann.c.source == "predicted", 1), else_=0)).label("pred"),
+            func.max(case((_ann.c.source == Source.PREDICTED.value, 1), else_=0)).label("pred"),
         )
         .where(_restrict(f, "source", _ann.c.image_id))
         .group_by(_ann.c.image_id)
@@ -326,7 +329,7 @@ def next_unlabelled(project: Project, order: Sequence[int], current: int | None)
     with project.engine.connect() as conn:
         rows = conn.execute(
             select(_img.c.id, exists().where(_ann.c.image_id == _img.c.id)).where(
-                _img.c.status == "new"
+                _img.c.status == ImageStatus.NEW.value
             )
         ).all()
     new = {r[0] for r in rows}
@@ -346,7 +349,9 @@ def done_count(project: Project) -> tuple[int, int]:
     """(images marked done, all images), for the status bar."""
     with project.engine.connect() as conn:
         done, total = conn.execute(
-            select(func.sum(case((_img.c.status == "done", 1), else_=0)), func.count())
+            select(
+                func.sum(case((_img.c.status == ImageStatus.DONE.value, 1), else_=0)), func.count()
+            )
         ).one()
     return done or 0, total
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from studio.core.kinds import ImageStatus, ShapeKind, Source
 from studio.core.progress import Progress
 from studio.core.project import Project
 from studio.core.records import AnnotationSpec, DatasetSpec, ImageSpec
@@ -125,12 +126,16 @@ def generate_demo_images(
         spec.images.append(ImageSpec(key=key, path=path, width=w, height=h))
         for j, (cls, box, poly) in enumerate(objects):
             if poly is None:
-                spec.annotations.append(AnnotationSpec(key, cls, "box", box, where=f"{key} #{j}"))
+                spec.annotations.append(
+                    AnnotationSpec(key, cls, ShapeKind.BOX, box, where=f"{key} #{j}")
+                )
             else:
                 xs, ys = poly[0::2], poly[1::2]
                 bbox = (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
                 spec.annotations.append(
-                    AnnotationSpec(key, cls, "polygon", bbox, polygons=[poly], where=f"{key} #{j}")
+                    AnnotationSpec(
+                        key, cls, ShapeKind.POLYGON, bbox, polygons=[poly], where=f"{key} #{j}"
+                    )
                 )
     return spec
 
@@ -149,6 +154,6 @@ def create_demo_project(
 
     project = Project.create(folder)
     spec = generate_demo_images(project.path / "images", n_images, seed, image_size, progress)
-    import_dataset(project, spec, progress=progress, source="manual", status="done")
+    import_dataset(project, spec, progress=progress, source=Source.MANUAL, status=ImageStatus.DONE)
     assign_splits(project, val=0.2, test=0.0, seed=seed, undoable=False)
     return project

@@ -13,8 +13,6 @@ top-left corner of the top-left pixel, so the centre of pixel (col, row) is at
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 import threading
 from collections.abc import Iterator
@@ -34,6 +32,13 @@ from PIL import (
 )
 
 from studio.core.errors import ImageFileError, StudioError
+from studio.core.image_integrity import (
+    declared_size_problem,
+    hash_file,
+    os_reason,
+    sniff,
+    truncation_problem,
+)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -76,21 +81,6 @@ _POINT_TRANSFORM: dict[int, tuple[bool, bool, bool]] = {
     7: (True, True, True),
     8: (True, False, True),
 }
-
-_CHUNK = 1 << 20
-_TAIL = 64  # bytes kept from the end of the file, to look for end markers
-_JPEG_EOI = b"\xff\xd9"
-_PNG_IEND = b"IEND\xaeB`\x82"  # chunk type + its (constant) CRC
-
-_MAGIC = (
-    (b"\xff\xd8\xff", "JPEG"),
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
-    (b"II*\x00", "TIFF"),
-    (b"MM\x00*", "TIFF"),
-    (b"II+\x00", "TIFF"),
-    (b"MM\x00+", "TIFF"),
-    (b"BM", "BMP"),
-)
 
 # PIL refuses images over MAX_IMAGE_PIXELS (a guard for servers opening uploads). Here
 # the files are the user's own and 20000 x 20000 scans are legitimate, so the guard is
@@ -137,7 +127,7 @@ def iter_image_files(folder: Path) -> Iterator[Path]:
     except NotADirectoryError:
         raise StudioError(f"{folder}: not a folder") from None
     except OSError as e:
-        raise StudioError(f"{folder}: cannot list folder: {_os_reason(e)}") from None
+        raise StudioError(f"{folder}: cannot list folder: {os_reason(e)}") from None
 
     seen = {(top.st_dev, top.st_ino)}
     stack = [iter(entries)]
@@ -184,13 +174,13 @@ def read_image_info(path: Path) -> ImageFileInfo:
     try:
         f = open(path, "rb")
     except OSError as e:
-        raise ImageFileError(path, f"cannot read: {_os_reason(e)}") from None
+        raise ImageFileError(path, f"cannot read: {os_reason(e)}") from None
     with f:
-        checksum, size, head, tail = _hash_file(path, f)
+        checksum, size, head, tail = hash_file(path, f)
         if size == 0:
             raise ImageFileError(path, "empty file (0 bytes)")
         # Before PIL: its WebP opener fails on a cut file with a less helpful message.
-        problem = _declared_size_problem(head, size)
+        problem = declared_size_problem(head, size)
         if problem:
             raise ImageFileError(path, problem)
         img = _open_pil(path, f, head)
@@ -199,7 +189,7 @@ def read_image_info(path: Path) -> ImageFileInfo:
             fmt = img.format or ""
             mode = img.mode
             orientation = _orientation_of(img)
-            problem = _truncation_problem(img, f, size, tail)
+            problem = truncation_problem(img, f, size, tail)
         except Exception as e:  # PIL parses some headers lazily; keep its errors in
             raise ImageFileError(path, _pil_reason(e, "corrupt header")) from None
         finally:
@@ -244,7 +234,7 @@ def decode_image(path: Path, max_side: int | None = None) -> np.ndarray:
     try:
         f = open(path, "rb")
     except OSError as e:
-        raise ImageFileError(path, f"cannot read: {_os_reason(e)}") from None
+        raise ImageFileError(path, f"cannot read: {os_reason(e)}") from None
     with f:
         img = _open_pil(path, f, None)
         try:
@@ -307,35 +297,9 @@ def orient_points(xy: np.ndarray, orientation: int, raw_width: int, raw_height: 
 # --- helpers --------------------------------------------------------------------------
 
 
-def _os_reason(e: OSError) -> str:
-    # strerror leaves out the file name, which the ImageFileError message already has.
-    return e.strerror or str(e) or type(e).__name__
-
-
 def _short(e: BaseException) -> str:
     text = str(e).strip() or type(e).__name__
     return text if len(text) <= 120 else text[:117] + "..."
-
-
-def _hash_file(path: Path, f: io.BufferedReader) -> tuple[str, int, bytes, bytes]:
-    """Return (checksum, size in bytes, first 16 bytes, last `_TAIL` bytes) of `f`."""
-    digest = hashlib.blake2b(digest_size=16)
-    buf = bytearray(_CHUNK)
-    view = memoryview(buf)
-    size, head, tail = 0, b"", b""
-    try:
-        while n := f.readinto(buf):
-            digest.update(view[:n])
-            if len(head) < 16:
-                head = (head + bytes(view[: min(n, 16)]))[:16]
-            if n >= _TAIL:
-                tail = bytes(view[n - _TAIL : n])
-            else:
-                tail = (tail + bytes(view[:n]))[-_TAIL:]
-            size += n
-    except OSError as e:
-        raise ImageFileError(path, f"cannot read: {_os_reason(e)}") from None
-    return digest.hexdigest(), size, head, tail
 
 
 def _open_pil(path: Path, f: BinaryIO, head: bytes | None) -> Image.Image:
@@ -354,24 +318,15 @@ def _open_pil(path: Path, f: BinaryIO, head: bytes | None) -> Image.Image:
                 f.seek(0)
                 head = f.read(16)
             except OSError as e:
-                raise ImageFileError(path, f"cannot read: {_os_reason(e)}") from None
+                raise ImageFileError(path, f"cannot read: {os_reason(e)}") from None
         if not head:
             raise ImageFileError(path, "empty file (0 bytes)") from None
-        sniffed = _sniff(head)
+        sniffed = sniff(head)
         if sniffed:
             raise ImageFileError(path, f"corrupt or truncated {sniffed} header") from None
         raise ImageFileError(path, "not an image or unsupported format") from None
     except Exception as e:
         raise ImageFileError(path, _pil_reason(e, "corrupt header")) from None
-
-
-def _sniff(head: bytes) -> str | None:
-    for magic, name in _MAGIC:
-        if head.startswith(magic):
-            return name
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "WebP"
-    return None
 
 
 def _stored_size(img: Image.Image) -> tuple[int, int]:
@@ -399,99 +354,6 @@ def _orientation_of(img: Image.Image) -> int:
     if isinstance(value, int) and 1 <= value <= 8:
         return value
     return 1
-
-
-def _declared_size_problem(head: bytes, size: int) -> str | None:
-    """Whether a BMP or WebP file is shorter than the size its first bytes declare."""
-    if head[:2] == b"BM":
-        declared = int.from_bytes(head[2:6], "little")
-        if declared > size:
-            return f"truncated file (BMP header says {declared} bytes, file has {size})"
-    elif head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        declared = int.from_bytes(head[4:8], "little") + 8  # RIFF size excludes 8 bytes
-        if declared > size:
-            return f"truncated file (WebP header says {declared} bytes, file has {size})"
-    return None
-
-
-def _truncation_problem(img: Image.Image, f: BinaryIO, size: int, tail: bytes) -> str | None:
-    """Why the file looks cut short, from its structure, size and tail; None if whole."""
-    fmt = img.format
-    if fmt in ("JPEG", "MPO"):
-        # Phones append data after the JPEG (motion-photo videos, maker trailers), so when
-        # the end marker is not near the end, look for it after the first scan starts.
-        if _JPEG_EOI in tail:
-            return None
-        sos = _jpeg_first_scan(f)
-        if sos is None or _find_after(f, sos, _JPEG_EOI) < 0:
-            return "truncated file (no JPEG end marker)"
-    elif fmt == "PNG":
-        if _PNG_IEND in tail:
-            return None
-        if _find_after(f, 8, _PNG_IEND) < 0:
-            return "truncated file (no PNG IEND chunk)"
-    elif fmt == "BMP":
-        for tile in img.tile:
-            # Uncompressed rows are stride bytes each; some writers leave the size at 0.
-            if tile.codec_name == "raw" and isinstance(tile.args, tuple) and len(tile.args) > 1:
-                stride = tile.args[1]
-                rows = tile.extents[3] - tile.extents[1] if tile.extents else 0
-                if isinstance(stride, int) and tile.offset + stride * rows > size:
-                    return "truncated file (BMP pixel data incomplete)"
-    elif fmt == "TIFF":
-        tags = getattr(img, "tag_v2", None)
-        for offsets_tag, counts_tag in ((273, 279), (324, 325)):  # strips, tiles
-            offsets = tags.get(offsets_tag) if tags is not None else None
-            counts = tags.get(counts_tag) if tags is not None else None
-            if isinstance(offsets, tuple) and isinstance(counts, tuple) and offsets:
-                end = max(o + c for o, c in zip(offsets, counts, strict=False))
-                if end > size:
-                    return "truncated file (TIFF image data past end of file)"
-    return None
-
-
-def _jpeg_first_scan(f: BinaryIO) -> int | None:
-    """Byte offset of the first SOS marker, walking the segments from SOI; None if broken.
-
-    Before it, APP segments may hold an EXIF thumbnail with its own end marker; after
-    it, the entropy-coded data escapes 0xFF bytes, so FF D9 can only be the real end.
-    """
-    f.seek(2)
-    pos = 2
-    while True:
-        b = f.read(2)
-        if len(b) < 2 or b[0] != 0xFF:
-            return None
-        marker = b[1]
-        if marker == 0xFF:  # fill byte before a marker
-            f.seek(pos + 1)
-            pos += 1
-            continue
-        if marker == 0xDA:
-            return pos
-        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
-            pos += 2
-            continue
-        length = f.read(2)
-        if len(length) < 2:
-            return None
-        pos += 2 + int.from_bytes(length, "big")
-        f.seek(pos)
-
-
-def _find_after(f: BinaryIO, start: int, pattern: bytes) -> int:
-    """Offset of the first `pattern` at or after `start` in `f`, or -1. Reads in chunks."""
-    f.seek(start)
-    pos = start
-    carry = b""
-    while chunk := f.read(_CHUNK):
-        data = carry + chunk
-        i = data.find(pattern)
-        if i >= 0:
-            return pos - len(carry) + i
-        carry = data[-(len(pattern) - 1) :]
-        pos += len(chunk)
-    return -1
 
 
 def _reduce(im: Image.Image, max_side: int) -> Image.Image:
@@ -558,7 +420,7 @@ def _pil_reason(e: Exception, what: str) -> str:
     PIL reports bad data as OSError too; only an OSError with an errno came from the OS.
     """
     if isinstance(e, OSError) and e.errno is not None:
-        return f"cannot read: {_os_reason(e)}"
+        return f"cannot read: {os_reason(e)}"
     text = _short(e)
     if isinstance(e, OSError) and "truncated" in text:
         return "truncated file (image data incomplete)"

@@ -57,7 +57,7 @@ class AnnotationRecord:
     polygons: Polygons | None = None
     rle: dict | None = None  # COCO compressed RLE {"size": [h, w], "counts": str}
     iscrowd: bool = False
-    source: str = "manual"
+    source: str = Source.MANUAL
     score: float | None = None
 
 
@@ -99,7 +99,7 @@ class AnnotationSpec:
 
     image_key: str
     class_name: str
-    kind: str  # "box" | "polygon" | "mask"
+    kind: str  # a ShapeKind
     bbox: BBox
     polygons: Polygons | None = None
     rle: dict | None = None

@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import select
 
-from studio.core import schema as S
 from studio.core.errors import StudioError
+from studio.core.kinds import Split
 from studio.core.project import Project
 from studio.core.records import SPLITS
-from studio.core.undo.commands import Command
+from studio.core.undo.commands import AssignSplits
+
+__all__ = ["AssignSplits", "assign_splits", "compute_splits", "resolve_files"]
 
 
 def compute_splits(project: Project, val: float, test: float, seed: int) -> dict[int, str]:
@@ -28,9 +29,8 @@ def compute_splits(project: Project, val: float, test: float, seed: int) -> dict
         raise StudioError(
             f"split fractions must be in [0, 1] and add up to at most 1 (val={val}, test={test})"
         )
-    with project.engine.connect() as conn:
-        ids = list(conn.execute(select(S.Image.id).order_by(S.Image.path)).scalars())
-        pairs = conn.execute(select(S.Annotation.image_id, S.Annotation.class_id).distinct()).all()
+    ids = project.store.images.ids()
+    pairs = project.store.annotations.image_class_pairs()
     classes_of: dict[int, set[int]] = defaultdict(set)
     for image_id, class_id in pairs:
         classes_of[image_id].add(class_id)
@@ -49,46 +49,10 @@ def compute_splits(project: Project, val: float, test: float, seed: int) -> dict
         n = len(members)
         for rank, idx in enumerate(order):
             u = (rank + offset) / n
-            out[members[idx]] = "test" if u < test else "val" if u < test + val else "train"
+            out[members[idx]] = (
+                Split.TEST if u < test else Split.VAL if u < test + val else Split.TRAIN
+            )
     return out
-
-
-class AssignSplits(Command):
-    """New splits for every image, and the fractions that later imports follow."""
-
-    text = "assign splits"
-
-    def __init__(self, new: dict[int, str], fractions: dict):
-        self.new, self.fractions = new, fractions
-        self.old: dict[int, str] = {}
-        self.old_fractions: dict | None = None
-
-    def do(self, p: Project) -> None:
-        if not self.old:
-            with p.engine.connect() as conn:
-                self.old = dict(conn.execute(select(S.Image.id, S.Image.split)).all())
-            self.old_fractions = p.get_setting("split_fractions")
-        _write(p, self.new)
-        p.set_setting("split_fractions", self.fractions)
-
-    def undo(self, p: Project) -> None:
-        _write(p, self.old)
-        if self.old_fractions is None:
-            p.delete_setting("split_fractions")
-        else:
-            p.set_setting("split_fractions", self.old_fractions)
-
-
-def _write(p: Project, splits: dict[int, str]) -> None:
-    with p.engine.begin() as conn:
-        for split in SPLITS:
-            ids = [i for i, s in splits.items() if s == split]
-            if ids:
-                # A temporary table would be faster still; executemany is fine at 100k.
-                conn.exec_driver_sql(
-                    "UPDATE images SET split = ? WHERE id = ?", [(split, i) for i in ids]
-                )
-    p.events.images_changed.emit(None)
 
 
 def assign_splits(
@@ -100,7 +64,7 @@ def assign_splits(
     if undoable:
         project.execute(cmd)
     else:
-        cmd.do(project)
+        cmd.do(project.store)
     counts = Counter(new.values())
     return {s: counts.get(s, 0) for s in SPLITS}
 

@@ -20,10 +20,11 @@ from pycocotools.coco import COCO
 from studio.core.errors import FormatError
 from studio.core.formats import READERS, WRITERS
 from studio.core.formats.coco import read_coco, write_coco
-from studio.core.formats.common import mask_to_polygons, unique_stems
+from studio.core.formats.common import unique_stems
 from studio.core.formats.labelme import read_labelme, write_labelme
 from studio.core.formats.voc import read_voc, write_voc
 from studio.core.formats.yolo import join_parts, read_yolo, write_yolo
+from studio.core.geometry import polygons_from_rle
 from studio.core.records import (
     AnnotationRecord,
     AnnotationSpec,
@@ -625,7 +626,7 @@ def test_mask_to_polygons_covers_every_region() -> None:
     m = np.zeros((20, 30), np.uint8)
     m[2:8, 3:10] = 1
     m[15, 25] = 1  # a single pixel: no 3-point contour, kept as its pixel square
-    parts = sorted(mask_to_polygons(rle_of(m)), key=len)
+    parts = sorted(polygons_from_rle(rle_of(m)), key=len)
     assert parts[0] == [25.0, 15.0, 26.0, 15.0, 26.0, 16.0, 25.0, 16.0]
     xs, ys = parts[1][0::2], parts[1][1::2]
     assert (min(xs), max(xs), min(ys), max(ys)) == (3.5, 9.5, 2.5, 7.5)

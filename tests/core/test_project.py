@@ -546,3 +546,35 @@ def test_events_fire_with_image_ids(demo_project: Project) -> None:
     assert run_calls == [None, rid, rid]
     p.delete_run(rid)
     assert run_calls[-1] is None
+
+
+def test_dataset_snapshot_carries_split_and_status(demo_project: Project, tmp_path: Path) -> None:
+    """The run's dataset.json has one writer: it holds what training reads per image."""
+    p = demo_project
+    first = p.images()[0]
+    p.set_status([first.id], "needs_review")
+    out = tmp_path / "dataset.json"
+    data = p.write_coco_snapshot(out)
+    assert json.loads(out.read_text(encoding="utf-8")) == data
+    by_id = {im.id: im for im in p.images()}
+    assert len(data["images"]) == len(by_id)
+    for im in data["images"]:
+        assert im["studio_split"] == by_id[im["id"]].split
+        assert im["studio_status"] == by_id[im["id"]].status
+        assert Path(im["file_name"]).is_absolute()
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_undo_commands_work_on_the_store_without_the_facade(project: Project) -> None:
+    """Commands take the repositories, not `Project`: a stack over a bare Store works."""
+    from studio.core.undo.commands import AddClass
+    from studio.core.undo.stack import UndoStack
+
+    stack = UndoStack(project.store)
+    cmd = AddClass("cat", None)
+    stack.push(cmd)
+    assert [c.name for c in project.store.classes.list()] == ["cat"]
+    assert stack.undo() == "add class cat"
+    assert project.classes() == []
+    stack.redo()
+    assert project.classes()[0].id == cmd.class_id

@@ -153,18 +153,19 @@ import sys, time
 from pathlib import Path
 from studio.core import importing
 from studio.core.project import Project
+from studio.core.store.images import ImageRepo
 
-real = importing._bulk_insert
+real = ImageRepo.insert_many
 
-def insert_then_hang(conn, table, rows):
+def insert_then_hang(conn, rows):
     # A small page cache makes SQLite spill the open transaction's pages into the WAL,
     # so the kill below leaves uncommitted frames on disk, as a big import would.
     conn.exec_driver_sql("PRAGMA cache_size = 5")
-    real(conn, table, rows)
+    real(conn, rows)
     Path(sys.argv[3]).write_text(str(len(rows)))
     time.sleep(600)
 
-importing._bulk_insert = insert_then_hang
+ImageRepo.insert_many = staticmethod(insert_then_hang)
 importing.import_images(Project.open(sys.argv[1]), [Path(sys.argv[2])])
 """
 

@@ -12,14 +12,29 @@ import math
 from pathlib import Path, PurePath
 from typing import Any
 
-from pycocotools import mask as mask_utils
-
 from studio.core.errors import FormatError
-from studio.core.formats.common import ImageResolver, gc_paused, is_number, load_json, polygon_bbox
-from studio.core.records import AnnotationSpec, DatasetSpec, ExportSnapshot, ImageSpec
+from studio.core.formats.common import ImageResolver, gc_paused, is_number, load_json
+from studio.core.geometry import (
+    bbox_of_polygons,
+    compressed_rle,
+    rasterized_polygon_area,
+    rle_area,
+    rle_bbox,
+)
+from studio.core.kinds import ShapeKind
+from studio.core.records import (
+    AnnotationRecord,
+    AnnotationSpec,
+    DatasetSpec,
+    ExportSnapshot,
+    ImageRecord,
+    ImageSpec,
+)
 
 _INF = math.inf
 _NO_POLYGON: list = [[]]
+# Plain strings in the hot loop: specs carry the stored values.
+_BOX, _POLYGON, _MASK = ShapeKind.BOX.value, ShapeKind.POLYGON.value, ShapeKind.MASK.value
 
 
 def _find_json(path: Path) -> Path:
@@ -148,14 +163,12 @@ def _rle(seg: dict) -> tuple[tuple[float, float, float, float], dict]:
     if type(counts) is list:
         if sum(counts) != h * w:
             raise ValueError("counts")
-        rle = mask_utils.frPyObjects(seg, h, w)
-        rle = {"size": [h, w], "counts": rle["counts"].decode("ascii")}
+        rle = compressed_rle(seg)
     elif type(counts) is str:
         rle = {"size": [h, w], "counts": counts}
     else:
         raise TypeError("counts")
-    x, y, bw, bh = mask_utils.toBbox(rle)
-    return (float(x), float(y), float(bw), float(bh)), rle
+    return rle_bbox(rle), rle
 
 
 def _parts_bbox(seg: list) -> tuple[float, float, float, float]:
@@ -175,6 +188,28 @@ def _parts_bbox(seg: list) -> tuple[float, float, float, float]:
     return (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
 
 
+def _segment_shape(seg: Any) -> tuple[str, tuple[float, float, float, float], Any, Any]:
+    """(kind, bbox, polygons, rle) of a non-empty segmentation; raises on a bad one."""
+    if type(seg) is list:
+        if len(seg) != 1:
+            return _POLYGON, _parts_bbox(seg), seg, None
+        # Nearly every polygon has one part: no running min/max needed.
+        part = seg[0]
+        n = len(part)
+        if not n or n & 1 or not math.isfinite(sum(part)):
+            raise ValueError("segmentation")
+        xs = part[0::2]
+        ys = part[1::2]
+        x0 = min(xs)
+        y0 = min(ys)
+        bbox = (float(x0), float(y0), float(max(xs) - x0), float(max(ys) - y0))
+        return _POLYGON, bbox, seg, None
+    if type(seg) is dict:
+        bbox, rle = _rle(seg)
+        return _MASK, bbox, None, rle
+    raise TypeError("segmentation")
+
+
 def _read_annotations(
     path: Path, anns: list, image_keys: dict[Any, str], cat_names: dict[int, str]
 ) -> list[AnnotationSpec]:
@@ -186,6 +221,7 @@ def _read_annotations(
     append = out.append
     isfinite = math.isfinite
     spec_cls = AnnotationSpec
+    box = _BOX
     prefix = f"{path.name}: annotations["
     ids: set = set()
     add_id = ids.add
@@ -195,35 +231,14 @@ def _read_annotations(
             key = image_keys[a["image_id"]]
             cls = cat_names[a["category_id"]]
             seg = a.get("segmentation")
-            polys = rle = None
             # [[]] is how some tools say "no segmentation" too.
             if not seg or seg == _NO_POLYGON:
                 x, y, w, h = a["bbox"]
                 if not isfinite(x + y + w + h):
                     raise ValueError("bbox")
-                kind = "box"
-                bbox = (float(x), float(y), float(w), float(h))
-            elif type(seg) is list:
-                if len(seg) == 1:
-                    # Nearly every polygon has one part: no running min/max needed.
-                    part = seg[0]
-                    n = len(part)
-                    if not n or n & 1 or not isfinite(sum(part)):
-                        raise ValueError("segmentation")
-                    xs = part[0::2]
-                    ys = part[1::2]
-                    x0 = min(xs)
-                    y0 = min(ys)
-                    bbox = (float(x0), float(y0), float(max(xs) - x0), float(max(ys) - y0))
-                else:
-                    bbox = _parts_bbox(seg)
-                kind = "polygon"
-                polys = seg
-            elif type(seg) is dict:
-                kind = "mask"
-                bbox, rle = _rle(seg)
+                kind, bbox, polys, rle = box, (float(x), float(y), float(w), float(h)), None, None
             else:
-                raise TypeError("segmentation")
+                kind, bbox, polys, rle = _segment_shape(seg)
             crowd = a.get("iscrowd", 0)
             if crowd != 0 and crowd != 1:
                 raise ValueError("iscrowd")
@@ -239,14 +254,18 @@ def _read_annotations(
             raise FormatError(path, f"annotations[{i}]", f"invalid annotation ({e})") from e
         append(spec_cls(key, cls, kind, bbox, polys, rle, crowd == 1, score, f"{prefix}{i}]"))
     if len(ids) != n_ids:
-        seen: set = set()
-        for i, a in enumerate(anns):
-            aid = a.get("id")
-            if aid is not None:
-                if aid in seen:
-                    raise FormatError(path, f"annotations[{i}].id", f"duplicate id {aid!r}")
-                seen.add(aid)
+        _raise_duplicate_id(path, anns)
     return out
+
+
+def _raise_duplicate_id(path: Path, anns: list) -> None:
+    seen: set = set()
+    for i, a in enumerate(anns):
+        aid = a.get("id")
+        if aid is not None:
+            if aid in seen:
+                raise FormatError(path, f"annotations[{i}].id", f"duplicate id {aid!r}")
+            seen.add(aid)
 
 
 def _diagnose(
@@ -271,56 +290,69 @@ def _diagnose(
             raise FormatError(path, f"{where}.{k}", f"no {what} with id {v!r}")
     seg = a.get("segmentation")
     if not seg or seg == _NO_POLYGON:
-        if "bbox" not in a:
-            raise FormatError(path, f"{where}.bbox", "missing (and no segmentation)")
-        b = a["bbox"]
-        if not isinstance(b, list) or len(b) != 4:
-            raise FormatError(path, f"{where}.bbox", f"must be a list of 4 numbers, not {b!r}")
-        for j, v in enumerate(b):
-            if not is_number(v):
-                raise FormatError(path, f"{where}.bbox[{j}]", f"not a finite number: {v!r}")
+        _diagnose_bbox(path, where, a)
     elif isinstance(seg, list):
-        for j, part in enumerate(seg):
-            pw = f"{where}.segmentation[{j}]"
-            if not isinstance(part, list):
-                raise FormatError(path, pw, "a polygon must be a list of numbers")
-            if not part:
-                raise FormatError(path, pw, "empty polygon")
-            if len(part) % 2:
-                raise FormatError(
-                    path, pw, f"odd number of coordinates ({len(part)}); need x, y pairs"
-                )
-            for k, v in enumerate(part):
-                if not is_number(v):
-                    raise FormatError(path, f"{pw}[{k}]", f"not a finite number: {v!r}")
+        _diagnose_polygons(path, where, seg)
     elif isinstance(seg, dict):
-        sw = f"{where}.segmentation"
-        size, counts = seg.get("size"), seg.get("counts")
-        if (
-            not isinstance(size, list)
-            or len(size) != 2
-            or not all(type(v) is int and v > 0 for v in size)
-        ):
-            raise FormatError(path, f"{sw}.size", f"must be [height, width], not {size!r}")
-        if isinstance(counts, list):
-            if not all(type(v) is int and v >= 0 for v in counts):
-                raise FormatError(path, f"{sw}.counts", "must be non-negative integers")
-            if sum(counts) != size[0] * size[1]:
-                raise FormatError(
-                    path,
-                    f"{sw}.counts",
-                    f"run lengths add up to {sum(counts)}, not height*width = {size[0] * size[1]}",
-                )
-        elif not isinstance(counts, str):
-            raise FormatError(path, f"{sw}.counts", "must be a string or a list of integers")
-        try:
-            _rle(seg)
-        except Exception as e:
-            raise FormatError(path, sw, f"not a valid RLE ({e})") from e
+        _diagnose_rle(path, f"{where}.segmentation", seg)
     else:
         raise FormatError(
             path, f"{where}.segmentation", "must be a list of polygons or an RLE object"
         )
+    _diagnose_fields(path, where, a)
+
+
+def _diagnose_bbox(path: Path, where: str, a: dict) -> None:
+    if "bbox" not in a:
+        raise FormatError(path, f"{where}.bbox", "missing (and no segmentation)")
+    b = a["bbox"]
+    if not isinstance(b, list) or len(b) != 4:
+        raise FormatError(path, f"{where}.bbox", f"must be a list of 4 numbers, not {b!r}")
+    for j, v in enumerate(b):
+        if not is_number(v):
+            raise FormatError(path, f"{where}.bbox[{j}]", f"not a finite number: {v!r}")
+
+
+def _diagnose_polygons(path: Path, where: str, seg: list) -> None:
+    for j, part in enumerate(seg):
+        pw = f"{where}.segmentation[{j}]"
+        if not isinstance(part, list):
+            raise FormatError(path, pw, "a polygon must be a list of numbers")
+        if not part:
+            raise FormatError(path, pw, "empty polygon")
+        if len(part) % 2:
+            raise FormatError(path, pw, f"odd number of coordinates ({len(part)}); need x, y pairs")
+        for k, v in enumerate(part):
+            if not is_number(v):
+                raise FormatError(path, f"{pw}[{k}]", f"not a finite number: {v!r}")
+
+
+def _diagnose_rle(path: Path, sw: str, seg: dict) -> None:
+    size, counts = seg.get("size"), seg.get("counts")
+    if (
+        not isinstance(size, list)
+        or len(size) != 2
+        or not all(type(v) is int and v > 0 for v in size)
+    ):
+        raise FormatError(path, f"{sw}.size", f"must be [height, width], not {size!r}")
+    if isinstance(counts, list):
+        if not all(type(v) is int and v >= 0 for v in counts):
+            raise FormatError(path, f"{sw}.counts", "must be non-negative integers")
+        if sum(counts) != size[0] * size[1]:
+            raise FormatError(
+                path,
+                f"{sw}.counts",
+                f"run lengths add up to {sum(counts)}, not height*width = {size[0] * size[1]}",
+            )
+    elif not isinstance(counts, str):
+        raise FormatError(path, f"{sw}.counts", "must be a string or a list of integers")
+    try:
+        _rle(seg)
+    except Exception as e:
+        raise FormatError(path, sw, f"not a valid RLE ({e})") from e
+
+
+def _diagnose_fields(path: Path, where: str, a: dict) -> None:
     crowd = a.get("iscrowd", 0)
     if crowd not in (0, 1) or isinstance(crowd, float | str):
         raise FormatError(path, f"{where}.iscrowd", f"must be 0 or 1, not {crowd!r}")
@@ -361,16 +393,8 @@ def coco_dict(snapshot: ExportSnapshot, absolute_paths: bool = False) -> dict[st
     image's absolute path (training snapshots read images wherever they are)."""
     images = {im.id: im for im in snapshot.images}
     classes = sorted(snapshot.classes, key=lambda c: c.position)
-    now = _dt.datetime.now(_dt.UTC)
-    data: dict[str, Any] = {
-        "info": {
-            "description": "Exported from Studio",
-            "version": "1.0",
-            "year": now.year,
-            "contributor": "",
-            "url": "",
-            "date_created": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        },
+    return {
+        "info": _info(),
         "licenses": [],
         "images": [
             {
@@ -382,48 +406,44 @@ def coco_dict(snapshot: ExportSnapshot, absolute_paths: bool = False) -> dict[st
             for im in snapshot.images
         ],
         "categories": [{"id": c.id, "name": c.name, "supercategory": ""} for c in classes],
-        "annotations": [],
+        "annotations": [_coco_annotation(a, images[a.image_id]) for a in snapshot.annotations],
     }
-    anns = data["annotations"]
-    for a in snapshot.annotations:
-        im = images[a.image_id]
-        if a.kind == "mask" and a.rle is not None:
-            rle = a.rle
-            counts = rle["counts"]
-            rle = {
-                "size": list(rle["size"]),
-                "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
-            }
-            seg: Any = rle
-            area = float(mask_utils.area(rle))
-            bbox = [float(v) for v in mask_utils.toBbox(rle)]
-        elif a.kind == "polygon" and a.polygons:
-            seg = [[float(v) for v in p] for p in a.polygons]
-            area = _polygon_area(seg, im.height, im.width)
-            bbox = list(polygon_bbox(seg))
-        else:
-            x, y, w, h = (float(v) for v in a.bbox)
-            seg, area, bbox = [], w * h, [x, y, w, h]
-        ann: dict[str, Any] = {
-            "id": a.id,
-            "image_id": a.image_id,
-            "category_id": a.class_id,
-            "bbox": bbox,
-            "area": area,
-            "segmentation": seg,
-            "iscrowd": int(a.iscrowd),
-        }
-        if a.score is not None:
-            ann["score"] = float(a.score)
-        anns.append(ann)
-    return data
 
 
-def _polygon_area(polygons: list[list[float]], height: int, width: int) -> float:
-    # frPyObjects reads a part of exactly 4 numbers as a box, and fewer than 6 cannot
-    # enclose anything, so such degenerate parts are left out of the area.
-    parts = [p for p in polygons if len(p) >= 6]
-    if not parts:
-        return 0.0
-    rle = mask_utils.merge(mask_utils.frPyObjects(parts, height, width))
-    return float(mask_utils.area(rle))
+def _info() -> dict[str, Any]:
+    now = _dt.datetime.now(_dt.UTC)
+    return {
+        "description": "Exported from Studio",
+        "version": "1.0",
+        "year": now.year,
+        "contributor": "",
+        "url": "",
+        "date_created": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def _coco_annotation(a: AnnotationRecord, im: ImageRecord) -> dict[str, Any]:
+    """One COCO annotation: segmentation, area and bbox as pycocotools computes them."""
+    if a.kind == ShapeKind.MASK and a.rle is not None:
+        seg: Any = compressed_rle(a.rle)
+        area = rle_area(seg)
+        bbox = list(rle_bbox(seg))
+    elif a.kind == ShapeKind.POLYGON and a.polygons:
+        seg = [[float(v) for v in p] for p in a.polygons]
+        area = rasterized_polygon_area(seg, im.height, im.width)
+        bbox = list(bbox_of_polygons(seg))
+    else:
+        x, y, w, h = (float(v) for v in a.bbox)
+        seg, area, bbox = [], w * h, [x, y, w, h]
+    ann: dict[str, Any] = {
+        "id": a.id,
+        "image_id": a.image_id,
+        "category_id": a.class_id,
+        "bbox": bbox,
+        "area": area,
+        "segmentation": seg,
+        "iscrowd": int(a.iscrowd),
+    }
+    if a.score is not None:
+        ann["score"] = float(a.score)
+    return ann

@@ -17,13 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path, PurePath
 from typing import Any
 
-import cv2
-import numpy as np
-from pycocotools import mask as mask_utils
-
 from studio.core.errors import FormatError, StudioError
 from studio.core.imageinfo import read_image_info
-from studio.core.records import BBox, ImageRecord, Polygons
+from studio.core.records import ImageRecord
 
 # --- reading -------------------------------------------------------------------------------
 
@@ -69,15 +65,6 @@ def is_number(v: object) -> bool:
     if type(v) is bool or not isinstance(v, int | float):
         return False
     return math.isfinite(v)
-
-
-def polygon_bbox(polygons: Polygons) -> BBox:
-    """Tight (x, y, w, h) box around the points of all parts, in the points' units."""
-    x0 = min(min(p[0::2]) for p in polygons)
-    y0 = min(min(p[1::2]) for p in polygons)
-    x1 = max(max(p[0::2]) for p in polygons)
-    y1 = max(max(p[1::2]) for p in polygons)
-    return (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
 
 
 def _path_text(name: str) -> str:
@@ -279,26 +266,3 @@ def relative_posix(target: Path, start: Path) -> str:
     except ValueError:
         # Different drives on Windows have no relative path between them.
         return Path(target).as_posix()
-
-
-def mask_to_polygons(rle: dict) -> Polygons:
-    """Outer contours of a COCO RLE mask as flat polygons, in Studio's continuous pixels.
-
-    Points are pixel centres (contour index + 0.5) of the boundary pixels, so the polygon
-    runs through the middle of the mask's edge pixels; holes are dropped (outer contours
-    only). A region too thin for a contour of 3 points (a single pixel, a 1-pixel line)
-    becomes the outline of its pixels' box, so no region is lost.
-    """
-    m = mask_utils.decode(rle)
-    if m.ndim == 3:
-        m = m[:, :, 0]
-    m = np.ascontiguousarray(m, dtype=np.uint8)
-    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    parts: Polygons = []
-    for c in contours:
-        if len(c) >= 3:
-            parts.append([float(v) + 0.5 for v in c.reshape(-1)])
-        else:
-            x, y, w, h = cv2.boundingRect(c)
-            parts.append([float(v) for v in (x, y, x + w, y, x + w, y + h, x, y + h)])
-    return parts

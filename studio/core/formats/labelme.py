@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,11 @@ from studio.core.formats.common import (
     first_seen_classes,
     is_number,
     load_json,
-    mask_to_polygons,
-    polygon_bbox,
     relative_posix,
     unique_stems,
 )
+from studio.core.geometry import bbox_of_polygons, polygons_from_rle
+from studio.core.kinds import ShapeKind
 from studio.core.records import (
     AnnotationRecord,
     AnnotationSpec,
@@ -154,25 +155,27 @@ def _shapes(
             x0, x1 = min(pts[0::2]), max(pts[0::2])
             y0, y1 = min(pts[1::2]), max(pts[1::2])
             part = [x0, y0, x1, y0, x1, y1, x0, y1]
-            ann = AnnotationSpec(key, label, "box", (x0, y0, x1 - x0, y1 - y0))
+            ann = AnnotationSpec(key, label, ShapeKind.BOX, (x0, y0, x1 - x0, y1 - y0))
         else:
             if len(pts) < 6:
                 skipped["short_polygon"] += 1
                 continue
             part = pts
-            ann = AnnotationSpec(key, label, "polygon", polygon_bbox([pts]), polygons=[pts])
+            ann = AnnotationSpec(
+                key, label, ShapeKind.POLYGON, bbox_of_polygons([pts]), polygons=[pts]
+            )
         ann.where = f"{rel}: {where}"
         gid = s.get("group_id")
         if gid is not None:
             g = groups.get((label, gid))
             if g is not None:
                 first = out[g]
-                if first.kind == "box":
+                if first.kind == ShapeKind.BOX:
                     x, y, w, h = first.bbox
                     first.polygons = [[x, y, x + w, y, x + w, y + h, x, y + h]]
-                    first.kind = "polygon"
+                    first.kind = ShapeKind.POLYGON
                 first.polygons.append(part)
-                first.bbox = polygon_bbox(first.polygons)
+                first.bbox = bbox_of_polygons(first.polygons)
                 continue
             groups[(label, gid)] = len(out)
         out.append(ann)
@@ -200,34 +203,10 @@ def write_labelme(snapshot: ExportSnapshot, out: Path) -> list[str]:
     for im in snapshot.images:
         dst = out / f"{stems[im.id]}.json"
         dst.parent.mkdir(parents=True, exist_ok=True)
-        shapes: list[dict] = []
-        next_group = 1
-        for a in by_image.get(im.id, ()):
-            label = names[a.class_id]
-            if a.kind == "mask" and a.rle is not None:
-                parts = mask_to_polygons(a.rle)
-                counts["mask"] += 1
-                if not parts:
-                    counts["empty_mask"] += 1
-                    continue
-            elif a.kind == "polygon" and a.polygons:
-                parts = a.polygons
-            else:
-                x, y, w, h = (float(v) for v in a.bbox)
-                shapes.append(_shape(label, [[x, y], [x + w, y + h]], "rectangle", None))
-                continue
-            gid = None
-            if len(parts) > 1:
-                gid, next_group = next_group, next_group + 1
-            for part in parts:
-                pts = [
-                    [float(px), float(py)] for px, py in zip(part[0::2], part[1::2], strict=True)
-                ]
-                shapes.append(_shape(label, pts, "polygon", gid))
         doc = {
             "version": LABELME_VERSION,
             "flags": {},
-            "shapes": shapes,
+            "shapes": _image_shapes(by_image.get(im.id, ()), names, counts),
             "imagePath": relative_posix(im.abs_path, dst.parent),
             "imageData": None,
             "imageHeight": im.height,
@@ -243,6 +222,35 @@ def write_labelme(snapshot: ExportSnapshot, out: Path) -> list[str]:
     if counts["empty_mask"]:
         warnings.append(f"{counts['empty_mask']} empty masks left out")
     return warnings
+
+
+def _image_shapes(
+    anns: Iterable[AnnotationRecord], names: dict[int, str], counts: Counter[str]
+) -> list[dict]:
+    """labelme shapes of one image's annotations; counts masks and empty masks."""
+    shapes: list[dict] = []
+    next_group = 1
+    for a in anns:
+        label = names[a.class_id]
+        if a.kind == ShapeKind.MASK and a.rle is not None:
+            parts = polygons_from_rle(a.rle)
+            counts["mask"] += 1
+            if not parts:
+                counts["empty_mask"] += 1
+                continue
+        elif a.kind == ShapeKind.POLYGON and a.polygons:
+            parts = a.polygons
+        else:
+            x, y, w, h = (float(v) for v in a.bbox)
+            shapes.append(_shape(label, [[x, y], [x + w, y + h]], "rectangle", None))
+            continue
+        gid = None
+        if len(parts) > 1:
+            gid, next_group = next_group, next_group + 1
+        for part in parts:
+            pts = [[float(px), float(py)] for px, py in zip(part[0::2], part[1::2], strict=True)]
+            shapes.append(_shape(label, pts, "polygon", gid))
+    return shapes
 
 
 def _shape(label: str, points: list[list[float]], shape_type: str, group_id: int | None) -> dict:

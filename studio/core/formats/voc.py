@@ -20,9 +20,10 @@ from studio.core.formats.common import (
     first_seen_classes,
     fmt_num,
     link_or_copy,
-    polygon_bbox,
     unique_stems,
 )
+from studio.core.geometry import bbox_of_polygons
+from studio.core.kinds import ShapeKind, Split
 from studio.core.records import (
     SPLITS,
     AnnotationRecord,
@@ -47,18 +48,7 @@ def read_voc(
     order of appearance. <difficult> is ignored (the count is reported as a warning).
     """
     path = Path(path)
-    if path.is_file():
-        root, files, single = path.parent, [path], True
-    elif path.is_dir():
-        root, single = path, False
-        files = sorted(
-            p for p in path.rglob("*.xml") if "ImageSets" not in p.relative_to(path).parts
-        )
-        if not files:
-            raise FormatError(path, "", "no .xml files in this folder")
-    else:
-        raise FormatError(path, "", "no such file or folder")
-
+    root, files, single = _voc_files(path)
     spec = DatasetSpec()
     resolver = ImageResolver(images_dir)
     splits = _read_image_sets(root)
@@ -67,15 +57,7 @@ def read_voc(
     skipped = difficult = 0
     for f in files:
         rel = f.relative_to(root).with_suffix("").as_posix()
-        try:
-            tree = ET.parse(f)
-        except ET.ParseError as e:
-            line, col = e.position
-            msg = str(e).split(":")[0]
-            raise FormatError(f, f"line {line} column {col + 1}", f"malformed XML: {msg}") from e
-        except OSError as e:
-            raise FormatError(f, "", f"cannot read the file: {e.strerror or e}") from e
-        r = tree.getroot()
+        r = _parse_xml(f)
         if r.tag != "annotation":
             if single:
                 raise FormatError(f, "root", f"<{r.tag}> is not a VOC <annotation>")
@@ -101,6 +83,30 @@ def read_voc(
             f"{difficult} objects marked difficult were imported as ordinary objects"
         )
     return spec
+
+
+def _voc_files(path: Path) -> tuple[Path, list[Path], bool]:
+    """(root, XML files, whether one file was given) of what the user named."""
+    if path.is_file():
+        return path.parent, [path], True
+    if not path.is_dir():
+        raise FormatError(path, "", "no such file or folder")
+    files = sorted(p for p in path.rglob("*.xml") if "ImageSets" not in p.relative_to(path).parts)
+    if not files:
+        raise FormatError(path, "", "no .xml files in this folder")
+    return path, files, False
+
+
+def _parse_xml(f: Path) -> ET.Element:
+    """The root element of an XML file; `FormatError` with line and column if malformed."""
+    try:
+        return ET.parse(f).getroot()
+    except ET.ParseError as e:
+        line, col = e.position
+        msg = str(e).split(":")[0]
+        raise FormatError(f, f"line {line} column {col + 1}", f"malformed XML: {msg}") from e
+    except OSError as e:
+        raise FormatError(f, "", f"cannot read the file: {e.strerror or e}") from e
 
 
 def _read_image_sets(root: Path) -> dict[str, str]:
@@ -181,7 +187,12 @@ def _object(f: Path, rel: str, key: str, n: int, obj: ET.Element) -> AnnotationS
                 raise FormatError(f, f"{ow} <polygon> {j}", "fewer than 3 points")
             parts.append(part)
         return AnnotationSpec(
-            key, name, "polygon", polygon_bbox(parts), polygons=parts, where=f"{rel}: {ow}"
+            key,
+            name,
+            ShapeKind.POLYGON,
+            bbox_of_polygons(parts),
+            polygons=parts,
+            where=f"{rel}: {ow}",
         )
     box = obj.find("bndbox")
     if box is None:
@@ -190,10 +201,52 @@ def _object(f: Path, rel: str, key: str, n: int, obj: ET.Element) -> AnnotationS
         _number(f, f"{ow} <bndbox><{t}>", box.find(t)) for t in ("xmin", "ymin", "xmax", "ymax")
     )
     x, y = x0 - 1, y0 - 1
-    return AnnotationSpec(key, name, "box", (x, y, x1 - x, y1 - y), where=f"{rel}: {ow}")
+    return AnnotationSpec(key, name, ShapeKind.BOX, (x, y, x1 - x, y1 - y), where=f"{rel}: {ow}")
 
 
 # --- writing -------------------------------------------------------------------------------
+
+
+def _annotation_root(
+    folder: str, file_name: str, img_dst: Path, width: int, height: int
+) -> ET.Element:
+    """The <annotation> element of one image, without objects."""
+    root = ET.Element("annotation")
+    _sub(root, "folder", folder)
+    _sub(root, "filename", file_name)
+    _sub(root, "path", str(img_dst.absolute()))
+    source = _sub(root, "source")
+    _sub(source, "database", "Studio")
+    size = _sub(root, "size")
+    _sub(size, "width", str(width))
+    _sub(size, "height", str(height))
+    _sub(size, "depth", "3")
+    _sub(root, "segmented", "0")
+    return root
+
+
+def _object_element(root: ET.Element, name: str, a: AnnotationRecord) -> None:
+    """Add one <object>: VOC's 1-based inclusive bndbox (x + 1 .. x + w), and Studio's
+    <polygon> elements in Studio's continuous pixels for polygons."""
+    obj = _sub(root, "object")
+    _sub(obj, "name", name)
+    _sub(obj, "pose", "Unspecified")
+    _sub(obj, "truncated", "0")
+    _sub(obj, "difficult", "0")
+    x, y, w, h = a.bbox
+    is_polygon = a.kind == ShapeKind.POLYGON and a.polygons
+    if is_polygon:
+        x, y, w, h = bbox_of_polygons(a.polygons)
+    box = _sub(obj, "bndbox")
+    for tag, v in (("xmin", x + 1), ("ymin", y + 1), ("xmax", x + w), ("ymax", y + h)):
+        _sub(box, tag, fmt_num(v))
+    if is_polygon:
+        for part in a.polygons:
+            poly = _sub(obj, "polygon")
+            for px, py in zip(part[0::2], part[1::2], strict=True):
+                pt = _sub(poly, "pt")
+                _sub(pt, "x", fmt_num(px))
+                _sub(pt, "y", fmt_num(py))
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
@@ -226,40 +279,13 @@ def write_voc(snapshot: ExportSnapshot, out: Path) -> list[str]:
         file_name = stem + PurePath(im.path).suffix
         img_dst = out / "JPEGImages" / file_name
         link_or_copy(im.abs_path, img_dst)
-        split_stems.get(im.split, split_stems["train"]).append(stem)
+        split_stems.get(im.split, split_stems[Split.TRAIN]).append(stem)
 
-        root = ET.Element("annotation")
-        _sub(root, "folder", out.name)
-        _sub(root, "filename", file_name)
-        _sub(root, "path", str(img_dst.absolute()))
-        source = _sub(root, "source")
-        _sub(source, "database", "Studio")
-        size = _sub(root, "size")
-        _sub(size, "width", str(im.width))
-        _sub(size, "height", str(im.height))
-        _sub(size, "depth", "3")
-        _sub(root, "segmented", "0")
+        root = _annotation_root(out.name, file_name, img_dst, im.width, im.height)
         for a in by_image.get(im.id, ()):
-            obj = _sub(root, "object")
-            _sub(obj, "name", names[a.class_id])
-            _sub(obj, "pose", "Unspecified")
-            _sub(obj, "truncated", "0")
-            _sub(obj, "difficult", "0")
-            x, y, w, h = a.bbox
-            if a.kind == "polygon" and a.polygons:
-                x, y, w, h = polygon_bbox(a.polygons)
-            elif a.kind == "mask":
+            _object_element(root, names[a.class_id], a)
+            if a.kind == ShapeKind.MASK:
                 counts["mask"] += 1
-            box = _sub(obj, "bndbox")
-            for tag, v in (("xmin", x + 1), ("ymin", y + 1), ("xmax", x + w), ("ymax", y + h)):
-                _sub(box, tag, fmt_num(v))
-            if a.kind == "polygon" and a.polygons:
-                for part in a.polygons:
-                    poly = _sub(obj, "polygon")
-                    for px, py in zip(part[0::2], part[1::2], strict=True):
-                        pt = _sub(poly, "pt")
-                        _sub(pt, "x", fmt_num(px))
-                        _sub(pt, "y", fmt_num(py))
         tree = ET.ElementTree(root)
         ET.indent(tree)
         tree.write(out / "Annotations" / f"{stem}.xml", encoding="utf-8", xml_declaration=False)

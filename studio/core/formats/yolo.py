@@ -8,21 +8,21 @@ orientation, as Ultralytics loads images), continuous, origin at the top-left co
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
-from pathlib import Path, PurePath
+from pathlib import Path
 
-import numpy as np
 import yaml
 
 from studio.core.errors import FormatError
-from studio.core.formats.common import display_size, link_or_copy, mask_to_polygons, unique_stems
+from studio.core.formats.common import display_size
+
+# The writer lives in its own module; imported here so `formats.yolo` offers both.
+from studio.core.formats.yolo_writer import join_parts, write_yolo
 from studio.core.imageinfo import iter_image_files
+from studio.core.kinds import ShapeKind
 from studio.core.records import (
     SPLITS,
-    AnnotationRecord,
     AnnotationSpec,
     DatasetSpec,
-    ExportSnapshot,
     ImageSpec,
 )
 
@@ -61,36 +61,7 @@ def read_yolo(
     """
     path = Path(path)
     spec = DatasetSpec()
-    yaml_file: Path | None = None
-    if path.is_file() and path.suffix.lower() in (".yaml", ".yml"):
-        yaml_file = path
-    elif path.is_dir():
-        yaml_file = next((path / n for n in _YAML_NAMES if (path / n).is_file()), None)
-    else:
-        raise FormatError(path, "", "not a dataset folder or a data.yaml file")
-
-    if yaml_file is not None:
-        cfg = _load_yaml(yaml_file)
-        names = _yaml_names(yaml_file, cfg)
-        root = _yaml_root(yaml_file, cfg, spec)
-        listed = _yaml_images(yaml_file, cfg, root)
-        names_source = yaml_file.name
-    else:
-        root = path
-        if class_names is None:
-            names = _classes_txt(path)
-            names_source = "classes.txt"
-        else:
-            names = []
-            names_source = "the class names given"
-        listed = [(p, None) for p in iter_image_files(path)]
-    if class_names is not None:
-        if names and list(class_names) != names:
-            spec.warnings.append(
-                f"{names_source} names differ from the class names given; using the latter"
-            )
-        names = [str(n) for n in class_names]
-        names_source = "the class names given"
+    root, names, names_source, listed = _dataset_layout(path, class_names, spec)
     spec.classes = names
 
     seen: dict[str, str | None] = {}
@@ -119,6 +90,43 @@ def read_yolo(
             f"{unlabelled} images have no label file; they were imported without shapes"
         )
     return spec
+
+
+def _dataset_layout(
+    path: Path, class_names: list[str] | None, spec: DatasetSpec
+) -> tuple[Path, list[str], str, list[tuple[Path, str | None]]]:
+    """(root, class names, where the names came from, [(image, split)]) of a dataset
+    folder or data.yaml; warnings go to `spec`."""
+    yaml_file: Path | None = None
+    if path.is_file() and path.suffix.lower() in (".yaml", ".yml"):
+        yaml_file = path
+    elif path.is_dir():
+        yaml_file = next((path / n for n in _YAML_NAMES if (path / n).is_file()), None)
+    else:
+        raise FormatError(path, "", "not a dataset folder or a data.yaml file")
+    if yaml_file is not None:
+        cfg = _load_yaml(yaml_file)
+        names = _yaml_names(yaml_file, cfg)
+        root = _yaml_root(yaml_file, cfg, spec)
+        listed = _yaml_images(yaml_file, cfg, root)
+        names_source = yaml_file.name
+    else:
+        root = path
+        if class_names is None:
+            names = _classes_txt(path)
+            names_source = "classes.txt"
+        else:
+            names = []
+            names_source = "the class names given"
+        listed = [(p, None) for p in iter_image_files(path)]
+    if class_names is not None:
+        if names and list(class_names) != names:
+            spec.warnings.append(
+                f"{names_source} names differ from the class names given; using the latter"
+            )
+        names = [str(n) for n in class_names]
+        names_source = "the class names given"
+    return root, names, names_source, listed
 
 
 def _key(p: Path, root: Path) -> str:
@@ -262,52 +270,60 @@ def _read_label(
         if not toks:
             continue
         where = f"line {n}"
-        try:
-            vals = [float(t) for t in toks]
-        except ValueError:
-            bad = next(t for t in toks if not _is_float(t))
-            raise FormatError(lbl, where, f"{bad!r} is not a number") from None
-        if not all(math.isfinite(v) for v in vals):
-            raise FormatError(lbl, where, "NaN or infinite value")
-        c = vals[0]
-        if not c.is_integer() or not 0 <= c < nc:
-            raise FormatError(
-                lbl,
-                where,
-                f"class index {toks[0]} is out of range ({names_source} has {nc} names, "
-                f"0..{nc - 1})",
-            )
-        coords = vals[1:]
-        m = len(coords)
-        if m != 4 and (m < 6 or m % 2):
-            raise FormatError(
-                lbl,
-                where,
-                f"{len(vals)} numbers; expected 5 (class cx cy w h) or a class and at least "
-                "3 x y pairs",
-            )
+        c, coords = _label_numbers(lbl, where, toks, nc, names_source)
         if size is None:
             size = display_size(img)
-        w, h = size
-        if m == 4:
-            cx, cy, bw, bh = coords
-            bbox = ((cx - bw / 2) * w, (cy - bh / 2) * h, bw * w, bh * h)
-            append(AnnotationSpec(key, names[int(c)], "box", bbox, where=f"{lbl_text}: {where}"))
-            continue
-        if m == 8 and _is_rectangle(coords):
-            xs, ys = coords[0::2], coords[1::2]
-            x0, y0 = min(xs) * w, min(ys) * h
-            bbox = (x0, y0, max(xs) * w - x0, max(ys) * h - y0)
-            append(AnnotationSpec(key, names[int(c)], "box", bbox, where=f"{lbl_text}: {where}"))
-            continue
-        pts = [v * (w if i % 2 == 0 else h) for i, v in enumerate(coords)]
-        xs, ys = pts[0::2], pts[1::2]
-        bbox = (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
+        kind, bbox, polys = _label_shape(coords, *size)
         append(
-            AnnotationSpec(
-                key, names[int(c)], "polygon", bbox, polygons=[pts], where=f"{lbl_text}: {where}"
-            )
+            AnnotationSpec(key, names[c], kind, bbox, polygons=polys, where=f"{lbl_text}: {where}")
         )
+
+
+def _label_numbers(
+    lbl: Path, where: str, toks: list[str], nc: int, names_source: str
+) -> tuple[int, list[float]]:
+    """(class index, normalised coordinates) of one label line; `FormatError` if bad."""
+    try:
+        vals = [float(t) for t in toks]
+    except ValueError:
+        bad = next(t for t in toks if not _is_float(t))
+        raise FormatError(lbl, where, f"{bad!r} is not a number") from None
+    if not all(math.isfinite(v) for v in vals):
+        raise FormatError(lbl, where, "NaN or infinite value")
+    c = vals[0]
+    if not c.is_integer() or not 0 <= c < nc:
+        raise FormatError(
+            lbl,
+            where,
+            f"class index {toks[0]} is out of range ({names_source} has {nc} names, 0..{nc - 1})",
+        )
+    coords = vals[1:]
+    m = len(coords)
+    if m != 4 and (m < 6 or m % 2):
+        raise FormatError(
+            lbl,
+            where,
+            f"{len(vals)} numbers; expected 5 (class cx cy w h) or a class and at least "
+            "3 x y pairs",
+        )
+    return int(c), coords
+
+
+def _label_shape(
+    coords: list[float], w: int, h: int
+) -> tuple[str, tuple[float, float, float, float], list[list[float]] | None]:
+    """(kind, bbox, polygons) in pixels of normalised YOLO coordinates on a w x h image."""
+    if len(coords) == 4:
+        cx, cy, bw, bh = coords
+        return ShapeKind.BOX, ((cx - bw / 2) * w, (cy - bh / 2) * h, bw * w, bh * h), None
+    if len(coords) == 8 and _is_rectangle(coords):
+        xs, ys = coords[0::2], coords[1::2]
+        x0, y0 = min(xs) * w, min(ys) * h
+        return ShapeKind.BOX, (x0, y0, max(xs) * w - x0, max(ys) * h - y0), None
+    pts = [v * (w if i % 2 == 0 else h) for i, v in enumerate(coords)]
+    xs, ys = pts[0::2], pts[1::2]
+    bbox = (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
+    return ShapeKind.POLYGON, bbox, [pts]
 
 
 def _is_float(t: str) -> bool:
@@ -318,153 +334,4 @@ def _is_float(t: str) -> bool:
     return True
 
 
-# --- writing -------------------------------------------------------------------------------
-
-
-def _num(v: float) -> str:
-    # 9 significant digits: a normalised coordinate keeps ~2e-5 px at 20,000 px.
-    return f"{v:.9g}"
-
-
-def join_parts(parts: list[list[float]]) -> list[float]:
-    """One outline for a multi-part polygon: each further part is spliced into the first
-    at the closest pair of points, with a zero-width bridge out and back (as Ultralytics'
-    own COCO converter does), since a YOLO line holds one polygon.
-    """
-    if len(parts) == 1:
-        return list(parts[0])
-    hub = np.asarray(parts[0], dtype=np.float64).reshape(-1, 2)
-    detours: dict[int, list[np.ndarray]] = defaultdict(list)
-    for part in parts[1:]:
-        pts = np.asarray(part, dtype=np.float64).reshape(-1, 2)
-        d = ((hub[:, None, :] - pts[None, :, :]) ** 2).sum(-1)
-        hi, pi = np.unravel_index(int(d.argmin()), d.shape)
-        detours[int(hi)].append(np.concatenate([np.roll(pts, -int(pi), axis=0), pts[pi : pi + 1]]))
-    out: list[np.ndarray] = []
-    for i in range(len(hub)):
-        out.append(hub[i : i + 1])
-        for loop in detours.get(i, ()):
-            out += [loop, hub[i : i + 1]]
-    return np.concatenate(out).reshape(-1).tolist()
-
-
-def write_yolo(snapshot: ExportSnapshot, out: Path) -> list[str]:
-    """Write an Ultralytics dataset folder: data.yaml, images/<split>/, labels/<split>/.
-
-    Images are hard-linked where possible, else copied; names that clash are prefixed with
-    their folder ("sub__a.jpg"). Every image gets a label file, empty for background images.
-    If any shape is a polygon or mask, every shape is written as a polygon (boxes as their
-    4 corners clockwise from the top-left), since Ultralytics mis-reads files mixing boxes
-    and polygons; masks become their outer contours, and multi-part shapes one outline.
-    Returns warnings about what the format could not keep.
-    """
-    out = Path(out)
-    warnings: list[str] = []
-    classes = sorted(snapshot.classes, key=lambda c: c.position)
-    index = {c.id: i for i, c in enumerate(classes)}
-    by_image: dict[int, list[AnnotationRecord]] = defaultdict(list)
-    for a in snapshot.annotations:
-        by_image[a.image_id].append(a)
-    as_polygons = any(a.kind in ("polygon", "mask") for a in snapshot.annotations)
-    stems = unique_stems(snapshot.images, nested=False)
-    counts: Counter[str] = Counter()
-    written: set[Path] = set()
-    split_counts: Counter[str] = Counter()
-
-    for im in snapshot.images:
-        split = im.split if im.split in SPLITS else "train"
-        if split != im.split:
-            counts["unknown_split"] += 1
-        split_counts[split] += 1
-        stem = stems[im.id]
-        dst = out / "images" / split / (stem + PurePath(im.path).suffix)
-        link_or_copy(im.abs_path, dst)
-        lines = []
-        for a in by_image.get(im.id, ()):
-            line = _label_line(a, index[a.class_id], im.width, im.height, as_polygons, counts)
-            if line is not None:
-                lines.append(line)
-        lbl = out / "labels" / split / (stem + ".txt")
-        lbl.parent.mkdir(parents=True, exist_ok=True)
-        lbl.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-        written.update((dst, lbl))
-
-    for sub in ("images/train", "labels/train"):
-        (out / sub).mkdir(parents=True, exist_ok=True)
-    cfg: dict = {"path": out.absolute().as_posix(), "train": "images/train"}
-    if split_counts["val"]:
-        cfg["val"] = "images/val"
-    else:
-        cfg["val"] = "images/train"
-        warnings.append(
-            "the val split is empty, so data.yaml points val at images/train "
-            "(Ultralytics needs a val set); validation scores will be optimistic"
-        )
-    if split_counts["test"]:
-        cfg["test"] = "images/test"
-    cfg["nc"] = len(classes)
-    cfg["names"] = {i: c.name for i, c in enumerate(classes)}
-    (out / "data.yaml").write_text(
-        yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), encoding="utf-8"
-    )
-
-    if not split_counts["train"]:
-        warnings.append("the train split is empty")
-    if counts["mask"]:
-        warnings.append(
-            f"{counts['mask']} masks written as polygons of their outer contours "
-            "(YOLO has no masks; holes are lost)"
-        )
-    if counts["empty_mask"]:
-        warnings.append(f"{counts['empty_mask']} empty masks left out")
-    if counts["multipart"]:
-        warnings.append(
-            f"{counts['multipart']} multi-part shapes joined into one outline each "
-            "(a YOLO line holds one polygon)"
-        )
-    if counts["box_as_polygon"]:
-        warnings.append(
-            f"{counts['box_as_polygon']} boxes written as 4-corner polygons, since the "
-            "dataset has polygons and Ultralytics mis-reads label files mixing the two"
-        )
-    if counts["unknown_split"]:
-        warnings.append(f"{counts['unknown_split']} images without a known split put in train")
-    stale = sum(
-        1
-        for sub in ("images", "labels")
-        if (out / sub).is_dir()
-        for f in (out / sub).rglob("*")
-        if f.is_file() and f not in written
-    )
-    if stale:
-        warnings.append(
-            f"{stale} files in {out} were there before this export and were left in place; "
-            "Ultralytics will use them too"
-        )
-    return warnings
-
-
-def _label_line(
-    a: AnnotationRecord, c: int, w: int, h: int, as_polygons: bool, counts: Counter[str]
-) -> str | None:
-    if a.kind == "mask" and a.rle is not None:
-        parts = mask_to_polygons(a.rle)
-        if not parts:
-            counts["empty_mask"] += 1
-            return None
-        counts["mask"] += 1
-    elif a.kind == "polygon" and a.polygons:
-        parts = a.polygons
-    else:
-        x, y, bw, bh = a.bbox
-        if not as_polygons:
-            vals = ((x + bw / 2) / w, (y + bh / 2) / h, bw / w, bh / h)
-            return " ".join([str(c), *map(_num, vals)])
-        counts["box_as_polygon"] += 1
-        parts = [[x, y, x + bw, y, x + bw, y + bh, x, y + bh]]
-    if len(parts) > 1:
-        counts["multipart"] += 1
-    pts = join_parts(parts)
-    return " ".join(
-        [str(c), *(_num(v / w) if i % 2 == 0 else _num(v / h) for i, v in enumerate(pts))]
-    )
+__all__ = ["join_parts", "label_path", "read_yolo", "write_yolo"]

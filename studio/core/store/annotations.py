@@ -1,0 +1,123 @@
+"""Annotations (the annotations table): the shapes users draw or import.
+
+The row-level writes here are not undoable by themselves; the undo commands call them
+and keep what they need to reverse them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+
+from studio.core import schema as S
+from studio.core.events import ProjectEvents
+from studio.core.records import AnnotationRecord
+
+ANNOTATION_COLUMNS = (
+    S.Annotation.id, S.Annotation.image_id, S.Annotation.class_id, S.Annotation.kind,
+    S.Annotation.x, S.Annotation.y, S.Annotation.w, S.Annotation.h, S.Annotation.polygons,
+    S.Annotation.rle, S.Annotation.iscrowd, S.Annotation.source, S.Annotation.score,
+)  # fmt: skip
+# Column order of the tuples `insert_values` takes.
+INSERT_COLUMNS = (
+    "image_id", "class_id", "kind", "x", "y", "w", "h", "polygons", "rle", "iscrowd",
+    "source", "score", "created_at", "updated_at",
+)  # fmt: skip
+_INSERT_SQL = (
+    f"INSERT INTO annotations ({', '.join(INSERT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(INSERT_COLUMNS))})"
+)
+
+
+def annotation_record(r: Sequence) -> AnnotationRecord:
+    """An `AnnotationRecord` from a row of `ANNOTATION_COLUMNS`."""
+    return AnnotationRecord(
+        id=r[0], image_id=r[1], class_id=r[2], kind=r[3], bbox=(r[4], r[5], r[6], r[7]),
+        polygons=json.loads(r[8]) if r[8] else None, rle=json.loads(r[9]) if r[9] else None,
+        iscrowd=bool(r[10]), source=r[11], score=r[12],
+    )  # fmt: skip
+
+
+class AnnotationRepo:
+    """Reads and writes annotations and emits `annotations_changed` with the ids of the
+    images whose shapes changed."""
+
+    def __init__(self, engine: Engine, events: ProjectEvents):
+        self.engine = engine
+        self.events = events
+
+    def list(
+        self, image_ids: Sequence[int] | None = None, ids: Sequence[int] | None = None
+    ) -> list[AnnotationRecord]:
+        """Annotations ordered by image id then id, optionally of some images or ids."""
+        q = select(*ANNOTATION_COLUMNS).order_by(S.Annotation.image_id, S.Annotation.id)
+        if image_ids is not None:
+            q = q.where(S.Annotation.image_id.in_(list(image_ids)))
+        if ids is not None:
+            q = q.where(S.Annotation.id.in_(list(ids)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return [annotation_record(r) for r in rows]
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(S.Annotation)).scalar_one()
+
+    def image_class_pairs(self) -> list[tuple[int, int]]:
+        """Distinct (image id, class id) pairs: which classes each image contains."""
+        with self.engine.connect() as conn:
+            q = select(S.Annotation.image_id, S.Annotation.class_id).distinct()
+            return [tuple(r) for r in conn.execute(q)]
+
+    def rows(self, ann_ids: Sequence[int]) -> list[dict]:
+        """Full rows (every column) of the given annotations."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(S.Annotation.__table__).where(S.Annotation.id.in_(list(ann_ids)))
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def insert_rows(self, rows: list[dict]) -> list[int]:
+        """Insert rows (dicts of annotation columns, with or without "id") in one
+        transaction; returns their ids."""
+        ids: list[int] = []
+        with self.engine.begin() as conn:
+            for row in rows:
+                res = conn.execute(insert(S.Annotation).values(**row))
+                ids.append(row.get("id") or res.inserted_primary_key[0])
+        self.events.annotations_changed.emit(sorted({r["image_id"] for r in rows}))
+        return ids
+
+    def delete_rows(self, ann_ids: Sequence[int]) -> list[dict]:
+        """Delete annotations; returns their full rows (to re-insert on undo)."""
+        rows = self.rows(ann_ids)
+        with self.engine.begin() as conn:
+            conn.execute(delete(S.Annotation).where(S.Annotation.id.in_(list(ann_ids))))
+        self.events.annotations_changed.emit(sorted({r["image_id"] for r in rows}))
+        return rows
+
+    def update_rows(self, changes: dict[int, dict]) -> None:
+        """Set columns per annotation id ({id: {column: value}}), and updated_at."""
+        now = S.utcnow()
+        with self.engine.begin() as conn:
+            for ann_id, fields in changes.items():
+                conn.execute(
+                    update(S.Annotation)
+                    .where(S.Annotation.id == ann_id)
+                    .values(**fields, updated_at=now)
+                )
+            image_ids = conn.execute(
+                select(S.Annotation.image_id).where(S.Annotation.id.in_(list(changes)))
+            ).scalars()
+            image_ids = sorted(set(image_ids))
+        self.events.annotations_changed.emit(image_ids)
+
+    @staticmethod
+    def insert_values(conn: Connection, values: list[tuple]) -> None:
+        """Bulk-insert tuples in `INSERT_COLUMNS` order inside the caller's transaction
+        (imports: a million rows, so plain executemany with no per-row SQLAlchemy work).
+        No event: the caller emits once it has committed."""
+        if values:
+            conn.exec_driver_sql(_INSERT_SQL, values)

@@ -1,0 +1,66 @@
+"""Classes, images and annotations read in one transaction: what exporters write and
+what a training run freezes as its dataset.
+
+`write_dataset_snapshot` is the ONE writer of a run's ``dataset.json``: a COCO file
+with database ids, absolute file names, displayed-pixel coordinates, and per image
+its split ("studio_split") and labelling status ("studio_status"). The status tells a
+negative sample (done, no shapes) from an image nobody has labelled yet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from studio.core import schema as S
+from studio.core.records import ExportSnapshot
+from studio.core.store.annotations import ANNOTATION_COLUMNS, annotation_record
+from studio.core.store.classes import read_classes
+from studio.core.store.folder import ProjectFolder
+from studio.core.store.images import IMAGE_COLUMNS, image_record
+
+# Keys a run's dataset.json adds to each COCO image.
+SPLIT_KEY = "studio_split"
+STATUS_KEY = "studio_status"
+
+
+def read_snapshot(
+    engine: Engine, folder: ProjectFolder, split: str | None = None
+) -> ExportSnapshot:
+    """Classes, images (by path) and annotations read in one transaction. `split`
+    limits images (and their annotations) to one split."""
+    with engine.connect() as conn, conn.begin():
+        classes = read_classes(conn)
+        iq = select(*IMAGE_COLUMNS).order_by(S.Image.path)
+        aq = select(*ANNOTATION_COLUMNS).order_by(S.Annotation.image_id, S.Annotation.id)
+        if split is not None:
+            iq = iq.where(S.Image.split == split)
+            aq = aq.join(S.Image, S.Image.id == S.Annotation.image_id).where(S.Image.split == split)
+        images = [image_record(r, folder) for r in conn.execute(iq)]
+        anns = [annotation_record(r) for r in conn.execute(aq)]
+    return ExportSnapshot(project_dir=folder.path, classes=classes, images=images, annotations=anns)
+
+
+def write_dataset_snapshot(
+    engine: Engine, folder: ProjectFolder, out_json: Path, split: str | None = None
+) -> dict[str, Any]:
+    """Write a run's dataset (see the module docstring) atomically at `out_json`;
+    returns the data written."""
+    from studio.core.formats.coco import coco_dict
+
+    snap = read_snapshot(engine, folder, split)
+    data = coco_dict(snap, absolute_paths=True)
+    by_id = {im.id: im for im in snap.images}
+    for im in data["images"]:
+        rec = by_id[im["id"]]
+        im[SPLIT_KEY] = rec.split
+        im[STATUS_KEY] = rec.status
+    out_json = Path(out_json)
+    tmp = out_json.with_name(out_json.name + ".tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    os.replace(tmp, out_json)
+    return data
