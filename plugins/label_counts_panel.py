@@ -27,7 +27,7 @@ def build_panel(window):
         for cls in project.classes():
             view.addItem(f"{cls.name}: {counts.get(cls.id, 0)}")
 
-    window.project_opened.connect(refresh)
+    window.project_changed.connect(refresh)
     refresh()
     return view
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QStackedWidget
 
@@ -39,6 +39,7 @@ from studio.ui.classes.picker import ClassPicker
 from studio.ui.common.bridge import ProjectBridge
 from studio.ui.common.errors import show_error
 from studio.ui.common.settings import settings
+from studio.ui.plugin_docks import install_plugins
 from studio.ui.project.start_page import StartPage, add_recent, recent_projects, remove_recent
 from studio.ui.project.transfers import Transfers
 from studio.ui.shortcuts import ShortcutRegistry, ShortcutsDialog
@@ -47,6 +48,9 @@ from studio.ui.training.dock import TrainPanel
 
 
 class MainWindow(QMainWindow):
+    # The open project, or None once it is closed: for panels that plugins add.
+    project_changed = Signal(object)
+
     def __init__(self, registry: ShortcutRegistry | None = None, restore: bool = True):
         """`restore`: take geometry and dock layout from the user's settings (the
         screenshot helper wants the default layout instead)."""
@@ -67,6 +71,9 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_status_bar()
         self._build_timers()
+        self.plugin_docks, plugin_errors = install_plugins(self, self.canvas)
+        for line in plugin_errors:
+            self.status_bar.showMessage(line, 10000)
         if restore:
             self._restore_window_state()
         else:
@@ -201,6 +208,7 @@ class MainWindow(QMainWindow):
             self.show_image(first)
         self._refresh_counts()
         self.canvas.setFocus()
+        self.project_changed.emit(project)
 
     def open_path(self, path: Path | str) -> bool:
         try:
@@ -228,6 +236,7 @@ class MainWindow(QMainWindow):
         self._shown_id = None
         self.project.close()
         self.project = None
+        self.project_changed.emit(None)
         self._show_start_page()
 
     def _show_start_page(self) -> None:
