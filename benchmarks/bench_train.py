@@ -1,6 +1,6 @@
 """Training benchmarks (a script, not a test): python benchmarks/bench_train.py
 
-1. Throughput: images/s of Studio's engine (`runner.execute_run`, as `studio train`
+1. Throughput: images/s of Studio's engine (`studio.ml.run.process.execute_run`, as `studio train`
    runs it) against a plain torchvision reference loop (reference_loop.py) in the same
    process, on the same model (fasterrcnn_mobilenet_v3_large_320_fpn, random init), the
    same images in the same batches (same seeded shuffle, batch size, torch threads and
@@ -14,7 +14,7 @@
    reference, ...) so that a machine whose load changes affects both alike; the
    ratio is of the medians.
 2. Convergence: from scratch, each model trains for a fixed time budget with Studio's
-   engine (`commands.train(time_budget=...)`, evaluation only once the budget is spent)
+   engine (`studio.ml.cli.train(time_budget=...)`, evaluation only once the budget is spent)
    on the demo project, then reports COCO AP50 and AP (pycocotools) on the val split.
 
     python benchmarks/bench_train.py                  # both parts
@@ -51,11 +51,11 @@ import torchvision  # noqa: E402
 from studio.core.demo import create_demo_project  # noqa: E402
 from studio.core.project import Project  # noqa: E402
 from studio.ml.cli import train  # noqa: E402
-from studio.ml.data.dataset import DataReport, Snapshot  # noqa: E402
-from studio.ml.run.process import create_run, execute_run, write_snapshot  # noqa: E402
+from studio.ml.data.snapshot import DataReport, Snapshot, write_snapshot  # noqa: E402
+from studio.ml.run.process import create_run, execute_run  # noqa: E402
 from studio.ml.train.config import TrainConfig  # noqa: E402
+from studio.ml.train.device import resolve_device  # noqa: E402
 from studio.ml.train.messages import EpochMetrics, Iteration, Message, Started  # noqa: E402
-from studio.ml.train.trainer import resolve_device  # noqa: E402
 
 THROUGHPUT_MODEL = "fasterrcnn_mobilenet_v3_large_320_fpn"
 # The light composable preset that learned fastest on a 2-core CPU: ResNet-18 FPN FCOS.

@@ -3,26 +3,25 @@
 Every function takes a project folder and plain values, returns data (dicts, lists) or
 raises `StudioError` with a message fit for the user. `train` trains in this process
 (also one rank of ``torchrun --nproc_per_node N -m studio train ...``); the window uses
-`runner.TrainingProcess` instead.
+`run.process.TrainingProcess` instead. The verbs live where their work is (run/,
+infer/); this module ties them to the command line.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch.distributed as dist
-
 from studio.core.errors import StudioError
+from studio.core.kinds import RunStatus, Split
 from studio.core.project import Project
-from studio.core.records import RunRecord
-from studio.ml.data.dataset import SNAPSHOT_NAME, Snapshot
+from studio.ml.data.dataset import SnapshotDataset
+from studio.ml.data.loaders import build_eval_loader
+from studio.ml.data.snapshot import SNAPSHOT_NAME, DataReport, Snapshot, write_snapshot
+from studio.ml.data.transforms import build_transforms
 from studio.ml.evaluation.coco import evaluate_outputs, run_model
 from studio.ml.infer.predict import (
     DEFAULT_SCORE_THRESHOLD,
@@ -32,205 +31,38 @@ from studio.ml.infer.predict import (
     prediction_rows,
     samples_for_images,
 )
-from studio.ml.run.process import create_run, execute_run, reconcile_runs
-from studio.ml.train.config import CONFIG_NAME, TrainConfig
+from studio.ml.run.local import train
+from studio.ml.run.recipe import DEFAULT_DETECTOR, DEFAULT_SEGMENTER, default_model
+from studio.ml.run.runs import RESUMABLE, find_run, run_checkpoint, runs_list
+from studio.ml.train.device import auto_device
 from studio.ml.train.messages import Message
-from studio.ml.train.trainer import BEST, LAST, resolve_device, setup_distributed, train_run
 
-DEFAULT_DETECTOR = "fasterrcnn_mobilenet_v3_large_320_fpn"
-DEFAULT_SEGMENTER = "maskrcnn_resnet50_fpn_v2"
-# Settings a resumed run may change; the rest would make the checkpoint inconsistent.
-RESUMABLE = ("epochs", "time_budget", "device", "workers", "patience")
-
-
-def default_model(project: Project) -> str:
-    """A detector when the project has only boxes, Mask R-CNN when it has polygons/masks."""
-    kinds = project.info()["kinds"]
-    return (
-        DEFAULT_SEGMENTER if kinds.get("polygon", 0) or kinds.get("mask", 0) else DEFAULT_DETECTOR
-    )
-
-
-def find_run(project: Project, run: int | str) -> RunRecord:
-    """A run by id (int or digits) or by name (the latest of that name)."""
-    if isinstance(run, int) or str(run).isdigit():
-        return project.run(int(run))
-    matches = [r for r in project.runs() if r.name == run]
-    if not matches:
-        raise StudioError(f"no run named {run!r} in {project.path}; `studio runs` lists them")
-    return matches[-1]
-
-
-def _checkpoint(run: RunRecord, which: str = "best") -> Path:
-    path = run.dir / (BEST if which == "best" else LAST)
-    if which == "best" and not path.is_file():
-        path = run.dir / LAST  # stopped before the first validation: the latest weights
-    if not path.is_file():
-        raise StudioError(f"run {run.id} ({run.name}) has no checkpoint yet")
-    return path
-
-
-@contextmanager
-def _graceful_interrupts() -> Iterator[threading.Event]:
-    """First Ctrl-C / SIGTERM: stop after the current iteration with a checkpoint; a
-    second Ctrl-C interrupts at once. Only in the main thread (signals need it)."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        stop.set()
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-
-
-def train(
-    project_dir: Path | str,
-    model: str | None = None,
-    epochs: int | None = None,
-    time_budget: float | None = None,
-    batch_size: int | None = None,
-    image_size: int | None = None,
-    weights: str = "default",
-    backbone_weights: str = "imagenet",
-    device: str = "auto",
-    resume: int | str | None = None,
-    workers: int | None = None,
-    progress: Callable[[Message], None] | None = None,
-    *,
-    name: str | None = None,
-    model_options: dict[str, Any] | None = None,
-    **settings: Any,
-) -> dict[str, Any]:
-    """Train a new run (or resume run `resume`, by id or name) in this process.
-
-    `progress` receives every message (see messages.py) for a progress bar. Other
-    `TrainConfig` fields (lr, optimizer, patience, freeze_epochs, ...) go in `settings`.
-    Under torchrun (WORLD_SIZE > 1) every rank calls this; rank 0 creates and records
-    the run. Returns {"run_id", "status", "epoch", "iteration", "best_metric",
-    "best_metric_name", "reason", "checkpoint", "run_dir"}.
-    """
-    d = setup_distributed(device)
-    try:
-        payload: list[Any] = [None, None]
-        if d.is_main:
-            with Project.open(project_dir) as p:
-                reconcile_runs(p)
-                if resume is not None:
-                    run = find_run(p, resume)
-                    if run.status == "running":
-                        raise StudioError(
-                            f"run {run.id} ({run.name}) is being trained by another process"
-                        )
-                    _update_resumed_config(
-                        run,
-                        {
-                            "epochs": epochs,
-                            "time_budget": time_budget,
-                            "device": device if device != "auto" else None,
-                            "workers": workers,
-                            **{k: v for k, v in settings.items() if k in RESUMABLE},
-                        },
-                    )
-                else:
-                    cfg = TrainConfig(
-                        model=model or default_model(p),
-                        weights=weights,
-                        backbone_weights=backbone_weights,
-                        image_size=image_size,
-                        device=device,
-                        workers=workers,
-                        model_options=dict(model_options or {}),
-                        **settings,
-                    )
-                    if epochs is not None or time_budget is not None:
-                        cfg.epochs, cfg.time_budget = epochs, time_budget
-                    if batch_size is not None:
-                        cfg.batch_size = batch_size
-                    run = create_run(p, cfg, name)
-            payload = [run.id, str(run.dir)]
-        if d.distributed:
-            dist.broadcast_object_list(payload, src=0)
-        run_id, run_dir = int(payload[0]), Path(payload[1])
-        with _graceful_interrupts() as stop:
-            if d.is_main:
-                with Project.open(project_dir) as p:
-                    result = execute_run(
-                        p,
-                        run_id,
-                        resume=resume is not None,
-                        emit=progress,
-                        should_stop=stop.is_set,
-                    )
-            else:
-                result = train_run(
-                    run_dir, run_id=run_id, resume=resume is not None, should_stop=stop.is_set
-                )
-        return {
-            "run_id": run_id,
-            "run_dir": str(run_dir),
-            "status": result.status,
-            "epoch": result.epoch,
-            "iteration": result.iteration,
-            "best_metric": result.best_metric,
-            "best_metric_name": result.best_metric_name,
-            "reason": result.reason,
-            "checkpoint": str(result.checkpoint) if result.checkpoint else None,
-        }
-    finally:
-        if d.initialized_here and dist.is_initialized():
-            dist.destroy_process_group()
-
-
-def _update_resumed_config(run: RunRecord, changes: dict[str, Any]) -> None:
-    changes = {k: v for k, v in changes.items() if v is not None}
-    if not changes:
-        return
-    path = run.dir / CONFIG_NAME
-    cfg = TrainConfig.load(path)
-    cfg = TrainConfig.from_dict({**cfg.to_dict(), **changes})
-    cfg.validate()
-    cfg.save(path)
-
-
-def runs_list(project_dir: Path | str) -> list[dict[str, Any]]:
-    """Every run, oldest first: id, name, status, model, task, epoch, best metric, created,
-    finished, error. Runs whose process died are reconciled (marked failed) first."""
-    with Project.open(project_dir) as p:
-        reconcile_runs(p)
-        current = p.current_model()
-        return [
-            {
-                "id": r.id,
-                "name": r.name,
-                "status": r.status,
-                "model": r.model,
-                "task": r.task,
-                "epoch": r.epoch,
-                "best_metric": r.best_metric,
-                "best_metric_name": r.best_metric_name,
-                "created": r.created_at,
-                "finished": r.finished_at,
-                "error": r.error,
-                "current": r.id == current,
-                "dir": str(r.dir),
-            }
-            for r in p.runs()
-        ]
+# Importable from here as before (analyses and scripts use them).
+__all__ = [
+    "DEFAULT_DETECTOR",
+    "DEFAULT_SEGMENTER",
+    "RESUMABLE",
+    "auto_device",
+    "default_model",
+    "eval_command",
+    "evaluate_run",
+    "export_model",
+    "export_model_command",
+    "find_run",
+    "models_command",
+    "predict_command",
+    "predict_run",
+    "runs_command",
+    "runs_list",
+    "train",
+    "train_command",
+]
 
 
 def evaluate_run(
     project_dir: Path | str,
     run: int | str,
-    split: str = "val",
+    split: str = Split.VAL,
     *,
     checkpoint: str = "best",
     device: str = "auto",
@@ -242,19 +74,10 @@ def evaluate_run(
     split, the images the run held out); `current_labels=True` evaluates against the
     project's labels now. Returns {"bbox": {"AP", "AP50", ..., "per_class": {...}},
     "segm": {...} (masks)} or {"semantic": {"mIoU", ...}}, plus "images": n."""
-    from studio.ml.data.dataset import (
-        DataReport,
-        SnapshotDataset,
-        build_eval_loader,
-        build_transforms,
-    )
-
     with Project.open(project_dir) as p:
         rec = find_run(p, run)
-        ckpt = _checkpoint(rec, checkpoint)
+        ckpt = run_checkpoint(rec, checkpoint)
         if current_labels:
-            from studio.ml.run.process import write_snapshot
-
             tmp = rec.dir / "eval_snapshot.json"
             write_snapshot(p, tmp)
             snap = Snapshot.load(tmp)
@@ -266,9 +89,9 @@ def evaluate_run(
     # matched by database id.
     snap = snap.with_categories(lm.category_ids, lm.class_names)
     cfg = lm.config
-    if split == "val":
+    if split == Split.VAL:
         ids = snap.train_val_ids(cfg.val_fraction, cfg.seed)[1]
-    elif split == "train":
+    elif split == Split.TRAIN:
         ids = snap.train_val_ids(cfg.val_fraction, cfg.seed)[0]
     else:
         ids = snap.split_ids(split)
@@ -306,7 +129,7 @@ def predict_run(
                 raise StudioError("no current model: train a run or name one")
             run = current
         rec = find_run(p, run)
-        ckpt = _checkpoint(rec, checkpoint)
+        ckpt = run_checkpoint(rec, checkpoint)
         images = p.images(split)
         class_ids = {c.id for c in p.classes()}
         lm = load_model(ckpt, device)
@@ -357,7 +180,7 @@ def export_model(
 
     with Project.open(project_dir) as p:
         rec = find_run(p, run)
-    ckpt = _checkpoint(rec, checkpoint)
+    ckpt = run_checkpoint(rec, checkpoint)
     if out is None:
         out = rec.dir / ("model.torchscript.pt" if fmt == "torchscript" else "model.onnx")
     path = export_checkpoint(ckpt, fmt, Path(out))
@@ -367,11 +190,6 @@ def export_model(
         "out": str(path),
         "metadata": str(path.with_suffix(".json")),
     }
-
-
-def auto_device() -> str:
-    """The device "auto" picks here: "cuda", "mps" or "cpu"."""
-    return resolve_device("auto").type
 
 
 # --- argparse adapters for studio/cli.py ------------------------------------------------
@@ -463,7 +281,7 @@ def train_command(a: Any) -> int:
         bar.close()
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
-    if res["status"] == "stopped":
+    if res["status"] == RunStatus.STOPPED:
         print(f"run {res['run_id']} stopped at epoch {res['epoch']}; continue with "
               f"--resume {res['run_id']}")  # fmt: skip
         return 130

@@ -13,14 +13,10 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from studio.ml.data.dataset import (
-    DataReport,
-    GroupedBatchSampler,
-    Snapshot,
-    SnapshotDataset,
-    build_eval_loader,
-    build_transforms,
-)
+from studio.ml.data.dataset import SnapshotDataset
+from studio.ml.data.loaders import GroupedBatchSampler, build_eval_loader
+from studio.ml.data.snapshot import DataReport, Snapshot
+from studio.ml.data.transforms import build_transforms
 from studio.ml.evaluation.coco import STAT_NAMES, coco_evaluate, evaluate_outputs, run_model
 from studio.ml.run.process import create_run, execute_run
 from studio.ml.train import trainer as engine
@@ -277,7 +273,7 @@ def _pycocotools_direct(gt_file, results_file, iou_type, cat_ids=None):
 
 @pytest.mark.parametrize("iou_type", ["bbox", "segm"])
 def test_evaluation_equals_pycocotools(project, tmp_path, iou_type):
-    from studio.ml.run.process import write_snapshot
+    from studio.ml.data.snapshot import write_snapshot
 
     snap_file = tmp_path / "dataset.json"
     write_snapshot(project, snap_file)
@@ -516,3 +512,54 @@ def test_snapshot_is_frozen_when_labels_change(project):
     assert msgs.of(Started)[0].num_train == n_train  # trained on the snapshot, not the DB
     assert hashlib.sha256(snap_file.read_bytes()).hexdigest() == before
     assert load_checkpoint(run.dir / LAST)["class_names"][0] != "renamed"
+
+
+def test_callbacks_hook_in_without_editing_the_loop(project):
+    from studio.ml.train.callbacks import Callback, StopRequest
+
+    class Recorder(Callback):
+        def __init__(self) -> None:
+            self.events: list = []
+
+        def on_fit_start(self, trainer) -> None:
+            self.events.append("fit_start")
+
+        def on_iteration_end(self, trainer, step) -> None:
+            self.events.append("iteration")
+
+        def on_validation_end(self, trainer, metrics) -> None:
+            self.events.append("validation")
+
+        def on_epoch_end(self, trainer, end) -> None:
+            self.events.append(("epoch_end", end.epoch))
+            if end.epoch == 1:
+                trainer.request_finish("enough")
+
+        def on_checkpoint(self, trainer, status, is_best) -> None:
+            self.events.append(("checkpoint", str(status)))
+
+        def on_fit_end(self, trainer, result) -> None:
+            self.events.append(("fit_end", result.reason))
+
+    rec = Recorder()
+    run = create_run(project, tiny_config(epochs=5))
+    result = train_run(run.dir, callbacks=[rec])
+    assert result.status == "finished" and result.reason == "enough" and result.epoch == 2
+    assert rec.events[0] == "fit_start" and rec.events[-1] == ("fit_end", "enough")
+    saves = [e for e in rec.events if isinstance(e, tuple) and e[0] == "checkpoint"]
+    assert saves == [("checkpoint", "running"), ("checkpoint", "finished")]
+    assert rec.events.count("validation") == 2 and "iteration" in rec.events
+    assert load_checkpoint(run.dir / LAST)["reason"] == "enough"
+
+    class Planner(Callback):  # a finishing request, read before every batch
+        stop_request = StopRequest("planned")
+
+        def should_stop(self, trainer) -> bool:
+            return trainer.state.iteration >= 2
+
+    run2 = create_run(project, tiny_config(epochs=5))
+    msgs = Collect()
+    result = train_run(run2.dir, emit=msgs, callbacks=[Planner()])
+    assert result.reason == "planned" and result.iteration == 2 and result.epoch == 1
+    assert "bbox/AP" in msgs.of(EpochMetrics)[-1].metrics  # the cut-short epoch was validated
+    assert msgs.of(Finished)[0].reason == "planned"

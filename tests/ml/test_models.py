@@ -428,3 +428,44 @@ def test_imagenet_backbone_from_cache_is_loaded_and_frozen(offline_torch_home):
     assert torch.equal(
         body.state_dict()["features.1.block.0.0.weight"], imagenet.features[1].block[0][0].weight
     )
+
+
+def test_a_plugin_registers_a_model_with_its_own_builder(monkeypatch):
+    from studio.ml.models import ModelSpec, register_model, registry
+
+    # The registry is module state: restore it after the test.
+    monkeypatch.setattr(registry, "MODELS", dict(registry.MODELS))
+    monkeypatch.setattr(registry, "_MODEL_BUILDERS", dict(registry._MODEL_BUILDERS))
+    calls = []
+
+    def build(spec, num_classes, resize, pretrained, backbone_pretrained, options):
+        calls.append((spec.name, num_classes, resize, pretrained, backbone_pretrained, options))
+        return nn.Sequential(nn.Conv2d(3, num_classes + 1, 1))
+
+    spec = ModelSpec(
+        name="plugin_detector",
+        task="detection",
+        description="a plugin's model",
+        feature_levels=("C1",),
+        strides=(1,),
+        resize={"fixed": 64},
+        default_image_size=64,
+        supports_pretrained=False,
+        family="plugin",
+    )
+    register_model(spec, build)
+    assert get_spec("plugin_detector") is spec and spec in list_models("detection")
+    built = build_model("plugin_detector", 3, weights="default", width=2)
+    assert calls == [("plugin_detector", 3, {"fixed": 64}, False, False, {"width": 2})]
+    assert built.spec is spec and "no pretrained weights" in built.warnings[0]
+    with pytest.raises(ModelConfigError, match="already registered"):
+        register_model(spec, build)
+    register_model(spec, build, replace=True)  # allowed when asked for
+    other = ModelSpec(**{**spec.__dict__, "name": "no_builder"})
+    with pytest.raises(ModelConfigError, match="needs a builder"):
+        register_model(other)  # an unknown family and no builder
+    bad_task = ModelSpec(**{**spec.__dict__, "name": "bad_task", "task": "counting"})
+    with pytest.raises(ModelConfigError, match="unknown task"):
+        register_model(bad_task, build)
+    # Built-in models are registered the same way and still build.
+    assert "fasterrcnn_mobilenet_v3_large_320_fpn" in registry.MODELS

@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
+
+from studio.ml.evaluation.detections import coco_results, sem_labels
+from studio.ml.tasks import Task
 
 # The order of COCOeval.stats after summarize() for bbox and segm.
 STAT_NAMES = (
@@ -37,7 +39,6 @@ STAT_NAMES = (
     "ARm",
     "ARl",
 )
-MASK_THRESHOLD = 0.5  # on mask probabilities, as torchvision's references do
 
 
 @contextlib.contextmanager
@@ -105,7 +106,7 @@ def per_class_ap(E: COCOeval) -> dict[int, float]:
     return out
 
 
-# --- predictions -> COCO results -------------------------------------------------------
+# --- model outputs at the original image size ------------------------------------------
 
 
 def scale_output(
@@ -148,51 +149,6 @@ def _resize_masks(masks: torch.Tensor, size: tuple[int, int], chunk: int = 16) -
     return torch.cat(parts)
 
 
-def masks_to_rles(masks: torch.Tensor, threshold: float = MASK_THRESHOLD) -> list[dict]:
-    """[N, 1, H, W] probabilities -> compressed RLEs {"size": [H, W], "counts": str}."""
-    out = []
-    for m in masks:
-        binary = (m[0] > threshold).to(torch.uint8).cpu().numpy()
-        rle = mask_utils.encode(np.asfortranarray(binary))
-        rle["counts"] = rle["counts"].decode("ascii")
-        out.append(rle)
-    return out
-
-
-def to_coco_results(
-    output: dict[str, torch.Tensor],
-    image_id: int,
-    category_ids: Sequence[int],
-    *,
-    with_masks: bool = False,
-    score_threshold: float = 0.0,
-) -> list[dict[str, Any]]:
-    """One image's output (in original image pixels) as COCO results: image_id and
-    category_id are database ids, bbox is [x, y, w, h], segmentation a compressed RLE."""
-    boxes = output["boxes"].detach().float().cpu()
-    scores = output["scores"].detach().float().cpu()
-    labels = output["labels"].detach().cpu()
-    keep = scores >= score_threshold
-    boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-    rles = masks_to_rles(output["masks"][keep]) if with_masks and "masks" in output else None
-    out = []
-    for i in range(boxes.shape[0]):
-        x0, y0, x1, y1 = boxes[i].tolist()
-        label = int(labels[i])
-        if not 1 <= label <= len(category_ids):
-            continue  # background or out of range: not a class of this snapshot
-        r: dict[str, Any] = {
-            "image_id": int(image_id),
-            "category_id": int(category_ids[label - 1]),
-            "bbox": [x0, y0, x1 - x0, y1 - y0],
-            "score": float(scores[i]),
-        }
-        if rles is not None:
-            r["segmentation"] = rles[i]
-        out.append(r)
-    return out
-
-
 # --- semantic segmentation -------------------------------------------------------------
 
 
@@ -226,12 +182,6 @@ def semantic_metrics(confusion: np.ndarray | torch.Tensor, class_names: Sequence
         "IoU": {class_names[k - 1]: float(iou[k]) for k in classes},
         "Dice": {class_names[k - 1]: float(dice[k]) for k in classes},
     }
-
-
-def sem_labels(output: dict[str, torch.Tensor]) -> torch.Tensor:
-    """[H, W] label map from an output's "sem_seg" ([C, H, W] scores or [H, W] labels)."""
-    s = output["sem_seg"]
-    return s.argmax(0) if s.dim() == 3 else s
 
 
 # --- running a model over a loader -----------------------------------------------------
@@ -274,7 +224,7 @@ def evaluate_outputs(
     Detection: {"bbox": coco stats}; instance segmentation adds {"segm": ...};
     semantic: {"semantic": semantic_metrics}. per_class keys become class names."""
     names = dict(zip(snapshot.category_ids, snapshot.class_names, strict=True))
-    if task == "semantic_segmentation":
+    if task == Task.SEMANTIC_SEGMENTATION:
         k = snapshot.num_classes + 1
         cm = torch.zeros((k, k), dtype=torch.int64)
         for t, o in pairs:
@@ -286,10 +236,10 @@ def evaluate_outputs(
                 ].long()
             cm += confusion_matrix(pred, sem, k)
         return EvalResult({"semantic": semantic_metrics(cm, snapshot.class_names)})
-    with_masks = task == "instance_segmentation"
+    with_masks = task == Task.INSTANCE_SEGMENTATION
     results: list[dict[str, Any]] = []
     for t, o in pairs:
-        results += to_coco_results(o, t["image_id"], snapshot.category_ids, with_masks=with_masks)
+        results += coco_results(o, t["image_id"], task, snapshot.category_ids)
     metrics: dict[str, Any] = {}
     for iou_type in ("bbox", "segm") if with_masks else ("bbox",):
         gt = snapshot.coco_gt(image_ids, iou_type)
@@ -317,4 +267,4 @@ def flatten_metrics(nested: dict[str, Any]) -> dict[str, float]:
 
 def primary_metric(task: str) -> str:
     """The flat metric that picks the best checkpoint and drives early stopping."""
-    return {"detection": "bbox/AP", "instance_segmentation": "segm/AP"}.get(task, "mIoU")
+    return {Task.DETECTION: "bbox/AP", Task.INSTANCE_SEGMENTATION: "segm/AP"}.get(task, "mIoU")

@@ -18,6 +18,7 @@ from torch import nn
 
 from studio.core.errors import StudioError
 from studio.ml.infer.predict import LoadedModel, load_model
+from studio.ml.tasks import Task
 
 FORMATS = ("torchscript", "onnx")
 
@@ -34,19 +35,19 @@ class _SingleImage(nn.Module):
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = self.model([image])[0]
-        if self.task == "semantic_segmentation":
+        if self.task == Task.SEMANTIC_SEGMENTATION:
             return (out["sem_seg"],)
         keys = ["boxes", "labels", "scores"]
-        if self.task == "instance_segmentation":
+        if self.task == Task.INSTANCE_SEGMENTATION:
             keys.append("masks")
         return tuple(out[k] for k in keys)
 
 
 def _output_names(task: str) -> list[str]:
-    if task == "semantic_segmentation":
+    if task == Task.SEMANTIC_SEGMENTATION:
         return ["sem_seg"]
     names = ["boxes", "labels", "scores"]
-    return names + ["masks"] if task == "instance_segmentation" else names
+    return names + ["masks"] if task == Task.INSTANCE_SEGMENTATION else names
 
 
 def _example(lm: LoadedModel) -> torch.Tensor:

@@ -1,8 +1,9 @@
 """Inference with a trained run: load a checkpoint, predict images, convert the outputs.
 
-Outputs are mapped back to each image's full displayed size, and converted either to
-rows for `Project.replace_predictions` (database class ids, boxes as x, y, w, h, masks
-as COCO RLE) or to the COCO results format (database image and category ids).
+Outputs are mapped back to each image's full displayed size, and converted (through
+`evaluation.detections`, the one conversion) either to rows for
+`Project.replace_predictions` (database class ids, boxes as x, y, w, h, masks as COCO
+RLE) or to the COCO results format (database image and category ids).
 """
 
 from __future__ import annotations
@@ -12,21 +13,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from pycocotools import mask as mask_utils
 
 from studio.core.errors import StudioError
-from studio.ml.data.dataset import (
-    Sample,
-    SnapshotDataset,
-    build_eval_loader,
-    build_transforms,
-    load_max_side,
-)
-from studio.ml.evaluation.coco import masks_to_rles, run_model, sem_labels, to_coco_results
+from studio.ml.data.dataset import SnapshotDataset
+from studio.ml.data.loaders import build_eval_loader
+from studio.ml.data.snapshot import Sample
+from studio.ml.data.transforms import build_transforms, load_max_side
+from studio.ml.evaluation.coco import run_model
+from studio.ml.evaluation.detections import coco_results, detections
+from studio.ml.tasks import Task
+from studio.ml.train.checkpoint import build_with_state, load_checkpoint
 from studio.ml.train.config import TrainConfig
-from studio.ml.train.trainer import build_with_state, load_checkpoint, resolve_device
+from studio.ml.train.device import resolve_device
+
+__all__ = [
+    "DEFAULT_SCORE_THRESHOLD",
+    "LoadedModel",
+    "coco_results",
+    "load_model",
+    "predict_samples",
+    "prediction_rows",
+    "samples_for_images",
+]
 
 DEFAULT_SCORE_THRESHOLD = 0.05  # COCO's convention: keep low scores, the viewer filters
 
@@ -76,8 +85,8 @@ def predict_samples(
     # Decoding as "detection" builds no mask targets: inference needs none.
     ds = SnapshotDataset(
         list(samples),
-        "detection",
-        build_transforms("detection", False),
+        Task.DETECTION,
+        build_transforms(Task.DETECTION, False),
         load_max_side(lm.image_size),
     )
     loader = build_eval_loader(ds, batch_size=batch_size, workers=workers)
@@ -96,18 +105,6 @@ def samples_for_images(images: Sequence[Any]) -> tuple[list[Sample], int]:
     return out, missing
 
 
-def _bbox_of_mask(m: np.ndarray) -> tuple[float, float, float, float] | None:
-    ys, xs = np.nonzero(m)
-    if xs.size == 0:
-        return None
-    return (
-        float(xs.min()),
-        float(ys.min()),
-        float(xs.max() + 1 - xs.min()),
-        float(ys.max() + 1 - ys.min()),
-    )
-
-
 def prediction_rows(
     output: dict[str, torch.Tensor],
     image_id: int,
@@ -121,83 +118,15 @@ def prediction_rows(
 
     Semantic maps give one "mask" row per class present, scored by its mean probability."""
     rows: list[dict[str, Any]] = []
-    if task == "semantic_segmentation":
-        labels = sem_labels(output).cpu().numpy()
-        probs = None
-        if "sem_logits" in output:
-            probs = torch.softmax(output["sem_logits"].float(), 0).cpu().numpy()
-        for label in np.unique(labels):
-            if label <= 0 or label > len(category_ids):
-                continue
-            m = labels == label
-            bbox = _bbox_of_mask(m)
-            if bbox is None:
-                continue
-            rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
-            rle["counts"] = rle["counts"].decode("ascii")
-            score = float(probs[label][m].mean()) if probs is not None else 1.0
-            rows.append(
-                {
-                    "image_id": image_id,
-                    "class_id": int(category_ids[label - 1]),
-                    "kind": "mask",
-                    "bbox": bbox,
-                    "rle": rle,
-                    "score": score,
-                }
-            )
-        return rows
-    keep = output["scores"] >= score_threshold
-    boxes = output["boxes"][keep].float().cpu()
-    scores = output["scores"][keep].float().cpu()
-    labels = output["labels"][keep].cpu()
-    rles = None
-    if task == "instance_segmentation" and "masks" in output:
-        rles = masks_to_rles(output["masks"][keep])
-    for i in range(boxes.shape[0]):
-        label = int(labels[i])
-        if not 1 <= label <= len(category_ids):
-            continue
-        x0, y0, x1, y1 = boxes[i].tolist()
+    for d in detections(output, task, category_ids, score_threshold=score_threshold):
         row: dict[str, Any] = {
             "image_id": image_id,
-            "class_id": int(category_ids[label - 1]),
-            "kind": "box",
-            "bbox": (x0, y0, x1 - x0, y1 - y0),
-            "score": float(scores[i]),
+            "class_id": d.category_id,
+            "kind": d.kind,
+            "bbox": d.bbox,
+            "score": d.score,
         }
-        if rles is not None:
-            row["kind"] = "mask"
-            row["rle"] = rles[i]
+        if d.rle is not None:
+            row["rle"] = d.rle
         rows.append(row)
     return rows
-
-
-def coco_results(
-    output: dict[str, torch.Tensor],
-    image_id: int,
-    task: str,
-    category_ids: Sequence[int],
-    *,
-    score_threshold: float = DEFAULT_SCORE_THRESHOLD,
-) -> list[dict[str, Any]]:
-    """COCO results-format entries (database ids) for one image's output."""
-    if task == "semantic_segmentation":
-        rows = prediction_rows(output, image_id, task, category_ids)
-        return [
-            {
-                "image_id": r["image_id"],
-                "category_id": r["class_id"],
-                "bbox": list(r["bbox"]),
-                "segmentation": r["rle"],
-                "score": r["score"],
-            }
-            for r in rows
-        ]
-    return to_coco_results(
-        output,
-        image_id,
-        category_ids,
-        with_masks=task == "instance_segmentation",
-        score_threshold=score_threshold,
-    )

@@ -12,6 +12,7 @@ torchvision's detection API:
   [{"sem_seg": int64 [H,W], "sem_logits": float [num_classes+1,H,W]}].
 
 Losses are meant to be summed. `param_groups(model)` splits parameters into backbone/neck/head.
+`register_model(spec, build)` adds a model (a plugin's, for one).
 """
 
 from studio.ml.models.blocks import C3, SPPF, Bottleneck, C2f, Conv, SpaceToDepth
@@ -26,12 +27,14 @@ from studio.ml.models.registry import (
     MODELS,
     TASKS,
     BuiltModel,
+    ModelBuilder,
     ModelConfigError,
     ModelSpec,
     build_model,
     get_spec,
     list_models,
     param_groups,
+    register_model,
 )
 from studio.ml.models.segmentation import SemanticSegmenter, UNet
 from studio.ml.models.summary import (
@@ -57,6 +60,7 @@ __all__ = [
     "C3",
     "ComposableError",
     "Conv",
+    "ModelBuilder",
     "ModelConfigError",
     "ModelSpec",
     "PartSummary",
@@ -75,4 +79,5 @@ __all__ = [
     "list_models",
     "model_complexity",
     "param_groups",
+    "register_model",
 ]

@@ -1,21 +1,28 @@
-"""The model registry: what Studio can train, and how to build each model for a class count."""
+"""The model registry: what Studio can train, and how to build each model for a class count.
+
+Every model is a `ModelSpec` registered with `register_model`: the built-in ones of
+builtin.py, and those of plugins, which pass a builder of their own (see `ModelBuilder`). A builder
+returns a module following the contract of the package docstring (torchvision's
+detection API).
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from torch import nn
 
-from studio.core.errors import StudioError
 from studio.ml.models import composable
-from studio.ml.models.segmentation import SemanticSegmenter, UNet
-from studio.ml.models.torchvision_models import (
-    build_torchvision_detector,
-    build_torchvision_segmenter,
+from studio.ml.models.builtin import (
+    BUILTIN_SPECS,
+    FAMILY_BUILDERS,
+    ModelBuilder,
+    composable_spec,
 )
+from studio.ml.models.groups import param_groups
+from studio.ml.models.spec import BuiltModel, ModelConfigError, ModelSpec
 from studio.ml.models.weights import (
     BACKBONE_PRETRAINED,
     DEFAULT_WEIGHTS,
@@ -25,236 +32,25 @@ from studio.ml.models.weights import (
     load_matching,
     read_weights_file,
 )
+from studio.ml.tasks import TASKS
 
-TASKS = ("detection", "instance_segmentation", "semantic_segmentation")
-
-
-class ModelConfigError(StudioError, ValueError):
-    """An unknown model name, task or option, or a bad class count or image size."""
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What the registry knows about a model before building it.
-
-    `strides[i]` is the input pixels per feature-map pixel of `feature_levels[i]`. `resize` is
-    how the model resizes its input: {"min_size": s, "max_size": m} (shorter side to s, longer
-    side at most m) or {"fixed": s} (to s x s). `default_image_size` is the `image_size` the
-    model is built for when none is given: min_size or fixed.
-    """
-
-    name: str
-    task: str
-    description: str
-    feature_levels: tuple[str, ...]
-    strides: tuple[int, ...]
-    resize: dict = field(hash=False)
-    default_image_size: int
-    supports_pretrained: bool
-    # How build_model constructs it: "torchvision_detection", "torchvision_segmentation",
-    # "composable" or "unet".
-    family: str = "torchvision_detection"
-    # Default build options (the composable presets' backbone/neck/head).
-    options: Mapping[str, Any] = field(default_factory=dict, hash=False)
-
-
-@dataclass
-class BuiltModel:
-    """A model ready to train, following torchvision's detection API (see the package doc).
-
-    `warnings` are one-line messages for the user (weights that could not be used...).
-    `image_size`, `resize` and `options` are what it was built with: passing `options` and
-    `image_size` back to build_model rebuilds the same architecture. `class_names` come from a
-    Studio checkpoint given as weights.
-    """
-
-    model: nn.Module
-    spec: ModelSpec
-    warnings: list[str] = field(default_factory=list)
-    image_size: int = 0
-    resize: dict = field(default_factory=dict)
-    options: dict[str, Any] = field(default_factory=dict)
-    class_names: list[str] | None = None
-
-    def param_groups(self) -> dict[str, list[nn.Parameter]]:
-        """param_groups(self.model)."""
-        return param_groups(self.model)
-
-
-def _rcnn_resize(min_size: int, max_size: int) -> dict[str, int]:
-    return {"min_size": min_size, "max_size": max_size}
-
-
-_RCNN_LEVELS = (("P2", "P3", "P4", "P5", "P6"), (4, 8, 16, 32, 64))
-_ONE_STAGE_LEVELS = (("P3", "P4", "P5", "P6", "P7"), (8, 16, 32, 64, 128))
-# torchvision's MobileNetV3 FPN takes its last two stages, both at stride 32, plus a pooled P6.
-_MOBILE_FPN_LEVELS = (("C5a", "C5b", "P6"), (32, 32, 64))
-# SSDlite's six maps at 320 px are 20, 10, 5, 3, 2 and 1 pixels wide.
-_SSDLITE_LEVELS = (("C4", "C5", "E1", "E2", "E3", "E4"), (16, 32, 64, 107, 160, 320))
-
-
-def _spec(
-    name: str,
-    task: str,
-    description: str,
-    levels: tuple[tuple[str, ...], tuple[int, ...]],
-    resize: dict[str, int],
-    supports_pretrained: bool = True,
-    family: str = "torchvision_detection",
-    options: Mapping[str, Any] | None = None,
-) -> ModelSpec:
-    return ModelSpec(
-        name=name,
-        task=task,
-        description=description,
-        feature_levels=levels[0],
-        strides=levels[1],
-        resize=resize,
-        default_image_size=resize.get("fixed", resize.get("min_size", 0)),
-        supports_pretrained=supports_pretrained,
-        family=family,
-        options=dict(options or {}),
-    )
-
-
-def _composable_spec(name: str, options: Mapping[str, Any], description: str) -> ModelSpec:
-    return _spec(
-        name,
-        "detection",
-        description,
-        (composable.LEVELS, composable.STRIDES),
-        {"min_size": 640, "max_size": 640},
-        family="composable",
-        options=options,
-    )
-
-
-_SEG = "torchvision_segmentation"
-_SPECS = [
-    _spec(
-        "fasterrcnn_resnet50_fpn_v2",
-        "detection",
-        "Faster R-CNN v2, ResNet-50 FPN: two-stage, accurate, slow",
-        _RCNN_LEVELS,
-        _rcnn_resize(800, 1333),
-    ),
-    _spec(
-        "fasterrcnn_mobilenet_v3_large_fpn",
-        "detection",
-        "Faster R-CNN, MobileNetV3-Large FPN: light two-stage; coarse (stride 32) features",
-        _MOBILE_FPN_LEVELS,
-        _rcnn_resize(800, 1333),
-    ),
-    _spec(
-        "fasterrcnn_mobilenet_v3_large_320_fpn",
-        "detection",
-        "Faster R-CNN, MobileNetV3-Large FPN at 320 px: fastest two-stage, large objects only",
-        _MOBILE_FPN_LEVELS,
-        _rcnn_resize(320, 640),
-    ),
-    _spec(
-        "retinanet_resnet50_fpn_v2",
-        "detection",
-        "RetinaNet v2, ResNet-50 FPN: one-stage, anchors and focal loss",
-        _ONE_STAGE_LEVELS,
-        _rcnn_resize(800, 1333),
-    ),
-    _spec(
-        "fcos_resnet50_fpn",
-        "detection",
-        "FCOS, ResNet-50 FPN: one-stage, anchor-free",
-        _ONE_STAGE_LEVELS,
-        _rcnn_resize(800, 1333),
-    ),
-    _spec(
-        "ssdlite320_mobilenet_v3_large",
-        "detection",
-        "SSDlite, MobileNetV3-Large at 320x320: tiny and fast, weak on small objects",
-        _SSDLITE_LEVELS,
-        {"fixed": 320},
-    ),
-    _spec(
-        "maskrcnn_resnet50_fpn_v2",
-        "instance_segmentation",
-        "Mask R-CNN v2, ResNet-50 FPN: boxes and per-instance masks",
-        _RCNN_LEVELS,
-        _rcnn_resize(800, 1333),
-    ),
-    _spec(
-        "deeplabv3_resnet50",
-        "semantic_segmentation",
-        "DeepLabV3, dilated ResNet-50 (stride 8): accurate, heavy",
-        (("C5",), (8,)),
-        {"fixed": 520},
-        family=_SEG,
-    ),
-    _spec(
-        "deeplabv3_mobilenet_v3_large",
-        "semantic_segmentation",
-        "DeepLabV3, dilated MobileNetV3-Large (stride 16)",
-        (("C5",), (16,)),
-        {"fixed": 520},
-        family=_SEG,
-    ),
-    _spec(
-        "lraspp_mobilenet_v3_large",
-        "semantic_segmentation",
-        "LR-ASPP, MobileNetV3-Large: the lightest segmenter",
-        (("C3", "C5"), (8, 16)),
-        {"fixed": 520},
-        family=_SEG,
-    ),
-    _spec(
-        "fcn_resnet50",
-        "semantic_segmentation",
-        "FCN, dilated ResNet-50 (stride 8)",
-        (("C5",), (8,)),
-        {"fixed": 520},
-        family=_SEG,
-    ),
-    _spec(
-        "unet",
-        "semantic_segmentation",
-        "Small UNet, 4 levels, full-resolution output; trains from scratch",
-        (("L1", "L2", "L3", "L4"), (1, 2, 4, 8)),
-        {"fixed": 512},
-        supports_pretrained=False,
-        family="unet",
-    ),
-    _composable_spec(
-        "composable",
-        {},
-        "One-stage detector from parts: backbone=, neck= (fpn|pan), head= (fcos|retinanet)",
-    ),
-    _composable_spec(
-        "composable_resnet18_fpn_fcos",
-        {"backbone": "resnet18", "neck": "fpn", "head": "fcos"},
-        "ResNet-18 + FPN + FCOS head, P3-P5",
-    ),
-    _composable_spec(
-        "composable_mobilenet_v3_pan_fcos",
-        {
-            "backbone": "mobilenet_v3_large",
-            "neck": "pan",
-            "head": "fcos",
-            "neck_channels": 96,
-            "head_convs": 2,
-        },
-        "MobileNetV3-Large + PAN (C2f) + light FCOS head, P3-P5: fast",
-    ),
-    _composable_spec(
-        "composable_resnet18_pan_retinanet",
-        {"backbone": "resnet18", "neck": "pan", "head": "retinanet"},
-        "ResNet-18 + PAN (C2f) + RetinaNet head, P3-P5",
-    ),
-    _composable_spec(
-        "composable_efficientnet_b0_pan_fcos",
-        {"backbone": "efficientnet_b0", "neck": "pan", "head": "fcos", "downsample": "s2d"},
-        "EfficientNet-B0 + PAN with space-to-depth downsampling + FCOS head: for small objects",
-    ),
+# Importable from here, where they were defined before.
+__all__ = [
+    "MODELS",
+    "TASKS",
+    "BuiltModel",
+    "ModelBuilder",
+    "ModelConfigError",
+    "ModelSpec",
+    "build_model",
+    "get_spec",
+    "list_models",
+    "param_groups",
+    "register_model",
+    "resize_for",
 ]
 
-MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
+MODELS: dict[str, ModelSpec] = {}  # name -> spec, in registration order
 
 
 def _parse_composable(name: str) -> dict[str, Any] | None:
@@ -281,7 +77,7 @@ def get_spec(name: str) -> ModelSpec:
         return MODELS[name]
     options = _parse_composable(name)
     if options is not None:
-        return _composable_spec(
+        return composable_spec(
             name,
             options,
             f"{options['backbone']} + {options['neck'].upper()} + {options['head']} head",
@@ -304,6 +100,37 @@ def resize_for(spec: ModelSpec, image_size: int) -> dict[str, int]:
     return {"min_size": image_size, "max_size": round(image_size * ratio)}
 
 
+_MODEL_BUILDERS: dict[str, ModelBuilder] = {}  # name -> builder of its own
+
+
+def register_model(
+    spec: ModelSpec, build: ModelBuilder | None = None, *, replace: bool = False
+) -> ModelSpec:
+    """Make `spec` trainable: `get_spec`, `list_models` and `build_model` know it from now.
+
+    `build` constructs it (see `ModelBuilder`); without one, spec.family must be a
+    built-in family. A name already registered raises unless `replace`. For plugins:
+    ``register_model(ModelSpec(name="my_detector", ...), build_my_detector)``."""
+    if spec.name in MODELS and not replace:
+        raise ModelConfigError(f"a model named {spec.name!r} is already registered")
+    if spec.task not in TASKS:
+        raise ModelConfigError(f"unknown task {spec.task!r}; choose one of: {', '.join(TASKS)}")
+    if build is None and spec.family not in FAMILY_BUILDERS:
+        raise ModelConfigError(
+            f"model {spec.name!r} of family {spec.family!r} needs a builder of its own"
+        )
+    MODELS[spec.name] = spec
+    if build is not None:
+        _MODEL_BUILDERS[spec.name] = build
+    else:
+        _MODEL_BUILDERS.pop(spec.name, None)
+    return spec
+
+
+for _s in BUILTIN_SPECS:
+    register_model(_s)
+
+
 def _construct(
     spec: ModelSpec,
     num_classes: int,
@@ -312,35 +139,27 @@ def _construct(
     backbone_pretrained: bool,
     options: dict[str, Any],
 ) -> nn.Module:
-    size = resize.get("fixed", resize.get("min_size", 0))
-    if spec.family == "composable":
-        # The only pretrained part of a composable detector is its backbone.
-        return composable.build_composable(
-            num_classes, size, pretrained or backbone_pretrained, options
+    build = _MODEL_BUILDERS.get(spec.name) or FAMILY_BUILDERS[spec.family]
+    return build(spec, num_classes, resize, pretrained, backbone_pretrained, options)
+
+
+def _checked_size(spec: ModelSpec, num_classes: int, image_size: int | None) -> int:
+    """The input size to build for; raises ModelConfigError for bad arguments."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ModelConfigError(f"num_classes must be a positive integer, not {num_classes!r}")
+    size = spec.default_image_size if image_size is None else int(image_size)
+    if size < 32:
+        raise ModelConfigError(f"image_size must be at least 32 pixels, not {size}")
+    return size
+
+
+def _backbone_pretrained(backbone_weights: str) -> bool:
+    mode = str(backbone_weights).strip().lower()
+    if mode not in (NO_WEIGHTS, *BACKBONE_PRETRAINED):
+        raise ModelConfigError(
+            f"backbone_weights must be 'none' or 'imagenet', not {backbone_weights!r}"
         )
-    if spec.family == "torchvision_detection":
-        return build_torchvision_detector(
-            spec.name,
-            num_classes,
-            pretrained=pretrained,
-            backbone_pretrained=backbone_pretrained,
-            resize=resize,
-            options=options,
-        )
-    if spec.family == "torchvision_segmentation":
-        return build_torchvision_segmenter(
-            spec.name,
-            num_classes,
-            pretrained=pretrained,
-            backbone_pretrained=backbone_pretrained,
-            size=size,
-            options=options,
-        )
-    try:
-        net = UNet(num_classes + 1, **options)
-    except TypeError as exc:
-        raise ModelConfigError(f"unet: bad option ({exc})") from exc
-    return SemanticSegmenter(net, num_classes, size)
+    return mode != NO_WEIGHTS
 
 
 def build_model(
@@ -367,17 +186,8 @@ def build_model(
     Raises ModelConfigError, WeightsError or WeightsUnavailable (all StudioError).
     """
     spec = get_spec(name)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ModelConfigError(f"num_classes must be a positive integer, not {num_classes!r}")
-    size = spec.default_image_size if image_size is None else int(image_size)
-    if size < 32:
-        raise ModelConfigError(f"image_size must be at least 32 pixels, not {size}")
-    backbone_mode = str(backbone_weights).strip().lower()
-    if backbone_mode not in (NO_WEIGHTS, *BACKBONE_PRETRAINED):
-        raise ModelConfigError(
-            f"backbone_weights must be 'none' or 'imagenet', not {backbone_weights!r}"
-        )
-    backbone_pretrained = backbone_mode != NO_WEIGHTS
+    size = _checked_size(spec, num_classes, image_size)
+    backbone_pretrained = _backbone_pretrained(backbone_weights)
     merged = {**spec.options, **options}
     resize = resize_for(spec, size)
     warnings: list[str] = []
@@ -388,24 +198,7 @@ def build_model(
     def construct(pretrained: bool) -> nn.Module:
         return _construct(spec, num_classes, resize, pretrained, backbone_pretrained, dict(merged))
 
-    class_names = None
-    mode = str(weights).strip().lower()
-    if is_path_like(weights):
-        loaded = read_weights_file(weights)  # before the slow build: a bad file fails fast
-        model = construct(False)
-        warnings += load_matching(model, loaded.state_dict, str(weights))
-        class_names = loaded.class_names
-    elif mode == DEFAULT_WEIGHTS and not spec.supports_pretrained:
-        warnings.append(f"{spec.name} has no pretrained weights; it starts from random init")
-        model = construct(False)
-    elif mode == DEFAULT_WEIGHTS:
-        try:
-            model = construct(True)
-        except WeightsUnavailable as exc:
-            warnings.append(f"{exc} Starting from random init instead.")
-            model = construct(False)
-    else:
-        model = construct(False)
+    model, class_names = _with_weights(spec, weights, construct, warnings)
     return BuiltModel(
         model=model,
         spec=spec,
@@ -417,27 +210,26 @@ def build_model(
     )
 
 
-# Parameter-name prefixes of each group, across the model families built here: torchvision's
-# two-stage and one-stage detectors (backbone.body / backbone.fpn), SSD (backbone.features /
-# backbone.extra), the composable detector (backbone.body / backbone.neck), torchvision
-# segmenters (net.backbone) and the UNet (net.encoder / net.decoder). Anything else is head.
-_GROUP_PREFIXES = {
-    "backbone": ("backbone.body.", "backbone.features.", "net.backbone.", "net.encoder."),
-    "neck": ("backbone.fpn.", "backbone.neck.", "backbone.extra.", "net.decoder."),
-}
-
-
-def param_groups(model: nn.Module) -> dict[str, list[nn.Parameter]]:
-    """Split a built model's parameters into "backbone", "neck" and "head" (every key present,
-    possibly empty), for freezing schedules and per-group learning rates.
-
-    All parameters are listed, including those torchvision froze at build time
-    (requires_grad False, e.g. the stem of a pretrained ResNet).
-    """
-    groups: dict[str, list[nn.Parameter]] = {"backbone": [], "neck": [], "head": []}
-    for pname, param in model.named_parameters():
-        group = next(
-            (g for g, prefixes in _GROUP_PREFIXES.items() if pname.startswith(prefixes)), "head"
-        )
-        groups[group].append(param)
-    return groups
+def _with_weights(
+    spec: ModelSpec,
+    weights: str | os.PathLike[str],
+    construct: Callable[[bool], nn.Module],
+    warnings: list[str],
+) -> tuple[nn.Module, list[str] | None]:
+    """The model built with `weights` (see build_model) and the class names of a Studio
+    checkpoint given as weights; appends to `warnings` what could not be used."""
+    mode = str(weights).strip().lower()
+    if is_path_like(weights):
+        loaded = read_weights_file(weights)  # before the slow build: a bad file fails fast
+        model = construct(False)
+        warnings += load_matching(model, loaded.state_dict, str(weights))
+        return model, loaded.class_names
+    if mode == DEFAULT_WEIGHTS and not spec.supports_pretrained:
+        warnings.append(f"{spec.name} has no pretrained weights; it starts from random init")
+        return construct(False), None
+    if mode == DEFAULT_WEIGHTS:
+        try:
+            return construct(True), None
+        except WeightsUnavailable as exc:
+            warnings.append(f"{exc} Starting from random init instead.")
+    return construct(False), None

@@ -1,13 +1,8 @@
-"""Before a run starts: the recipe the Train button uses, and what cannot work.
+"""Before a run starts: the settings that will run, and what cannot work.
 
-`recipe(model, device)` is the one-click recipe: `commands.default_model` picks the model
-(a detector when the project has only boxes, Mask R-CNN with polygons or masks), the
-device is "auto" (a GPU when there is one). On a CPU the recipe stays light, because a
-step of Mask R-CNN at its 800-pixel default takes tens of seconds on a laptop: the
-default detector is already the lightest two-stage one (MobileNetV3 at 320 px), and
-Mask R-CNN is trained at 512 px with batches of 2.
-
-`check(project, cfg)` says plainly what cannot work before anything starts:
+`config_from_settings(project, settings)` is the one-click recipe (recipe.py) with the
+Advanced section's remembered choices on top. `check(project, cfg)` says plainly what
+cannot work before anything starts:
 
 * errors (training does not start): no classes, no labelled training images, no class
   with a training example, a weights file that does not exist, a device that is absent;
@@ -17,7 +12,8 @@ Mask R-CNN is trained at 512 px with batches of 2.
   backbone when only that is cached) rather than refusing, and says so.
 
 Qt-free; it reads the project (a few queries) and may probe the network for a second,
-so the window runs it in a worker thread.
+so the window runs it in a worker thread. What the window's Advanced section lists
+(models, parts, the model summary) is in choices.py.
 """
 
 from __future__ import annotations
@@ -31,14 +27,31 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.errors import StudioError
+from studio.core.kinds import Split
 from studio.core.project import Project
-from studio.ml.cli import auto_device, default_model
-from studio.ml.data.dataset import LABELLED_STATUSES
-from studio.ml.train.config import TrainConfig
+from studio.ml.data.snapshot import LABELLED_STATUSES
 
-# Mask R-CNN on a CPU: shorter side and batch that keep a step near a few seconds.
-CPU_INSTANCE_IMAGE_SIZE = 512
-CPU_INSTANCE_BATCH = 2
+# The Advanced section's offer and the recipe stay importable from here, where the
+# window reads them.
+from studio.ml.run.choices import (
+    ModelChoice,
+    PanelInfo,
+    init_summary_worker,
+    panel_info,
+    summary_text,
+)
+from studio.ml.run.recipe import (
+    CPU_INSTANCE_BATCH,
+    CPU_INSTANCE_IMAGE_SIZE,
+    DEFAULT_DETECTOR,
+    DEFAULT_SEGMENTER,
+    default_model,
+    recipe,
+    recommended,
+)
+from studio.ml.train.config import TrainConfig
+from studio.ml.train.device import resolve_device
+
 DOWNLOAD_HOST = ("download.pytorch.org", 443)
 SETTINGS_KEY = "train_settings"  # project setting: the Advanced section's choices
 _CONFIG_FIELDS = {f.name for f in fields(TrainConfig)}
@@ -70,33 +83,7 @@ class Preflight:
         return not self.errors
 
 
-# --- the recipe --------------------------------------------------------------------------
-
-
-def model_task(model: str) -> str:
-    """The task of a registry model ("" for a "module:function" factory or an unknown name)."""
-    from studio.ml.models import get_spec
-
-    if not model or ":" in model:
-        return ""
-    try:
-        return get_spec(model).task
-    except StudioError:
-        return ""
-
-
-def recipe(model: str, device: str) -> dict[str, Any]:
-    """The one-click settings for `model` on `device` ("cpu", "cuda", "mps"), as TrainConfig
-    fields. Pure: the Advanced section calls it again when the model changes."""
-    cfg = TrainConfig(model=model, device="auto")
-    if device == "cpu" and model_task(model) == "instance_segmentation":
-        cfg.image_size, cfg.batch_size = CPU_INSTANCE_IMAGE_SIZE, CPU_INSTANCE_BATCH
-    return cfg.to_dict()
-
-
-def recommended(project: Project) -> tuple[str, str]:
-    """(model, device) the Train button uses for `project` on this machine."""
-    return default_model(project), auto_device()
+# --- the settings ------------------------------------------------------------------------
 
 
 def config_from_settings(
@@ -152,9 +139,9 @@ def data_problems(project: Project, cfg: TrainConfig) -> list[Problem]:
             for im in snap.images
             if im.split == split and (im.id in shapes or im.status in LABELLED_STATUSES)
         ]
-        for split in ("train", "val")
+        for split in (Split.TRAIN, Split.VAL)
     }
-    train, val = usable["train"], usable["val"]
+    train, val = usable[Split.TRAIN], usable[Split.VAL]
     if not train:
         where = " (the labelled ones are all in the val or test split)" if shapes else ""
         return [
@@ -164,47 +151,50 @@ def data_problems(project: Project, cfg: TrainConfig) -> list[Problem]:
                 f"the train split, or mark images without objects as done{where}.",
             )
         ]
-    problems: list[Problem] = []
     per_class: Counter[int] = Counter()
     for im in train:
         per_class.update(shapes.get(im.id, Counter()))
     missing = [c.name for c in snap.classes if per_class[c.id] == 0]
-    if len(missing) == len(snap.classes):
-        problems.append(
-            Problem(
-                "error",
-                "No class has a labelled example in the train split: the model would have "
-                "nothing to learn. Draw shapes on training images first.",
-            )
-        )
-    elif missing:
-        names = ", ".join(f"'{n}'" for n in missing[:8]) + (" …" if len(missing) > 8 else "")
-        problems.append(
-            Problem(
-                "warning",
-                f"No training example of {names}: the model cannot learn "
-                f"{'this class' if len(missing) == 1 else 'these classes'}.",
-            )
-        )
+    problems = _class_problems(missing, len(snap.classes))
     if not val:
-        if cfg.val_fraction > 0 and len(train) >= 5:
-            n = max(1, round(len(train) * cfg.val_fraction))
-            text = (
-                f"The validation split is empty: {n} of the {len(train)} training images "
-                "are held out to measure AP. Put images in the val split for a stable measure."
-            )
-        else:
-            text = (
-                "The validation split is empty and there are too few training images to hold "
-                "some out: AP is not measured and the last epoch's weights become the model."
-            )
-        problems.append(Problem("warning", text))
+        problems.append(_empty_val_problem(cfg, len(train)))
     return problems
 
 
-def device_problems(device: str) -> list[Problem]:
-    from studio.ml.train.trainer import resolve_device
+def _class_problems(missing: list[str], n_classes: int) -> list[Problem]:
+    """What it means that the classes `missing` have no training example."""
+    if len(missing) == n_classes:
+        text = (
+            "No class has a labelled example in the train split: the model would have "
+            "nothing to learn. Draw shapes on training images first."
+        )
+        return [Problem("error", text)]
+    if not missing:
+        return []
+    names = ", ".join(f"'{n}'" for n in missing[:8]) + (" …" if len(missing) > 8 else "")
+    text = (
+        f"No training example of {names}: the model cannot learn "
+        f"{'this class' if len(missing) == 1 else 'these classes'}."
+    )
+    return [Problem("warning", text)]
 
+
+def _empty_val_problem(cfg: TrainConfig, n_train: int) -> Problem:
+    if cfg.val_fraction > 0 and n_train >= 5:
+        n = max(1, round(n_train * cfg.val_fraction))
+        text = (
+            f"The validation split is empty: {n} of the {n_train} training images "
+            "are held out to measure AP. Put images in the val split for a stable measure."
+        )
+    else:
+        text = (
+            "The validation split is empty and there are too few training images to hold "
+            "some out: AP is not measured and the last epoch's weights become the model."
+        )
+    return Problem("warning", text)
+
+
+def device_problems(device: str) -> list[Problem]:
     try:
         resolve_device(device)
     except (StudioError, RuntimeError) as e:
@@ -296,74 +286,27 @@ def can_download(timeout: float = 2.0) -> bool:
         return False
 
 
-# --- the model summary of the Advanced section ------------------------------------------
-
-
-def init_summary_worker() -> None:
-    """Initializer of the process that computes model summaries: it must not compete with
-    the window (or a training run) for the CPU."""
-    import torch
-
-    try:
-        os.nice(10)
-    except OSError:
-        pass
-    torch.set_num_threads(1)
-
-
-def summary_text(model: str, image_size: int | None, options: dict[str, Any]) -> str:
-    """Output shapes, strides, parameters and GFLOPs of each part of `model` (seconds)."""
-    from studio.ml.models import describe_model, format_description, get_spec
-
-    size = image_size or get_spec(model).default_image_size
-    return format_description(describe_model(model, image_size=size, **options))
-
-
-# --- what the window's Advanced section offers -------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    name: str
-    task: str
-    description: str
-    family: str
-    options: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class PanelInfo:
-    """Everything the training panel needs from the ML side, read once in a worker (it
-    imports torch: seconds)."""
-
-    auto_model: str
-    device: str  # what "auto" means here: "cuda", "mps" or "cpu"
-    models: list[ModelChoice]
-    backbones: list[str]
-    necks: list[str]
-    heads: list[str]
-    composable_defaults: dict[str, Any]
-
-
-def panel_info(project_dir: Path | str) -> PanelInfo:
-    """Reconcile the project's dead runs, and list the models, parts and device. Also
-    imports the runner, so that the window's later use of it does not import torch."""
-    from studio.ml.models import BACKBONE_NODES, HEADS, NECKS, list_models
-    from studio.ml.models.composable import DEFAULT_OPTIONS
-    from studio.ml.run import process as runner
-
-    with Project.open(project_dir) as p:
-        runner.reconcile_runs(p)
-        model, device = recommended(p)
-    return PanelInfo(
-        auto_model=model,
-        device=device,
-        models=[
-            ModelChoice(s.name, s.task, s.description, s.family, dict(s.options))
-            for s in list_models()
-        ],
-        backbones=list(BACKBONE_NODES),
-        necks=list(NECKS),
-        heads=list(HEADS),
-        composable_defaults=dict(DEFAULT_OPTIONS),
-    )
+__all__ = [
+    "CPU_INSTANCE_BATCH",
+    "CPU_INSTANCE_IMAGE_SIZE",
+    "DEFAULT_DETECTOR",
+    "DEFAULT_SEGMENTER",
+    "SETTINGS_KEY",
+    "ModelChoice",
+    "PanelInfo",
+    "Preflight",
+    "Problem",
+    "can_download",
+    "check",
+    "config_from_settings",
+    "data_problems",
+    "default_model",
+    "device_problems",
+    "init_summary_worker",
+    "needed_weights",
+    "panel_info",
+    "recipe",
+    "recommended",
+    "summary_text",
+    "weights_problems",
+]

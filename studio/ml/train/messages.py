@@ -1,8 +1,9 @@
 """Typed messages a training run sends to whoever watches it.
 
-The engine calls an `emit(message)` callback with these; the runner forwards them over a
-multiprocessing queue from the training process to the window, the CLI renders them as a
-progress bar, and `runner.RunRecorder` writes them to the project database. They are
+The trainer calls an `emit(message)` callback with these (callbacks.ProgressMessages);
+run/process.py forwards them over a multiprocessing queue from the training process to
+the window, the CLI renders them as a progress bar, and `run.recorder.RunRecorder`
+writes them to the project database. They are
 plain frozen dataclasses of built-in types, so they pickle across processes and turn
 into JSON with `message_to_dict` (for `--json` output and logs).
 """

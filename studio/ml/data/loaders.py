@@ -1,0 +1,116 @@
+"""Batches: the aspect-ratio grouped batch sampler and the train and eval loaders."""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Sampler
+
+from studio.ml.data.dataset import SnapshotDataset
+
+
+def collate(batch: list[tuple[Any, Any]]) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """Lists of images and targets: detection models take images of different sizes."""
+    return tuple(zip(*batch, strict=True))  # type: ignore[return-value]
+
+
+def aspect_ratio_groups(aspect_ratios: Sequence[float], k: int = 3) -> list[int]:
+    """Group id per image: bins of width/height at 2**linspace(-1, 1, 2k+1), as in
+    torchvision's references/detection/group_by_aspect_ratio.py."""
+    bins = (2 ** np.linspace(-1, 1, 2 * k + 1)).tolist()
+    return [bisect.bisect_right(bins, r) for r in aspect_ratios]
+
+
+class GroupedBatchSampler(BatchSampler):
+    """Batches whose images share an aspect-ratio group, so padding wastes little.
+
+    Same idea as torchvision's references/detection GroupedBatchSampler, but every
+    index of the base sampler is used once per epoch: after the full per-group batches,
+    the leftovers are batched together. An epoch therefore has exactly
+    ceil(len(sampler) / batch_size) batches, the same on every DDP rank, and the order
+    depends only on the base sampler's epoch, so `skip(n)` can resume mid-epoch.
+    """
+
+    def __init__(self, sampler: Sampler[int], group_ids: Sequence[int], batch_size: int):
+        self.sampler = sampler
+        self.group_ids = list(group_ids)
+        self.batch_size = batch_size
+        self._skip = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+
+    def skip(self, n: int) -> None:
+        """Leave out the first `n` batches of the next pass (they were trained on)."""
+        self._skip = max(0, n)
+
+    def full_len(self) -> int:
+        return math.ceil(len(self.sampler) / self.batch_size)  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return max(0, self.full_len() - self._skip)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        skip, self._skip = self._skip, 0
+        for i, batch in enumerate(self._batches()):
+            if i >= skip:
+                yield batch
+
+    def _batches(self) -> Iterator[list[int]]:
+        buffers: dict[int, list[int]] = defaultdict(list)
+        for idx in self.sampler:
+            g = self.group_ids[idx]
+            buffers[g].append(idx)
+            if len(buffers[g]) == self.batch_size:
+                yield buffers.pop(g)
+        rest = [i for g in sorted(buffers) for i in buffers[g]]
+        for k in range(0, len(rest), self.batch_size):
+            yield rest[k : k + self.batch_size]
+
+
+def build_train_loader(
+    dataset: SnapshotDataset,
+    *,
+    batch_size: int,
+    workers: int,
+    seed: int,
+    rank: int = 0,
+    world_size: int = 1,
+    pin_memory: bool = False,
+    grouping: bool = True,
+) -> tuple[DataLoader, GroupedBatchSampler]:
+    """Shuffled, aspect-grouped loader. DistributedSampler shards the images across DDP
+    ranks (with one rank it is just a seeded shuffle that `set_epoch` re-seeds)."""
+    sampler = DistributedSampler(
+        dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=False
+    )
+    groups = aspect_ratio_groups(dataset.aspect_ratios()) if grouping else [0] * len(dataset)
+    batch_sampler = GroupedBatchSampler(sampler, groups, batch_size)
+    loader = DataLoader(
+        dataset,
+        batch_sampler=batch_sampler,
+        num_workers=workers,
+        collate_fn=collate,
+        pin_memory=pin_memory,
+        persistent_workers=workers > 0,
+    )
+    return loader, batch_sampler
+
+
+def build_eval_loader(
+    dataset: SnapshotDataset, *, batch_size: int, workers: int, pin_memory: bool = False
+) -> DataLoader:
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=collate,
+        pin_memory=pin_memory,
+    )

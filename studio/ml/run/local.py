@@ -1,0 +1,167 @@
+"""Training in this process: `studio train`, and each rank under torchrun.
+
+``torchrun --nproc_per_node N -m studio train ...`` starts N processes that all call
+`train`: rank 0 creates (or resumes) and records the run, the others train their shard
+and only rank 0 writes the database. The window uses `process.TrainingProcess` instead.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch.distributed as dist
+
+from studio.core.errors import StudioError
+from studio.core.kinds import RunStatus
+from studio.core.project import Project
+from studio.core.records import RunRecord
+from studio.ml.run.pidfile import reconcile_runs
+from studio.ml.run.process import execute_run
+from studio.ml.run.recipe import default_model
+from studio.ml.run.runs import RESUMABLE, create_run, find_run, update_resumed_config
+from studio.ml.train.config import TrainConfig
+from studio.ml.train.distributed import setup_distributed
+from studio.ml.train.messages import Message
+from studio.ml.train.state import TrainResult
+from studio.ml.train.trainer import train_run
+
+
+@contextmanager
+def graceful_interrupts() -> Iterator[threading.Event]:
+    """First Ctrl-C / SIGTERM: stop after the current iteration with a checkpoint; a
+    second Ctrl-C interrupts at once. Only in the main thread (signals need it)."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def train(
+    project_dir: Path | str,
+    model: str | None = None,
+    epochs: int | None = None,
+    time_budget: float | None = None,
+    batch_size: int | None = None,
+    image_size: int | None = None,
+    weights: str = "default",
+    backbone_weights: str = "imagenet",
+    device: str = "auto",
+    resume: int | str | None = None,
+    workers: int | None = None,
+    progress: Callable[[Message], None] | None = None,
+    *,
+    name: str | None = None,
+    model_options: dict[str, Any] | None = None,
+    **settings: Any,
+) -> dict[str, Any]:
+    """Train a new run (or resume run `resume`, by id or name) in this process.
+
+    `progress` receives every message (see messages.py) for a progress bar. Other
+    `TrainConfig` fields (lr, optimizer, patience, freeze_epochs, ...) go in `settings`.
+    Under torchrun (WORLD_SIZE > 1) every rank calls this; rank 0 creates and records
+    the run. Returns {"run_id", "status", "epoch", "iteration", "best_metric",
+    "best_metric_name", "reason", "checkpoint", "run_dir"}.
+    """
+    d = setup_distributed(device)
+    try:
+        payload: list[Any] = [None, None]
+        if d.is_main:
+            with Project.open(project_dir) as p:
+                reconcile_runs(p)
+                if resume is not None:
+                    run = _resumed_run(p, resume, epochs, time_budget, device, workers, settings)
+                else:
+                    cfg = TrainConfig(
+                        model=model or default_model(p),
+                        weights=weights,
+                        backbone_weights=backbone_weights,
+                        image_size=image_size,
+                        device=device,
+                        workers=workers,
+                        model_options=dict(model_options or {}),
+                        **settings,
+                    )
+                    if epochs is not None or time_budget is not None:
+                        cfg.epochs, cfg.time_budget = epochs, time_budget
+                    if batch_size is not None:
+                        cfg.batch_size = batch_size
+                    run = create_run(p, cfg, name)
+            payload = [run.id, str(run.dir)]
+        if d.distributed:
+            dist.broadcast_object_list(payload, src=0)
+        run_id, run_dir = int(payload[0]), Path(payload[1])
+        result = _train_here(project_dir, run_id, run_dir, resume is not None, progress, d.is_main)
+        return _summary(run_id, run_dir, result)
+    finally:
+        d.close()
+
+
+def _resumed_run(
+    p: Project,
+    resume: int | str,
+    epochs: int | None,
+    time_budget: float | None,
+    device: str,
+    workers: int | None,
+    settings: dict[str, Any],
+) -> RunRecord:
+    """Run `resume` with the settings a resume may change written into its config."""
+    run = find_run(p, resume)
+    if run.status == RunStatus.RUNNING:
+        raise StudioError(f"run {run.id} ({run.name}) is being trained by another process")
+    changes = {
+        "epochs": epochs,
+        "time_budget": time_budget,
+        "device": device if device != "auto" else None,
+        "workers": workers,
+        **{k: v for k, v in settings.items() if k in RESUMABLE},
+    }
+    update_resumed_config(run, changes)
+    return run
+
+
+def _train_here(
+    project_dir: Path | str,
+    run_id: int,
+    run_dir: Path,
+    resume: bool,
+    progress: Callable[[Message], None] | None,
+    is_main: bool,
+) -> TrainResult:
+    """Train (rank 0 recording the run in the database) until done or Ctrl-C."""
+    with graceful_interrupts() as stop:
+        if not is_main:
+            return train_run(run_dir, run_id=run_id, resume=resume, should_stop=stop.is_set)
+        with Project.open(project_dir) as p:
+            return execute_run(p, run_id, resume=resume, emit=progress, should_stop=stop.is_set)
+
+
+def _summary(run_id: int, run_dir: Path, result: TrainResult) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "run_dir": str(run_dir),
+        "status": str(result.status),
+        "epoch": result.epoch,
+        "iteration": result.iteration,
+        "best_metric": result.best_metric,
+        "best_metric_name": result.best_metric_name,
+        "reason": str(result.reason),
+        "checkpoint": str(result.checkpoint) if result.checkpoint else None,
+    }

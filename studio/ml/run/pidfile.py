@@ -1,0 +1,76 @@
+"""Which runs are really training: pid files, and reconciling the database with them.
+
+A training process writes ``train.pid`` (pid, host, start time) into its run folder and
+removes it when it ends. A run the database calls running whose process is gone (killed,
+crashed, the machine rebooted) is marked failed by `reconcile_runs`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from studio.core.kinds import RunStatus
+from studio.core.project import Project
+from studio.ml.run.procinfo import pid_alive, process_start_time
+
+PID_FILE = "train.pid"
+INTERRUPTED = "interrupted: the training process ended without finishing (killed or crashed)"
+
+
+def write_pid_file(run_dir: Path) -> None:
+    """Record this process as the run's trainer (atomically)."""
+    info = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "start_time": process_start_time(os.getpid()),
+    }
+    tmp = run_dir / (PID_FILE + ".tmp")
+    tmp.write_text(json.dumps(info), encoding="utf-8")
+    os.replace(tmp, run_dir / PID_FILE)
+
+
+def read_pid_file(run_dir: Path) -> dict[str, Any] | None:
+    """{"pid", "host", "start_time"} of the run's trainer, or None without a readable file."""
+    try:
+        data = json.loads((run_dir / PID_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def remove_pid_file(run_dir: Path) -> None:
+    try:
+        (run_dir / PID_FILE).unlink()
+    except OSError:
+        pass
+
+
+def reconcile_runs(project: Project) -> list[int]:
+    """Mark runs recorded as running (or queued with a process) whose training process
+    no longer exists on this machine as failed ("interrupted ..."). Returns their ids.
+
+    A run started on another machine (a shared folder) is left alone: its pid means
+    nothing here. Resume works for such runs from their last.pt."""
+    host = socket.gethostname()
+    fixed = []
+    for run in project.runs():
+        if run.status not in (RunStatus.RUNNING, RunStatus.QUEUED):
+            continue
+        info = read_pid_file(run.dir)
+        if info is None:
+            pid = run.config.get("pid")
+            if pid is None:
+                continue  # queued, never started: nothing to reconcile
+            info = {"pid": pid, "host": run.config.get("host")}
+        if info.get("host") not in (None, host):
+            continue
+        if pid_alive(int(info.get("pid") or 0), info.get("start_time")):
+            continue
+        project.update_run(run.id, status=RunStatus.FAILED, error=INTERRUPTED)
+        remove_pid_file(run.dir)
+        fixed.append(run.id)
+    return fixed

@@ -1,0 +1,99 @@
+"""A project's training runs: creating one, finding one, its checkpoints, listing them.
+
+A run is a database row plus a folder (`RunRecord.dir`) that holds everything training
+reads and writes: ``config.json``, the frozen ``dataset.json``, ``last.pt`` / ``best.pt``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from studio.core.errors import StudioError
+from studio.core.project import Project
+from studio.core.records import RunRecord
+from studio.ml.data.snapshot import SNAPSHOT_NAME, write_snapshot
+from studio.ml.run.pidfile import reconcile_runs
+from studio.ml.train.build import model_task
+from studio.ml.train.checkpoint import BEST, LAST
+from studio.ml.train.config import CONFIG_NAME, TrainConfig
+
+# Settings a resumed run may change; the rest would make the checkpoint inconsistent.
+RESUMABLE = ("epochs", "time_budget", "device", "workers", "patience")
+
+
+def create_run(project: Project, cfg: TrainConfig, name: str | None = None) -> RunRecord:
+    """A new run: database row (status "queued"), folder with dataset.json (frozen labels)
+    and config.json. Raises StudioError for a config that cannot work."""
+    cfg.validate()
+    if not cfg.model:
+        raise StudioError("no model chosen for the run")
+    task = model_task(cfg.model, cfg.task)
+    if task and not cfg.task:
+        cfg = TrainConfig.from_dict({**cfg.to_dict(), "task": str(task)})
+    if not project.classes():
+        raise StudioError("the project has no classes: add classes and label images first")
+    name = name or f"{cfg.model.split(':')[-1]}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run = project.create_run(name, cfg.model, str(cfg.task or task), cfg.to_dict())
+    write_snapshot(project, run.dir / SNAPSHOT_NAME)
+    cfg.save(run.dir / CONFIG_NAME)
+    return run
+
+
+def find_run(project: Project, run: int | str) -> RunRecord:
+    """A run by id (int or digits) or by name (the latest of that name)."""
+    if isinstance(run, int) or str(run).isdigit():
+        return project.run(int(run))
+    matches = [r for r in project.runs() if r.name == run]
+    if not matches:
+        raise StudioError(f"no run named {run!r} in {project.path}; `studio runs` lists them")
+    return matches[-1]
+
+
+def run_checkpoint(run: RunRecord, which: str = "best") -> Path:
+    """The run's best.pt ("best"; last.pt while it has none) or last.pt ("last")."""
+    path = run.dir / (BEST if which == "best" else LAST)
+    if which == "best" and not path.is_file():
+        path = run.dir / LAST  # stopped before the first validation: the latest weights
+    if not path.is_file():
+        raise StudioError(f"run {run.id} ({run.name}) has no checkpoint yet")
+    return path
+
+
+def update_resumed_config(run: RunRecord, changes: dict[str, Any]) -> None:
+    """Write the settings a resume changes (None values: unchanged) into config.json."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        return
+    path = run.dir / CONFIG_NAME
+    cfg = TrainConfig.load(path)
+    cfg = TrainConfig.from_dict({**cfg.to_dict(), **changes})
+    cfg.validate()
+    cfg.save(path)
+
+
+def runs_list(project_dir: Path | str) -> list[dict[str, Any]]:
+    """Every run, oldest first: id, name, status, model, task, epoch, best metric, created,
+    finished, error. Runs whose process died are reconciled (marked failed) first."""
+    with Project.open(project_dir) as p:
+        reconcile_runs(p)
+        current = p.current_model()
+        return [
+            {
+                "id": r.id,
+                "name": r.name,
+                "status": r.status,
+                "model": r.model,
+                "task": r.task,
+                "epoch": r.epoch,
+                "best_metric": r.best_metric,
+                "best_metric_name": r.best_metric_name,
+                "created": r.created_at,
+                "finished": r.finished_at,
+                "error": r.error,
+                "current": r.id == current,
+                "dir": str(r.dir),
+            }
+            for r in p.runs()
+        ]

@@ -1,0 +1,77 @@
+"""Checkpoints: writing and reading a run's ``last.pt`` / ``best.pt``, rebuilding their model.
+
+A checkpoint is a plain dict of tensors and built-in types (read back with
+``weights_only=True``): the model, optimizer, scheduler and scaler states, the progress
+counters (`TrainState`), the resolved config and the classes, so that a run resumes at
+the same batch and a model can be used without the project.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from studio.core.errors import StudioError
+from studio.ml.train.build import ModelBundle, build_for_config
+from studio.ml.train.config import TrainConfig
+
+LAST = "last.pt"
+BEST = "best.pt"
+CHECKPOINT_FORMAT = 1
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    """torch.save to a temporary file, then os.replace: a crash mid-write leaves the
+    previous checkpoint intact."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def copy_checkpoint(src: Path, dst: Path) -> None:
+    """Copy `src` to `dst` atomically (temporary file, then os.replace)."""
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a Studio checkpoint on the CPU, tensors and plain data only (weights_only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise StudioError(f"{path}: no such checkpoint")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise StudioError(f"{path}: not a readable checkpoint ({str(e).splitlines()[0]})") from e
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise StudioError(f"{path}: not a Studio checkpoint")
+    return ckpt
+
+
+def build_with_state(
+    cfg: TrainConfig, num_classes: int, state: dict[str, torch.Tensor]
+) -> ModelBundle:
+    """Rebuild a checkpoint's model and load its weights.
+
+    Built as for training first (with the pretrained weights, which fixes details such as
+    frozen BatchNorm layers), so the architecture matches exactly. If those weights are
+    no longer available the model is built without them and loaded leniently: only
+    BatchNorm's num_batches_tracked counters may differ."""
+    try:
+        bundle = build_for_config(cfg, num_classes, pretrained=True)
+        bundle.model.load_state_dict(state)
+        return bundle
+    except (StudioError, RuntimeError):
+        pass
+    bundle = build_for_config(cfg, num_classes, pretrained=False)
+    missing, unexpected = bundle.model.load_state_dict(state, strict=False)
+    bad = [k for k in [*missing, *unexpected] if not k.endswith("num_batches_tracked")]
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise StudioError(f"the checkpoint does not fit model {cfg.model}: {shown}")
+    return bundle
