@@ -36,7 +36,7 @@ class ModelInput:
 
 def default_detector() -> str:
     """The detector the Train button picks on a project of boxes."""
-    from studio.ml.cli import DEFAULT_DETECTOR
+    from studio.ml.run.recipe import DEFAULT_DETECTOR
 
     return DEFAULT_DETECTOR
 
@@ -77,7 +77,7 @@ def model_input(
 def run_config(project: Project, run: str) -> dict[str, Any]:
     """The training config of run `run` (id or name): its config.json, or the copy in the
     database when the file is gone."""
-    from studio.ml.cli import find_run
+    from studio.ml.run.runs import find_run
 
     record = find_run(project, run)
     path = record.dir / CONFIG_NAME

@@ -198,7 +198,7 @@ def _choose_model(a: argparse.Namespace, project) -> ModelInput:
     if a.model:
         return model_input(a.model, a.image_size)
     if project is not None:
-        from studio.ml.cli import default_model
+        from studio.ml.run.recipe import default_model
 
         return model_input(default_model(project), a.image_size)
     return model_input(default_detector(), a.image_size)
