@@ -76,6 +76,8 @@ class LabelClass(Base):
     color: Mapped[str] = mapped_column(String)
     position: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[str] = mapped_column(String, default=utcnow)
+    # The key (1-9) that picks this class; NULL: none. Kept per class (migration 0004).
+    hotkey: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Annotation(Base):
@@ -93,6 +95,9 @@ class Annotation(Base):
     # dict for masks. Kept as text so the database stays readable by any SQLite tool.
     polygons: Mapped[str | None] = mapped_column(Text, nullable=True)
     rle: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Square pixels, as an imported file gave it (COCO `area`); NULL once the shape is
+    # edited or when the source had none: then it is computed from the geometry.
+    area: Mapped[float | None] = mapped_column(Float, nullable=True)
     iscrowd: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str] = mapped_column(String, default="manual")
     score: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -75,7 +75,7 @@ def window_actions(w: MainWindow) -> list[ActionSpec]:
             w.actions["view.compact"].isChecked()), checkable=True),
         ActionSpec("nav.next", "&Next image", lambda: w.step_image(+1)),
         ActionSpec("nav.prev", "P&revious image", lambda: w.step_image(-1)),
-        ActionSpec("nav.done_next", "Mark &done, next unlabelled", w.mark_done_and_next),
+        ActionSpec("nav.done_next", "Mark &done, next not done", w.mark_done_and_next),
         *(ActionSpec(f"tool.{tool}", f"{label} tool", lambda t=tool: w.set_tool(t), True)
           for tool, label in zip(TOOLS, TOOL_LABELS, strict=True)),
         ActionSpec("tool.cancel", "Cancel / select tool", w.escape),

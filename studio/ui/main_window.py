@@ -21,6 +21,7 @@ from studio.core import browse
 from studio.core.errors import StudioError
 from studio.core.kinds import ImageStatus
 from studio.core.project import Project
+from studio.core.undo.commands import StepFocus, step_focus
 from studio.ui.actions import (
     NEED_NO_PROJECT,
     build_menu_bar,
@@ -39,6 +40,7 @@ from studio.ui.classes.picker import ClassPicker
 from studio.ui.common.bridge import ProjectBridge
 from studio.ui.common.errors import show_error
 from studio.ui.common.settings import settings
+from studio.ui.navigation import next_not_done
 from studio.ui.plugin_docks import install_plugins
 from studio.ui.project.start_page import StartPage, add_recent, recent_projects, remove_recent
 from studio.ui.project.transfers import Transfers
@@ -307,10 +309,10 @@ class MainWindow(QMainWindow):
         current = self.current_image_id()
         if self.project is None or current is None:
             return
-        target = browse.next_unlabelled(self.project, self.browser.ids(), current)
+        target = next_not_done(self.project, self.browser.ids(), current)
         self.project.set_status([current], ImageStatus.DONE)
         if target is None:
-            self.status_bar.showMessage("Marked done. No unlabelled image left.", 4000)
+            self.status_bar.showMessage("Marked done. Every image in the list is done.", 4000)
         else:
             self.show_image(target)
 
@@ -402,15 +404,31 @@ class MainWindow(QMainWindow):
         self._undo_redo("redo")
 
     def _undo_redo(self, which: str) -> None:
+        """Undo or redo, then show what changed: its image, its shapes selected."""
         if self.project is None:
             return
+        focus = step_focus(self.project.undo_stack, which)
         try:
             text = getattr(self.project, which)()
         except StudioError as e:
             self.status_bar.showMessage(f"Cannot {which}: {e}", 5000)
             return
+        if focus is not None:
+            self._show_focus(focus)
         if text:
             self.status_bar.showMessage(f"{which.capitalize()}: {text}", 2000)
+
+    def _show_focus(self, focus: StepFocus) -> None:
+        assert self.project is not None
+        image_id = focus.image_id
+        if focus.select:
+            rows = self.project.annotations(ids=focus.select)
+            image_id = rows[0].image_id if rows else image_id
+        if image_id is None:
+            return
+        if image_id != self.current_image_id():
+            self.show_image(image_id)
+        self.canvas.select(focus.select)
 
     def _on_undo_changed(self, can_undo: bool, can_redo: bool) -> None:
         stack = self.project.undo_stack if self.project else None

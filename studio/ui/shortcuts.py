@@ -44,7 +44,7 @@ def _s(id: str, keys: str, description: str, group: str) -> ShortcutSpec:
 SHORTCUTS: tuple[ShortcutSpec, ...] = (
     _s("nav.next", "D,Right", "Next image", "Navigate"),
     _s("nav.prev", "A,Left", "Previous image", "Navigate"),
-    _s("nav.done_next", "Space", "Mark image done, go to the next unlabelled one", "Navigate"),
+    _s("nav.done_next", "Space", "Mark image done, go to the next one not done", "Navigate"),
     _s("tool.box", "W", "Box tool", "Tools"),
     _s("tool.polygon", "P", "Polygon tool", "Tools"),
     _s("tool.select", "V", "Select tool", "Tools"),
@@ -150,7 +150,8 @@ class ShortcutsDialog(QDialog):
         "Double-click a row to change its keys (press the new key; Backspace clears the "
         "recording). Changes apply at once and are saved for your user account "
         "(QSettings, section [shortcuts]); 'Reset all' restores the defaults. "
-        "Keys 1-9 pick the classes in the order of the Classes dock."
+        "A key can do one thing: taking one that is in use swaps the two actions' keys. "
+        "Keys 1-9 pick the classes that have them (Classes ▸ Edit… ▸ Key…)."
     )
 
     def __init__(self, registry: ShortcutRegistry, parent: QWidget | None = None):
@@ -215,17 +216,37 @@ class ShortcutsDialog(QDialog):
         buttons.accepted.connect(dialog.accept)
         buttons.rejected.connect(dialog.reject)
         layout.addWidget(buttons)
-        if dialog.exec() != QDialog.DialogCode.Accepted:
-            return
-        seq = edit.keySequence()
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.assign(spec.id, edit.keySequence())
+
+    def assign(self, action_id: str, seq: QKeySequence) -> bool:
+        """Make `seq` the first key of `action_id` (empty: remove it). A key that another
+        action has is never shared: the user is asked to swap (the other action gets
+        this one's old key) or keep things as they are. True when something changed."""
+        keys = self.registry.keys(action_id)
+        old = keys[0] if keys else None
         # The first key is replaced; any further default keys (Left for A, ...) stay.
-        new = ([seq] if not seq.isEmpty() else []) + keys[1:]
-        self.registry.set_keys(spec.id, new)
+        new = ([] if seq.isEmpty() else [seq]) + [k for k in keys[1:] if k != seq]
+        holders = [] if seq.isEmpty() else [
+            s.id for s in SHORTCUTS if s.id != action_id and seq in self.registry.keys(s.id)
+        ]  # fmt: skip
+        if holders:
+            key, names = keys_text([seq]), ", ".join(f"“{SPECS[h].description}”" for h in holders)
+            gets = keys_text([old]) if old is not None and old != seq else "no key"
+            answer = QMessageBox.question(
+                self, "Shortcut in use",
+                f"{key} is already the key of {names}.\n\nSwap them? {names} then gets {gets}.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,
+            )  # fmt: skip
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
+            for h in holders:
+                theirs = [old if k == seq else k for k in self.registry.keys(h)]
+                self.registry.set_keys(h, [k for k in theirs if k is not None and k != seq])
+        self.registry.set_keys(action_id, new)
         self._fill()
-        clash = {k: v for k, v in self.registry.conflicts().items() if spec.id in v}
-        if clash:
-            names = ", ".join(SPECS[i].description for ids in clash.values() for i in ids)
-            QMessageBox.warning(self, "Shortcut used twice", f"Now shared by: {names}")
+        return True
 
     def _reset_all(self) -> None:
         self.registry.reset_all()

@@ -208,3 +208,32 @@ def test_opening_an_up_to_date_project_does_not_import_alembic(tmp_path: Path) -
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_database_at_0002_gains_the_area_column_with_rows_kept(tmp_path: Path) -> None:
+    """0003 adds annotations.area (NULL for existing rows: computed from geometry)."""
+    folder = tmp_path / "v2"
+    folder.mkdir()
+    engine = db.create_db_engine(folder / "studio.db")
+    db.migrate(engine, "0002")
+    t = "'2025-01-01T00:00:00+00:00'"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO label_classes (name, color, position, created_at) "
+            f"VALUES ('cat', '#ffffff', 1, {t})"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO images (path, width, height, orientation, checksum, file_size, status, "
+            f"split, created_at, updated_at) VALUES ('a.jpg', 9, 9, 1, 'x', 1, 'new', 'train', {t}, {t})"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO annotations (image_id, class_id, kind, x, y, w, h, iscrowd, source, "
+            f"created_at, updated_at) VALUES (1, 1, 'box', 1, 2, 3, 4, 0, 'manual', {t}, {t})"
+        )
+    engine.dispose()
+    with Project.open(folder) as p:
+        assert db.current_revision(p.engine) == db.HEAD_REVISION
+        with p.engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT x, y, w, h, area FROM annotations").all()
+        assert [tuple(r) for r in rows] == [(1.0, 2.0, 3.0, 4.0, None)]
+        assert _diff(p.engine) == []

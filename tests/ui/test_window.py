@@ -95,23 +95,28 @@ def test_next_previous_keep_every_edit(window, qtbot):
     assert window.current_image_id() == ids[1]
 
 
-def test_space_marks_done_and_jumps_to_next_unlabelled(window, qtbot):
+def test_space_marks_done_and_jumps_to_next_not_done(window, qtbot):
     p = window.project
     ids = window.browser.ids()
-    # images 0-2 have shapes; 0 is done. From 1, the next "new" image with no shapes is 3.
+    # image 0 is done; 1 and 2 have shapes (imported labels, say) but are not done.
     window.show_image(ids[1])
     window.canvas.setFocus()
     qtbot.keyClick(window.canvas, KEY.Key_Space)
-    qtbot.waitUntil(lambda: window.current_image_id() == ids[3])
+    qtbot.waitUntil(lambda: window.current_image_id() == ids[2])
     assert sql(p, "SELECT status FROM images WHERE id = ?", (ids[1],)) == [("done",)]
-    window.browser.view.setFocus()  # from the browser, Space is the plain shortcut
+    # From the browser, with the mouse over it, Space is the plain shortcut.
+    window.browser.view.setFocus()
+    qtbot.mouseMove(window.browser.view, QPoint(5, 5))
     qtbot.keyClick(window.browser.view, KEY.Key_Space)
-    assert window.current_image_id() == ids[4]
-    # image 2 has shapes but is "new": reached only when no empty "new" image is left
+    assert window.current_image_id() == ids[3]
+    # Wraps around past the done ones; with none left, stays and says so.
     p.set_status(ids[4:], "done")
-    window.show_image(ids[3])
+    p.set_status([ids[1]], "new")
     qtbot.keyClick(window.browser.view, KEY.Key_Space)
-    assert window.current_image_id() == ids[2]
+    assert window.current_image_id() == ids[1]
+    qtbot.keyClick(window.browser.view, KEY.Key_Space)
+    assert window.current_image_id() == ids[1]
+    assert "Every image in the list is done" in window.status_bar.currentMessage()
 
 
 def test_space_held_while_dragging_pans_instead(window, qtbot):
@@ -360,7 +365,7 @@ def test_class_dialog_delete_rename_reorder(window, qtbot, monkeypatch):
     dialog.list.setCurrentRow(2)
     dialog.move_selected(-1)
     assert [c.name for c in p.classes()] == ["cat", "bird", "dog"]
-    assert window.class_dock.class_for_key(2) == bird
+    assert window.class_dock.class_for_key(2) == p.class_by_name("dog").id  # keys stay
     qtbot.waitUntil(lambda: window.class_dock.tree.topLevelItem(1).text(1) == "bird")
 
 

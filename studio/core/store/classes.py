@@ -13,14 +13,13 @@ from studio.core import schema as S
 from studio.core.errors import StudioError
 from studio.core.events import ProjectEvents
 from studio.core.records import ClassRecord
+from studio.core.store.palette import BASE, class_color
 from studio.core.store.rows import chunks, full_rows
 
-# Distinct, readable on dark and light images; new classes cycle through them.
-PALETTE = (
-    "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
-    "#bfef45", "#fabed4", "#469990", "#dcbeff", "#9a6324", "#fffac8", "#800000",
-    "#aaffc3", "#808000", "#ffd8b1", "#000075", "#a9a9a9", "#ffe119",
-)  # fmt: skip
+# The first twenty class colours; `palette.class_color` continues past them (80 classes,
+# as in COCO, get 80 distinguishable colours).
+PALETTE = BASE
+HOTKEYS = range(1, 10)  # the keys a class can have: 1-9
 
 _CLASS_COLS = (S.LabelClass.id, S.LabelClass.name, S.LabelClass.color, S.LabelClass.position)
 
@@ -49,6 +48,12 @@ class DeletedClass:
     @property
     def image_ids(self) -> list[int]:
         return sorted({a["image_id"] for a in self.annotations})
+
+
+def _free_keys(conn: Connection) -> list[int]:
+    """Keys 1-9 no class has, lowest first."""
+    used = set(conn.execute(select(S.LabelClass.hotkey)).scalars())
+    return [k for k in HOTKEYS if k not in used]
 
 
 def read_classes(conn: Connection) -> list[ClassRecord]:
@@ -81,6 +86,49 @@ class ClassRepo:
             ).all()
         return dict(rows)
 
+    def hotkeys(self) -> dict[int, int]:
+        """{class id: key 1-9} of the classes that have a key."""
+        with self.engine.connect() as conn:
+            q = select(S.LabelClass.id, S.LabelClass.hotkey).where(S.LabelClass.hotkey.isnot(None))
+            return {cid: key for cid, key in conn.execute(q)}
+
+    def hotkey_of(self, class_id: int) -> int | None:
+        return self.hotkeys().get(class_id)
+
+    def set_hotkey(self, class_id: int, key: int | None) -> dict[int, int | None]:
+        """Give `class_id` the key `key` (1-9; None: no key). A class that had that key
+        gets this class's old key instead (a swap), so no two classes share one.
+        Returns the old {class id: key} of every class changed, for undo."""
+        if key is not None and key not in HOTKEYS:
+            raise StudioError(f"a class key is 1-9, not {key}")
+        with self.engine.begin() as conn:
+            keys = dict(conn.execute(select(S.LabelClass.id, S.LabelClass.hotkey)).all())
+            if class_id not in keys:
+                raise StudioError(f"class {class_id} does not exist")
+            old = {class_id: keys[class_id]}
+            holder = next((c for c, k in keys.items() if k == key and c != class_id), None)
+            if key is not None and holder is not None:
+                old[holder] = key
+            self._write_hotkeys(conn, {class_id: None, **{h: None for h in old}})
+            new = {class_id: key}
+            if holder is not None and key is not None:
+                new[holder] = keys[class_id]
+            self._write_hotkeys(conn, new)
+        self.events.classes_changed.emit()
+        return old
+
+    def restore_hotkeys(self, keys: dict[int, int | None]) -> None:
+        """Write back what `set_hotkey` returned."""
+        with self.engine.begin() as conn:
+            self._write_hotkeys(conn, {cid: None for cid in keys})
+            self._write_hotkeys(conn, keys)
+        self.events.classes_changed.emit()
+
+    @staticmethod
+    def _write_hotkeys(conn: Connection, keys: dict[int, int | None]) -> None:
+        for cid, key in keys.items():
+            conn.execute(update(S.LabelClass).where(S.LabelClass.id == cid).values(hotkey=key))
+
     @staticmethod
     def ids_by_name(conn: Connection) -> dict[str, int]:
         """{name: id} of every class, inside an open transaction."""
@@ -95,13 +143,15 @@ class ClassRepo:
         caller emits `classes_changed` once its transaction is committed."""
         n = conn.execute(select(func.count()).select_from(S.LabelClass)).scalar_one()
         pos = conn.execute(select(func.max(S.LabelClass.position))).scalar() or 0
+        free = _free_keys(conn)
         conn.execute(
             insert(S.LabelClass),
             [
-                {"name": nm, "color": PALETTE[(n + i) % len(PALETTE)], "position": pos + 1 + i}
+                {"name": nm, "color": class_color(n + i), "position": pos + 1 + i,
+                 "hotkey": free.pop(0) if free else None}
                 for i, nm in enumerate(names)
             ],
-        )
+        )  # fmt: skip
 
     def ensure(self, names: Iterable[str]) -> dict[str, int]:
         """Ids of the named classes, creating the missing ones (not undoable)."""
@@ -117,11 +167,16 @@ class ClassRepo:
     # --- single-class edits (the undo commands call these) ------------------------------
 
     def add(
-        self, name: str, color: str | None, class_id: int = 0, created_at: str | None = None
+        self,
+        name: str,
+        color: str | None,
+        class_id: int = 0,
+        created_at: str | None = None,
+        hotkey: int | None = None,
     ) -> int:
-        """Add a class named `name`; returns its id. A redo passes the `class_id` and
-        `created_at` the class had, so that it comes back as it was. Raises `StudioError`
-        for an empty or taken name."""
+        """Add a class named `name`; returns its id. It gets the lowest free key 1-9,
+        if any. A redo passes the `class_id`, `created_at` and `hotkey` the class had, so
+        that it comes back as it was. Raises `StudioError` for an empty or taken name."""
         if not name:
             raise StudioError("a class needs a name")
         with self.engine.begin() as conn:
@@ -130,11 +185,17 @@ class ClassRepo:
             n = conn.execute(select(func.count()).select_from(S.LabelClass)).scalar_one()
             pos = (conn.execute(select(func.max(S.LabelClass.position))).scalar() or 0) + 1
             values: dict[str, Any] = {
-                "name": name, "color": color or PALETTE[n % len(PALETTE)], "position": pos,
+                "name": name, "color": color or class_color(n), "position": pos,
                 "created_at": created_at or S.utcnow(),
             }  # fmt: skip
             if class_id:
                 values["id"] = class_id
+            if hotkey is None:
+                free = _free_keys(conn)
+                hotkey = free[0] if free else None
+            elif conn.execute(select(S.LabelClass.id).where(S.LabelClass.hotkey == hotkey)).first():
+                hotkey = None  # taken meanwhile (a redo after an import): no key
+            values["hotkey"] = hotkey
             res = conn.execute(insert(S.LabelClass).values(**values))
             class_id = class_id or res.inserted_primary_key[0]
         self.events.classes_changed.emit()

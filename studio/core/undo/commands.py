@@ -5,9 +5,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from studio.core.errors import StudioError
+from studio.core.store.annotations import GEOMETRY_COLUMNS
 from studio.core.store.classes import DeletedClass, MergedClasses
 from studio.core.store.images import EDITABLE_FIELDS, DeletedImages
 from studio.core.undo.stack import Command, UndoStack
@@ -18,7 +20,8 @@ if TYPE_CHECKING:
 __all__ = [
     "AddAnnotations", "AddClass", "AssignSplits", "Command", "DeleteAnnotations",
     "DeleteClass", "DeleteImages", "MergeClasses", "ReorderClasses", "SetClassFields",
-    "SetImageField", "UndoStack", "UpdateAnnotations",
+    "SetClassHotkey",
+    "SetImageField", "StepFocus", "UndoStack", "UpdateAnnotations", "step_focus",
 ]  # fmt: skip
 
 # --- annotations ---------------------------------------------------------------------------
@@ -74,7 +77,11 @@ class UpdateAnnotations(Command):
             missing = set(self.new) - set(rows)
             if missing:
                 raise StudioError(f"shape(s) {sorted(missing)} no longer exist")
-            self.old = {i: {k: rows[i][k] for k in f} for i, f in self.new.items()}
+            # A geometry edit clears an imported area; undo must bring it back.
+            self.old = {
+                i: {k: rows[i][k] for k in (f if GEOMETRY_COLUMNS.isdisjoint(f) else {*f, "area"})}
+                for i, f in self.new.items()
+            }
         store.annotations.update_rows(self.new)
 
     def undo(self, store: Store) -> None:
@@ -162,14 +169,34 @@ class AddClass(Command):
         self.name, self.color = name.strip(), color
         self.class_id = 0
         self.created_at: str | None = None
+        self.hotkey: int | None = None
         self.text = f"add class {name}"
 
     def do(self, store: Store) -> None:
-        # On redo the class comes back with its id and creation time.
-        self.class_id = store.classes.add(self.name, self.color, self.class_id, self.created_at)
+        # On redo the class comes back with its id, creation time and key.
+        self.class_id = store.classes.add(
+            self.name, self.color, self.class_id, self.created_at, self.hotkey
+        )
 
     def undo(self, store: Store) -> None:
+        self.hotkey = store.classes.hotkey_of(self.class_id)
         self.created_at = store.classes.remove_unused(self.class_id, self.name)
+
+
+class SetClassHotkey(Command):
+    """Give a class the key 1-9 that picks it (None: no key); the class that had the key
+    gets this one's old key."""
+
+    def __init__(self, class_id: int, key: int | None):
+        self.class_id, self.key = class_id, key
+        self.old: dict[int, int | None] = {}
+        self.text = "change class key"
+
+    def do(self, store: Store) -> None:
+        self.old = store.classes.set_hotkey(self.class_id, self.key)
+
+    def undo(self, store: Store) -> None:
+        store.classes.restore_hotkeys(self.old)
 
 
 class SetClassFields(Command):
@@ -237,3 +264,34 @@ class DeleteClass(Command):
     def undo(self, store: Store) -> None:
         assert self.deleted is not None
         store.classes.restore(self.deleted)
+
+
+# --- where an undo or redo lands ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StepFocus:
+    """What the next undo (or redo) changes, for a window to show it: the image whose
+    shapes change (None when the command does not say; look it up from `select`) and
+    the shapes that exist afterwards, to select."""
+
+    image_id: int | None
+    select: list[int] = field(default_factory=list)
+
+
+def step_focus(stack: UndoStack, which: str) -> StepFocus | None:
+    """The focus of the command the next `stack.undo()` ("undo") or `stack.redo()`
+    ("redo") runs; None when it changes no shapes (classes, images, splits)."""
+    commands = stack._done if which == "undo" else stack._undone  # same package: no copy
+    if not commands:
+        return None
+    cmd, undo = commands[-1], which == "undo"
+    if isinstance(cmd, AddAnnotations):
+        image = cmd.rows[0].get("image_id") if cmd.rows else None
+        return StepFocus(image, [] if undo else list(cmd.ids))
+    if isinstance(cmd, DeleteAnnotations):
+        image = cmd.rows[0].get("image_id") if cmd.rows else None
+        return StepFocus(image, list(cmd.ids) if undo else [])
+    if isinstance(cmd, UpdateAnnotations):
+        return StepFocus(None, list(cmd.new))
+    return None

@@ -53,6 +53,7 @@ class _Job:
     image: ImageRecord = field(compare=False)
     reduce: int = field(compare=False, default=1)
     token: int = field(compare=False, default=0)
+    generation: int = field(compare=False, default=0)
 
 
 def _decode(job: _Job, progress: Progress) -> tuple[_Job, object, str | None]:
@@ -92,6 +93,9 @@ class ImageSource(QObject):
         self._running = 0
         self._seq = itertools.count()
         self._level_token = 0
+        # Image ids are per project: `reset` starts a new generation, and results of
+        # an older one (a decode still running for the last project) are dropped.
+        self._generation = 0
         self._closed = False
         app = QCoreApplication.instance()
         if app is not None:
@@ -138,6 +142,16 @@ class ImageSource(QObject):
     def cancel_levels(self) -> None:
         self._level_token += 1
 
+    def reset(self) -> None:
+        """Forget every cached, queued and running decode (another project is opening:
+        its image ids mean other files)."""
+        self._generation += 1
+        self._level_token += 1
+        self._cache.clear()
+        self._errors.clear()
+        self._pending.clear()
+        self._jobs.clear()
+
     def invalidate(self, image_id: int) -> None:
         self._cache.pop(image_id, None)
         self._errors.pop(image_id, None)
@@ -155,6 +169,7 @@ class ImageSource(QObject):
 
     def _push(self, job: _Job) -> None:
         if not self._closed:
+            job.generation = self._generation
             heapq.heappush(self._jobs, job)
             self._dispatch()
 
@@ -163,7 +178,7 @@ class ImageSource(QObject):
             job = heapq.heappop(self._jobs)
             if job.product == Product.LEVEL and job.token != self._level_token:
                 continue  # superseded before it started
-            if job.product == Product.PREVIEW and job.image.id in self._cache:
+            if job.product == Product.PREVIEW and self.cached_preview(job.image) is not None:
                 self._pending.discard(job.image.id)  # decoded meanwhile (prefetched)
                 continue
             self._running += 1
@@ -178,7 +193,7 @@ class ImageSource(QObject):
         self._running -= 1
         job, result, error = outcome
         try:
-            if self._closed:
+            if self._closed or job.generation != self._generation:
                 return
             if job.product == Product.PREVIEW:
                 self._preview_done(job.image, result, error)  # type: ignore[arg-type]

@@ -152,6 +152,7 @@ class CanvasView(QGraphicsView):
             self._bridge.disconnect_project()
             self._bridge = None
         self._clear_image()
+        self.source.reset()  # ids of the last project name other files in this one
         self.editor.clipboard = []
         self.editor.project = project
         if project is None:

@@ -1,4 +1,5 @@
-"""Edit classes: add, rename, recolour, reorder (drag or Up/Down), merge and delete.
+"""Edit classes: add, rename, recolour, reorder (drag or Up/Down), set a class's key,
+merge and delete. Keys 1-9 stay with their class whatever the order.
 
 Every button is one undoable project command. Merge and delete change shapes, so they
 first say how many and ask.
@@ -28,6 +29,8 @@ from PySide6.QtWidgets import (
 
 from studio.core.errors import StudioError
 from studio.core.project import Project
+from studio.core.undo.commands import SetClassHotkey
+from studio.ui.classes.choosers import MergeTargetDialog, key_choices
 from studio.ui.classes.dock import ClassIdRole, swatch
 from studio.ui.common.errors import show_error
 
@@ -44,7 +47,7 @@ class ClassDialog(QDialog):
         left = QVBoxLayout()
         left.addWidget(self._build_list(), 1)
         left.addWidget(
-            QLabel("Drag to reorder: the first nine classes are keys 1-9. Ctrl+Z undoes.")
+            QLabel("Drag to reorder. Keys stay with their class; Key… changes one. Ctrl+Z undoes.")
         )
         layout.addLayout(left, 1)
         layout.addLayout(self._build_buttons())
@@ -65,6 +68,7 @@ class ClassDialog(QDialog):
             ("Add…", self.add_interactive),
             ("Rename…", self.rename_selected),
             ("Colour…", self.recolor_selected),
+            ("Key…", self.set_key_selected),
             ("Up", lambda: self.move_selected(-1)),
             ("Down", lambda: self.move_selected(+1)),
             ("Merge into…", self.merge_selected),
@@ -84,9 +88,13 @@ class ClassDialog(QDialog):
     def reload(self) -> None:
         selected = set(self.selected_ids())
         counts = self.project.class_counts()
+        keys = self.project.store.classes.hotkeys()
         self.list.clear()
         for c in self.project.classes():
-            item = QListWidgetItem(swatch(c.color), f"{c.name}  ({counts.get(c.id, 0):,} shapes)")
+            key = f"  · key {keys[c.id]}" if c.id in keys else ""
+            item = QListWidgetItem(
+                swatch(c.color), f"{c.name}  ({counts.get(c.id, 0):,} shapes){key}"
+            )
             item.setData(ClassIdRole, c.id)
             self.list.addItem(item)
             item.setSelected(c.id in selected)
@@ -162,10 +170,27 @@ class ClassDialog(QDialog):
         others = [c for c in self.project.classes() if c.id not in sources]
         if not others:
             return
-        names = [c.name for c in others]
-        name, ok = QInputDialog.getItem(self, "Merge classes", "Merge into:", names, 0, False)
+        chooser = MergeTargetDialog([repr(self._name(s)) for s in sources], others, self)
+        if chooser.exec() and chooser.chosen is not None:
+            self.merge(sources, chooser.chosen)
+
+    def set_key_selected(self) -> None:
+        ids = self.selected_ids()
+        if len(ids) != 1:
+            return
+        classes, keys = self.project.classes(), self.project.store.classes.hotkeys()
+        choices = key_choices(classes, keys)
+        current = keys.get(ids[0], 0)
+        label = f"Key for {self._name(ids[0])!r}:"
+        text, ok = QInputDialog.getItem(self, "Class key", label, choices, current, False)
         if ok:
-            self.merge(sources, others[names.index(name)].id)
+            index = choices.index(text)
+            self.set_key(ids[0], index or None)
+
+    def set_key(self, class_id: int, key: int | None) -> None:
+        """Give `class_id` the key (1-9, None: none); a class that had it gets the old
+        key of this one (undoable)."""
+        self._run("Class key", self.project.execute, SetClassHotkey(class_id, key))
 
     def merge(self, source_ids: Sequence[int], target_id: int) -> int | None:
         """Ask, then move every shape of `source_ids` to `target_id` and delete the

@@ -99,6 +99,7 @@ class ClassDock(QDockWidget):
     def refresh(self, *_: object) -> None:
         classes = self.classes()
         counts = self.project.class_counts() if self.project is not None else {}
+        keys = self.hotkeys()
         ids = {c.id for c in classes}
         self._hidden &= ids
         if self.current_class not in ids:
@@ -106,10 +107,9 @@ class ClassDock(QDockWidget):
         self._filling = True
         try:
             self.tree.clear()
-            for pos, c in enumerate(classes):
-                item = QTreeWidgetItem(
-                    ["" if pos >= 9 else str(pos + 1), c.name, f"{counts.get(c.id, 0):,}"]
-                )
+            for c in classes:
+                key = str(keys[c.id]) if c.id in keys else ""
+                item = QTreeWidgetItem([key, c.name, f"{counts.get(c.id, 0):,}"])
                 item.setData(0, ClassIdRole, c.id)
                 item.setIcon(1, swatch(c.color))
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
@@ -122,10 +122,13 @@ class ClassDock(QDockWidget):
         finally:
             self._filling = False
 
+    def hotkeys(self) -> dict[int, int]:
+        """{class id: key 1-9}: each class keeps its key (Classes ▸ Key… changes it)."""
+        return self.project.store.classes.hotkeys() if self.project is not None else {}
+
     def class_for_key(self, n: int) -> int | None:
-        """The class that key `n` (1-9) picks: the n-th in the project's order."""
-        classes = self.classes()
-        return classes[n - 1].id if 1 <= n <= len(classes) else None
+        """The class that key `n` (1-9) picks, or None."""
+        return next((cid for cid, key in self.hotkeys().items() if key == n), None)
 
     def set_current_class(self, class_id: int | None) -> None:
         self.current_class = class_id
