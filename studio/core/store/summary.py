@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from studio.core import schema as S
-from studio.core.kinds import ImageStatus, ShapeKind, Split
+from studio.core.kinds import ImageStatus, ShapeKind, Source, Split
 
 
 def _count_by(conn, column) -> dict[str, int]:
@@ -30,6 +30,7 @@ def project_summary(engine: Engine, project_dir: Path) -> dict[str, Any]:
             ).all()
         )
         kinds = _count_by(conn, S.Annotation.kind)
+        sources = _count_by(conn, S.Annotation.source)
         splits = _count_by(conn, S.Image.split)
         statuses = _count_by(conn, S.Image.status)
         n_labelled = conn.execute(
@@ -43,6 +44,7 @@ def project_summary(engine: Engine, project_dir: Path) -> dict[str, Any]:
         "annotations": n_ann,
         "classes": per_class,
         "kinds": {k.value: kinds.get(k, 0) for k in ShapeKind},
+        "sources": {s.value: sources.get(s, 0) for s in Source},
         "splits": {s.value: splits.get(s, 0) for s in Split},
         "statuses": {s.value: statuses.get(s, 0) for s in ImageStatus},
         "runs": n_runs,

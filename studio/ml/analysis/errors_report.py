@@ -1,0 +1,127 @@
+"""`studio analyze errors`: a run's errors against the project's labels, as one JSON
+object or as readable tables.
+
+The JSON object (a stable interface; scripts build on it):
+
+- `run_id`, `iou` (matching threshold), `score` (a prediction counts when its score is at
+  least this), `images` (images analysed);
+- `per_class`: class name -> {`tp`, `fp`, `fn`, `precision`, `recall` (null when
+  undefined), `ap` (IoU 0.50:0.95), `ap50`, `ap75`, `aps`, `apm`, `apl`, `ap_<band>` for
+  each --band (all pycocotools' COCOeval numbers; -1 where COCO leaves them undefined)};
+- `total`: {`tp`, `fp`, `fn`, `precision`, `recall`}; `ap`: the class means;
+- `confusion`: {`labels`: class names then "background", `matrix`: rows are label
+  classes, columns predicted classes (the last row: predictions matching no label, the
+  last column: labels no prediction found)};
+- `errors`: the TIDE-style breakdown, AP50 gained by fixing each error type: `cls`,
+  `loc`, `both`, `dupe`, `bkg`, `miss`; `error_counts`: how many of each.
+
+Images analysed: those of the split (all without one) that have labels or are marked
+done (an unlabelled image would make every prediction on it a false positive).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from studio.core.errors import StudioError
+from studio.core.formats.coco import coco_dict
+from studio.core.kinds import ImageStatus
+from studio.core.project import Project
+from studio.ml.analysis.errors import Detections, ErrorReport, analyze_errors
+from studio.ml.analysis.stored_predictions import update_predictions
+from studio.ml.run.runs import find_run, run_checkpoint
+
+
+def parse_bands(text: str | None) -> dict[str, tuple[float, float]]:
+    """Size bands "tiny=0:16,small=16:32" (side in pixels: areas side^2) -> {name:
+    (min area, max area)} in square pixels."""
+    bands: dict[str, tuple[float, float]] = {}
+    for part in filter(None, (text or "").split(",")):
+        m = re.fullmatch(r"\s*(\w+)\s*=\s*([\d.]+)\s*:\s*([\d.]+|inf)\s*", part)
+        if not m:
+            raise StudioError(f"--bands: {part!r} is not NAME=MIN:MAX (object side, pixels)")
+        lo, hi = float(m[2]), float(m[3])
+        if hi <= lo:
+            raise StudioError(f"--bands: {part!r} has MAX <= MIN")
+        bands[m[1]] = (lo * lo, min(hi * hi, 1e10))
+    return bands
+
+
+def _check(iou: float, score: float) -> None:
+    if not 0 < iou <= 1:
+        raise StudioError(f"--iou {iou}: must be in (0, 1]")
+    if not 0 <= score <= 1:
+        raise StudioError(f"--score {score}: must be in [0, 1]")
+
+
+def error_analysis(
+    project_dir: Path | str,
+    run: int | str,
+    split: str | None = None,
+    *,
+    iou: float = 0.5,
+    score: float = 0.3,
+    bands: dict[str, tuple[float, float]] | None = None,
+    device: str = "auto",
+) -> tuple[int, ErrorReport]:
+    """(run id, report) of a run's stored predictions against the labels of `split`'s
+    images (all images without one); images without current predictions are predicted
+    first."""
+    _check(iou, score)
+    with Project.open(project_dir) as p:
+        rec = find_run(p, run)
+        snap = p.snapshot(split)
+        labelled = {a.image_id for a in snap.annotations}
+        images = [im for im in snap.images if im.id in labelled or im.status == ImageStatus.DONE]
+        if not images:
+            where = f"the {split} split" if split else "the project"
+            raise StudioError(f"{p.path}: no labelled images in {where} to analyse")
+        snap.images[:] = images
+        update_predictions(p, rec, run_checkpoint(rec), images, device=device)
+        rows = p.predictions(rec.id, [im.id for im in images])
+    gt = coco_dict(snap)
+    report = analyze_errors(gt, Detections.from_rows(rows), iou=iou, score=score, size_bands=bands)
+    return rec.id, report
+
+
+def _fmt(v: Any) -> str:
+    if v is None or (isinstance(v, float) and v < 0):
+        return "-"
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def format_report(data: dict[str, Any]) -> str:
+    """The JSON object as text: the per-class table, the confusion matrix, the errors."""
+    lines = [f"run {data['run_id']}: {data['images']} images, IoU {data['iou']}, "
+             f"score >= {data['score']}"]  # fmt: skip
+    cols = ("tp", "fp", "fn", "precision", "recall", "ap", "ap50", "ap75")
+    lines.append(f"{'class':<20}" + "".join(f"{c:>10}" for c in cols))
+    rows = [*data["per_class"].items(), ("total", {**data["total"], **data.get("ap", {})})]
+    for name, row in rows:
+        lines.append(f"{name[:20]:<20}" + "".join(f"{_fmt(row.get(c)):>10}" for c in cols))
+    names = data["confusion"]["labels"]
+    lines += ["", "confusion (rows: labels, columns: predictions)"]
+    lines.append(f"{'':<14}" + "".join(f"{n[:9]:>10}" for n in names))
+    for name, row in zip(names, data["confusion"]["matrix"], strict=True):
+        lines.append(f"{name[:14]:<14}" + "".join(f"{v:>10}" for v in row))
+    if "errors" in data:
+        lines += ["", "errors (AP50 gained if fixed, count)"]
+        for k, v in data["errors"].items():
+            lines.append(f"  {k:<6} {v:>8.4f} {data['error_counts'][k]:>8}")
+    return "\n".join(lines)
+
+
+def errors_command(a: Any) -> int:
+    """`studio analyze errors DIR --run R [--split S] [--iou T] [--score T] [--json]`."""
+    run_id, report = error_analysis(
+        a.dir, a.run, a.split, iou=a.iou, score=a.score, bands=parse_bands(a.bands)
+    )
+    data = {"run_id": run_id, **report.to_json()}
+    if a.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(format_report(data))
+    return 0
