@@ -20,7 +20,8 @@ from studio.core.kinds import Split, values
 
 VERBS = (
     "new", "import", "export", "info", "split", "demo",
-    "train", "runs", "eval", "predict", "export-model", "models", "analyze",
+    "train", "runs", "eval", "predict", "export-model", "models", "analyze", "prelabel",
+    "weights",
 )  # fmt: skip
 IMPORT_FORMATS = ("images", "coco", "yolo", "voc", "labelme")
 EXPORT_FORMATS = ("coco", "yolo", "voc", "labelme")
@@ -112,6 +113,7 @@ def _transfer_verbs(sub) -> None:
     p.add_argument(
         "--classes", type=Path, help="classes.txt: one class name a line, in index order"
     )
+    _json_arg(p)
 
     p = sub.add_parser("export", help="export annotations")
     _project_arg(p)
@@ -121,26 +123,18 @@ def _transfer_verbs(sub) -> None:
 
 
 def _training_verbs(sub) -> None:
+    from studio.ml.run.options import add_train_arguments
+
     p = sub.add_parser("train", help="fine-tune a model on the project's labels")
     _project_arg(p)
-    p.add_argument("--model", help="a model name from `studio models` (default: chosen for you)")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--epochs", type=int, help="train for this many epochs")
-    g.add_argument(
-        "--time-budget",
-        type=float,
-        metavar="SECONDS",
-        help="train for this long, evaluation included",
-    )
-    p.add_argument("--batch-size", type=int, help="images per step (default: by device)")
-    p.add_argument("--image-size", type=int, help="longest side at the model input, pixels")
-    p.add_argument("--weights", default="default", help="default | none | PATH")
-    p.add_argument("--backbone-weights", default="imagenet", help="imagenet | none | PATH")
-    p.add_argument(
-        "--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="where to train"
-    )
+    add_train_arguments(p)
     p.add_argument("--resume", help="run id to resume from its last checkpoint")
-    p.add_argument("--workers", type=int, help="data-loader worker processes")
+
+    p = sub.add_parser("weights", help="pretrained files each model can use, and where they are")
+    p.add_argument("--model", help="only this model")
+    p.add_argument(
+        "--project", type=Path, help="a project folder: also look in its weights folder setting"
+    )
 
     p = sub.add_parser("runs", help="list training runs")
     _project_arg(p)
@@ -197,6 +191,27 @@ def _analysis_verbs(sub) -> None:
     z.add_argument("--box", type=float, metavar="PIXELS", help="one box size at the model input")
     _json_arg(z)
 
+    e = what.add_parser("errors", help="TP/FP/FN, AP, confusion and error types of a run")
+    _project_arg(e)
+    e.add_argument("--run", required=True, help="run id or name")
+    _split_arg(e, "analyse only this split (default: all labelled images)")
+    e.add_argument("--iou", type=float, default=0.5, help="IoU for a match (0.5)")
+    e.add_argument("--score", type=float, default=0.3, help="score a prediction needs (0.3)")
+    e.add_argument("--bands", help="size bands for AP, e.g. tiny=0:16,small=16:32 (side, px)")
+    _json_arg(e)
+
+    p = sub.add_parser("prelabel", help="add a run's predictions as shapes to review")
+    _project_arg(p)
+    p.add_argument("--run", required=True, help="run id or name")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--unlabelled", action="store_true", help="images without shapes")
+    g.add_argument("--split", choices=SPLITS, help="the images of this split")
+    g.add_argument("--images", help="a text file with one image a line, or names with commas")
+    p.add_argument("--score", type=float, default=0.5, help="score a prediction needs (0.5)")
+    p.add_argument(
+        "--skip-overlapping", action="store_true", help="skip predictions on existing labels"
+    )
+
 
 # --- verbs ---------------------------------------------------------------------------------
 
@@ -230,11 +245,17 @@ def cmd_import(a: argparse.Namespace) -> int:
             report = import_annotations(project, a.format, a.path, a.images, a.classes, progress)
         finally:
             bar.close()
-    for file, reason in report.skipped:
-        print(f"skipped {file}: {reason}", file=sys.stderr)
-    for w in report.warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    print(report.summary())
+    if a.json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False))
+    else:
+        for file, reason in report.skipped:
+            print(f"skipped {file}: {reason}", file=sys.stderr)
+        for w in report.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        print(report.summary())
+    if report.nothing_imported:
+        print(f"studio: error: {a.path}: nothing could be imported", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -319,9 +340,19 @@ def cmd_models(a: argparse.Namespace) -> int:
 
 
 def cmd_analyze(a: argparse.Namespace) -> int:
+    if a.analysis == "errors":
+        from studio.ml.analysis.errors_report import errors_command
+
+        return errors_command(a)
     from studio.ml.analysis.zoom_report import zoom_command
 
     return {"zoom": zoom_command}[a.analysis](a)
+
+
+def cmd_prelabel(a: argparse.Namespace) -> int:
+    from studio.ml.analysis.prelabel import prelabel_command
+
+    return prelabel_command(a)
 
 
 def _ml(name: str):
@@ -342,7 +373,9 @@ HANDLERS = {
     "demo": cmd_demo,
     "models": cmd_models,
     "analyze": cmd_analyze,
+    "prelabel": cmd_prelabel,
     "train": _ml("train_command"),
+    "weights": _ml("weights_command"),
     "runs": _ml("runs_command"),
     "eval": _ml("eval_command"),
     "predict": _ml("predict_command"),

@@ -23,5 +23,23 @@ def export_annotations(
         raise StudioError(f"unknown export format {fmt!r}; use one of {', '.join(WRITERS)}")
     if split is not None and split not in SPLITS:
         raise StudioError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+    out = Path(out)
+    _check_target(out, fmt)
     snap = project.snapshot(split)
-    return WRITERS[fmt](snap, Path(out))
+    try:
+        return WRITERS[fmt](snap, out)
+    except OSError as e:  # a writer's own error; Studio's writers say StudioError themselves
+        where = e.filename or out
+        raise StudioError(f"{where}: cannot write the export: {e.strerror or e}") from e
+
+
+def _check_target(out: Path, fmt: str) -> None:
+    """Refuse, before anything is written, an output the format cannot be written to."""
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise StudioError(f"{out}: cannot export here: {parent} is a file, not a folder")
+            break
+    single_file = fmt == "coco" and out.suffix.lower() == ".json"
+    if out.exists() and not out.is_dir() and not single_file:
+        raise StudioError(f"{out}: exists and is a file; {fmt} exports to a folder")

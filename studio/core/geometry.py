@@ -202,3 +202,35 @@ def _str_counts(rle: dict[str, Any]) -> dict[str, Any]:
         "size": [int(v) for v in rle["size"]],
         "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
     }
+
+
+def rle_run_lengths(counts: str) -> list[int]:
+    """Run lengths of a compressed COCO RLE counts string (pycocotools' rleFrString,
+    in Python so that a hostile string is checked before the C code reads it).
+
+    Raises ValueError for a character outside the format's alphabet, a string cut
+    inside a number, or a negative run (what an overlong or corrupt string decodes to).
+    """
+    runs: list[int] = []
+    p, n = 0, len(counts)
+    while p < n:
+        x = k = 0
+        more = True
+        while more:
+            if p >= n:
+                raise ValueError("the counts string ends inside a number")
+            c = ord(counts[p]) - 48
+            if not 0 <= c < 64:
+                raise ValueError(f"character {counts[p]!r} is not RLE counts text")
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        if len(runs) > 2:
+            x += runs[-2]
+        if x < 0:
+            raise ValueError(f"run {len(runs) + 1} has a negative length")
+        runs.append(x)
+    return runs

@@ -28,14 +28,16 @@ from studio.core.records import AnnotationSpec, BBox, Polygons
 Orientation = tuple[int, int, int]
 # report.problem(kind, example): counts a problem that does not stop the import.
 ProblemSink = Callable[[str, str], None]
-CheckedShape = tuple[BBox, Polygons | None, dict | None]
+# (bbox, polygons, rle, changed): `changed` is True when clipping altered the geometry,
+# so an area the file declared no longer describes it.
+CheckedShape = tuple[BBox, Polygons | None, dict | None, bool]
 
 
 def check_shape(
     a: AnnotationSpec, w: int, h: int, transform: Orientation | None, problem: ProblemSink
 ) -> CheckedShape | None:
-    """(bbox, polygons, rle) of `a` on a w x h image as displayed, clipped to it, or
-    None if it was rejected (each rejection and clipping is reported to `problem`)."""
+    """(bbox, polygons, rle, changed) of `a` on a w x h image as displayed, clipped to
+    it, or None if it was rejected (each rejection and clipping is reported to `problem`)."""
     where = a.where or a.image_key
     bbox, polys, rle = a.bbox, a.polygons, a.rle
     if transform is not None:
@@ -77,7 +79,7 @@ def _check_mask(
     if bbox[2] <= 0 or bbox[3] <= 0:
         problem("empty masks rejected", where)
         return None
-    return (float(bbox[0]), float(bbox[1]), float(bbox[2]), float(bbox[3])), None, rle
+    return (float(bbox[0]), float(bbox[1]), float(bbox[2]), float(bbox[3])), None, rle, False
 
 
 def _check_polygon(
@@ -98,9 +100,12 @@ def _check_polygon(
     if not out:
         problem("degenerate polygons rejected (fewer than 3 points or zero area)", where)
         return None
+    if len(out) < len(polys):
+        # The shape survives without them, but a part lost is a label changed.
+        problem("polygon parts dropped (fewer than 3 points or zero area)", where)
     if clipped:
         problem("polygons clipped to the image", where)
-    return bbox_of_polygons(out), out, None
+    return bbox_of_polygons(out), out, None, clipped or len(out) < len(polys)
 
 
 def _check_box(bbox: BBox, w: int, h: int, where: str, problem: ProblemSink) -> CheckedShape | None:
@@ -113,5 +118,5 @@ def _check_box(bbox: BBox, w: int, h: int, where: str, problem: ProblemSink) -> 
             problem("boxes outside the image rejected", where)
             return None
         problem("boxes clipped to the image", where)
-        bbox = clipped
-    return (float(bbox[0]), float(bbox[1]), float(bbox[2]), float(bbox[3])), None, None
+        return clipped, None, None, True
+    return (float(bbox[0]), float(bbox[1]), float(bbox[2]), float(bbox[3])), None, None, False

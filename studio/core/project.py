@@ -84,9 +84,12 @@ class Project:
             raise ProjectError(f"{path}: a project already exists here")
         if path.exists() and not path.is_dir():
             raise ProjectError(f"{path}: exists and is not a folder")
-        path.mkdir(parents=True, exist_ok=True)
-        engine = open_engine(path / DB_NAME, create=True)
-        return cls._with_folders(path, engine)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            engine = open_engine(path / DB_NAME, create=True)
+            return cls._with_folders(path, engine)
+        except OSError as e:  # a read-only folder, a full disk
+            raise ProjectError(f"{path}: cannot create the project: {e.strerror or e}") from e
 
     @classmethod
     def open(cls, path: Path | str) -> Project:

@@ -59,6 +59,9 @@ class AnnotationRecord:
     iscrowd: bool = False
     source: str = Source.MANUAL
     score: float | None = None
+    # Square pixels as an imported file gave it (COCO `area`); None when the shape was
+    # edited since or its source had none (exporters then compute it from the geometry).
+    area: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,7 @@ class AnnotationSpec:
     iscrowd: bool = False
     score: float | None = None
     where: str = ""  # "labels/train/a.txt: line 4", for reports
+    area: float | None = None  # square pixels, as the file declares it (COCO `area`)
 
 
 @dataclass(slots=True)
@@ -116,6 +120,8 @@ class DatasetSpec:
     images: list[ImageSpec] = field(default_factory=list)
     annotations: list[AnnotationSpec] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # {reason: count} of shapes the reader left out (unsupported types, ignore labels).
+    rejected: dict[str, int] = field(default_factory=dict)
     # The annotation coordinates refer to the stored pixels (before EXIF orientation)
     # rather than the displayed ones. Importers set it when the file says so.
     raw_orientation: bool = False

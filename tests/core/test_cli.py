@@ -105,7 +105,7 @@ def test_import_images(tmp_path: Path, run_cli, make_jpeg) -> None:
     (src / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
     r = run_cli("import", tmp_path / "p", "--format", "images", src)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "imported 3 images; skipped 1 files"
+    assert r.stdout.strip() == "imported 3 images\nimages: 1 skipped (corrupt header: 1)"
     (skip_line,) = r.stderr.strip().splitlines()
     assert skip_line.startswith(f"skipped {src / 'broken.jpg'}: ")
     assert "corrupt" in skip_line or "truncated" in skip_line

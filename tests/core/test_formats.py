@@ -191,6 +191,11 @@ def check_round_trip(snap: ExportSnapshot, spec: DatasetSpec, mask_as: str) -> N
 # --- COCO ----------------------------------------------------------------------------------
 
 
+def shoelace(part: list[float]) -> float:
+    xs, ys = np.asarray(part[0::2], float), np.asarray(part[1::2], float)
+    return float(abs(np.dot(xs, np.roll(ys, -1)) - np.dot(np.roll(xs, -1), ys)) / 2)
+
+
 def test_coco_round_trip_and_pycocotools(tmp_path: Path) -> None:
     snap = build_snapshot(tmp_path)
     out = tmp_path / "export"
@@ -209,7 +214,11 @@ def test_coco_round_trip_and_pycocotools(tmp_path: Path) -> None:
             continue
         img = coco.loadImgs(a["image_id"])[0]
         rle = coco.annToRLE(a)  # pycocotools' own rasterisation of the segmentation
-        assert a["area"] == pytest.approx(float(mask_utils.area(rle)))
+        if isinstance(a["segmentation"], list):
+            # COCO's convention: a polygon's own (shoelace) area, not its pixel count.
+            assert a["area"] == pytest.approx(sum(shoelace(p) for p in a["segmentation"]))
+        else:
+            assert a["area"] == pytest.approx(float(mask_utils.area(rle)))
         assert_close(a["bbox"], mask_utils.toBbox(rle).tolist(), tol=1.0)
         assert rle["size"] == [img["height"], img["width"]]
 
@@ -500,10 +509,11 @@ def test_voc_round_trip(tmp_path: Path) -> None:
     warnings = write_voc(snap, out)
     assert warnings == ["1 masks written as their boxes (VOC has no masks)"]
     xml = (out / "Annotations/a.xml").read_text()
-    # Devkit convention: xmin = x + 1, xmax = x + w; integers without ".0".
-    assert "<xmin>3.5</xmin>" in xml and "<ymax>13.75</ymax>" in xml
+    # Pixel edges, as LabelImg and X-AnyLabeling write them: xmin = x, xmax = x + w;
+    # integers without ".0".
+    assert "<xmin>2.5</xmin>" in xml and "<ymax>13.75</ymax>" in xml
     full = (out / "Annotations/sub__a.xml").read_text()
-    assert "<xmin>1</xmin>" in full and "<xmax>50</xmax>" in full and "<ymax>40</ymax>" in full
+    assert "<xmin>0</xmin>" in full and "<xmax>50</xmax>" in full and "<ymax>40</ymax>" in full
     assert (out / "ImageSets/Main/train.txt").read_text().split() == ["a", "c"]
     assert (out / "ImageSets/Main/test.txt").read_text().split() == ["sub__a"]
 
@@ -551,7 +561,7 @@ def test_voc_malformed_object(tmp_path: Path, obj: str, where: str, problem: str
     assert_format_error(exc, f, where, problem)
     f.write_text(f"<annotation><filename>a.png</filename>{good}</annotation>")
     spec = read_voc(f)
-    assert spec.annotations[0].bbox == (0.0, 0.0, 5.0, 5.0)
+    assert spec.annotations[0].bbox == (1.0, 1.0, 4.0, 4.0)
     assert spec.warnings == ["1 objects marked difficult were imported as ordinary objects"]
 
 
@@ -594,10 +604,10 @@ def test_labelme_skips_unsupported_shapes_and_normalises_rectangles(tmp_path: Pa
     box, poly = spec.annotations
     assert box.kind == "box" and box.bbox == (1.0, 2.0, 8.0, 6.0)
     assert poly.kind == "polygon" and poly.polygons == [[1.0, 1.0, 5.0, 1.0, 5.0, 5.0]]
-    assert sorted(spec.warnings) == [
-        "1 shapes of type 'line' skipped (not supported)",
-        "2 shapes of type 'circle' skipped (not supported)",
-    ]
+    assert spec.rejected == {
+        "shapes of type 'line' skipped (not supported)": 1,
+        "shapes of type 'circle' skipped (not supported)": 2,
+    }
 
 
 def test_labelme_errors(tmp_path: Path) -> None:

@@ -57,11 +57,12 @@ def test_import_folder_adds_good_files_and_lists_bad_ones(
     calls: list[tuple[int, int, str]] = []
     report = import_images(project, [mixed_folder], Progress(lambda *a: calls.append(a)))
 
-    assert report.added_images == 12
+    # A byte-identical copy under another name is its own image, reported as a pair.
+    assert report.added_images == 13
+    assert report.duplicates == [("incoming/sub/deep/dup_of_o3.jpg", "incoming/o3.jpg")]
     skipped = {Path(f).relative_to(mixed_folder).as_posix(): why for f, why in report.skipped}
     assert skipped == {
         "anim.gif": "unsupported extension",
-        "sub/deep/dup_of_o3.jpg": "duplicate of incoming/o3.jpg",
         "sub/deep/text.png": "not an image or unsupported format",
         "sub/deep/trunc.jpg": "truncated file (no JPEG end marker)",
         "zero.jpg": "empty file (0 bytes)",
@@ -78,7 +79,7 @@ def test_import_folder_adds_good_files_and_lists_bad_ones(
             "SELECT path, width, height, orientation, file_size, status FROM images",
         )
     }
-    assert len(rows) == 12 == project.image_count()
+    assert len(rows) == 13 == project.image_count()
     for o in range(1, 9):
         w, h = (40, 60) if o >= 5 else (60, 40)
         path = mixed_folder / f"o{o}.jpg"
@@ -102,18 +103,20 @@ def test_reimport_skips_what_is_there(project: Project, mixed_folder: Path) -> N
     before = project.image_count()
     report = import_images(project, [mixed_folder])
     assert report.added_images == 0
-    assert project.image_count() == before == 12
+    assert project.image_count() == before == 13
+    assert report.present_images == 13
+    assert report.duplicates == []
     reasons = dict(report.skipped)
-    assert reasons[str(mixed_folder / "o1.jpg")] == "already in the project"
-    assert reasons[str(mixed_folder / "sub" / "café_日本.jpg")] == "already in the project"
-    assert sum(r == "already in the project" for r in reasons.values()) == 12
+    assert str(mixed_folder / "o1.jpg") not in reasons
     assert reasons[str(mixed_folder / "zero.jpg")] == "empty file (0 bytes)"
-    # A copy with another name is a duplicate of the one in the project.
+    assert "13 already present" in report.summary()
+    # A copy with another name is its own image, reported with its twin.
     copy = project.path / "copy_of_o7.jpg"
     copy.write_bytes((mixed_folder / "o7.jpg").read_bytes())
     report = import_images(project, [copy])
-    assert report.added_images == 0
-    assert report.skipped == [(str(copy), "duplicate of incoming/o7.jpg")]
+    assert report.added_images == 1
+    assert report.duplicates == [("copy_of_o7.jpg", "incoming/o7.jpg")]
+    assert report.skipped == []
 
 
 def test_explicit_unsupported_file_is_listed(project: Project, mixed_folder: Path) -> None:
@@ -245,7 +248,13 @@ def test_shapes_are_clipped_rejected_and_reported(project: Project, make_jpeg, s
         "degenerate polygons rejected (fewer than 3 points or zero area): a #7" in report.warnings
     )
     assert "boxes clipped to the image: a #0" in report.warnings
-    assert "2 boxes clipped to the image" in report.summary()
+    assert "3 clipped to the image" in report.summary()
+    assert report.clipped == 3
+    assert report.rejected == {
+        "zero-area boxes rejected": 1,
+        "boxes outside the image rejected": 1,
+        "degenerate polygons rejected (fewer than 3 points or zero area)": 2,
+    }
 
     rows = sql(
         project.db_path, "SELECT kind, x, y, w, h, polygons, source FROM annotations ORDER BY id"
@@ -371,10 +380,16 @@ def test_annotations_attach_to_images_already_in_the_project(
         ],
     )
     report = import_dataset(project, spec)
-    assert report.added_images == 0
-    assert project.image_ids() == [existing]
-    assert [a.image_id for a in project.annotations()] == [existing, existing]
-    assert report.image_ids == [existing]
+    # The same path is the same image; a byte-identical copy elsewhere is its own image,
+    # keeping its own box (merging would put two boxes on one picture).
+    assert report.added_images == 1 and report.present_images == 1
+    (copy_id,) = set(project.image_ids()) - {existing}
+    assert [(a.image_id, a.bbox) for a in project.annotations()] == [
+        (existing, (1.0, 1.0, 5.0, 5.0)),
+        (copy_id, (2.0, 2.0, 5.0, 5.0)),
+    ]
+    assert report.image_ids == [existing, copy_id]
+    assert report.duplicates == [(project.stored_path(copy), "imgs/a.jpg")]
 
 
 def test_import_dataset_status_and_source(project: Project, make_jpeg) -> None:

@@ -129,7 +129,13 @@ def test_coco_export_is_valid_for_pycocotools(demo_project: Project, tmp_path: P
             n_poly += 1
             rle = coco.annToRLE(ann)
             assert list(rle["size"]) == [img["height"], img["width"]]
-            assert ann["area"] == pytest.approx(float(mask_utils.area(rle)))
+            # COCO's convention: the polygon's own area (shoelace), not the pixel count.
+            shoelace = sum(
+                abs(np.dot(p[0::2], np.roll(p[1::2], -1)) - np.dot(np.roll(p[0::2], -1), p[1::2]))
+                / 2
+                for p in map(np.asarray, ann["segmentation"])
+            )
+            assert ann["area"] == pytest.approx(shoelace)
             # "bbox" is the tight box of the points, as in COCO's own files ...
             pts = np.concatenate([np.reshape(s, (-1, 2)) for s in ann["segmentation"]])
             x0, y0 = pts.min(0)

@@ -13,13 +13,22 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from studio.core.errors import FormatError
-from studio.core.formats.common import ImageResolver, gc_paused, is_number, load_json
+from studio.core.formats.common import (
+    MAX_DECLARED_SIDE,
+    ImageResolver,
+    atomic_output,
+    declared_side,
+    gc_paused,
+    is_number,
+    load_json,
+)
 from studio.core.geometry import (
     bbox_of_polygons,
     compressed_rle,
-    rasterized_polygon_area,
+    polygon_area,
     rle_area,
     rle_bbox,
+    rle_run_lengths,
 )
 from studio.core.kinds import ShapeKind
 from studio.core.records import (
@@ -143,8 +152,12 @@ def _read_images(
         size = []
         for k in ("width", "height"):
             v = im.get(k)
-            if v is not None and not (is_number(v) and v > 0 and float(v).is_integer()):
-                raise FormatError(path, f"{where}.{k}", f"must be a positive integer, not {v!r}")
+            if v is not None and not declared_side(v):
+                raise FormatError(
+                    path,
+                    f"{where}.{k}",
+                    f"must be a whole number of pixels up to {MAX_DECLARED_SIDE}, not {_short(v)}",
+                )
             size.append(int(v) if v is not None else None)
         img_path = resolver.resolve(name, path, f"{where}.file_name")
         keys[iid] = key
@@ -165,6 +178,11 @@ def _rle(seg: dict) -> tuple[tuple[float, float, float, float], dict]:
             raise ValueError("counts")
         rle = compressed_rle(seg)
     elif type(counts) is str:
+        # pycocotools trusts the string: an overlong one decodes past the image and
+        # gives a box millions of pixels wide. The runs must cover the image exactly.
+        total = sum(rle_run_lengths(counts))
+        if total != h * w:
+            raise ValueError(f"run lengths add up to {total}, not height*width = {h * w}")
         rle = {"size": [h, w], "counts": counts}
     else:
         raise TypeError("counts")
@@ -234,7 +252,8 @@ def _read_annotations(
             # [[]] is how some tools say "no segmentation" too.
             if not seg or seg == _NO_POLYGON:
                 x, y, w, h = a["bbox"]
-                if not isfinite(x + y + w + h):
+                # JSON true/false are ints to Python; a box of booleans is no box.
+                if not isfinite(x + y + w + h) or bool in (type(x), type(y), type(w), type(h)):
                     raise ValueError("bbox")
                 kind, bbox, polys, rle = box, (float(x), float(y), float(w), float(h)), None, None
             else:
@@ -249,10 +268,19 @@ def _read_annotations(
             if aid is not None:
                 add_id(aid)
                 n_ids += 1
+            area = a.get("area")
+            # Kept as declared (COCO evaluation buckets by it); anything odd is recomputed.
+            if area is not None and (type(area) not in (int, float) or not 0 <= area < _INF):
+                area = None
         except Exception as e:
             _diagnose(path, i, a, image_keys, cat_names)
             raise FormatError(path, f"annotations[{i}]", f"invalid annotation ({e})") from e
-        append(spec_cls(key, cls, kind, bbox, polys, rle, crowd == 1, score, f"{prefix}{i}]"))
+        append(
+            spec_cls(
+                key, cls, kind, bbox, polys, rle, crowd == 1, score, f"{prefix}{i}]",
+                None if area is None else float(area),
+            )
+        )  # fmt: skip
     if len(ids) != n_ids:
         _raise_duplicate_id(path, anns)
     return out
@@ -310,7 +338,13 @@ def _diagnose_bbox(path: Path, where: str, a: dict) -> None:
         raise FormatError(path, f"{where}.bbox", f"must be a list of 4 numbers, not {b!r}")
     for j, v in enumerate(b):
         if not is_number(v):
-            raise FormatError(path, f"{where}.bbox[{j}]", f"not a finite number: {v!r}")
+            raise FormatError(path, f"{where}.bbox[{j}]", f"not a finite number: {_short(v)}")
+
+
+def _short(v: Any) -> str:
+    """repr of a value cut to fit one message line (a 400-digit number, a long string)."""
+    text = repr(v)
+    return text if len(text) <= 40 else f"{text[:30]}... ({len(text)} characters)"
 
 
 def _diagnose_polygons(path: Path, where: str, seg: list) -> None:
@@ -324,7 +358,7 @@ def _diagnose_polygons(path: Path, where: str, seg: list) -> None:
             raise FormatError(path, pw, f"odd number of coordinates ({len(part)}); need x, y pairs")
         for k, v in enumerate(part):
             if not is_number(v):
-                raise FormatError(path, f"{pw}[{k}]", f"not a finite number: {v!r}")
+                raise FormatError(path, f"{pw}[{k}]", f"not a finite number: {_short(v)}")
 
 
 def _diagnose_rle(path: Path, sw: str, seg: dict) -> None:
@@ -373,18 +407,18 @@ def write_coco(snapshot: ExportSnapshot, out: Path) -> list[str]:
     `out` is the .json file, or a folder (then `out/annotations.json`). Image and category
     ids are the database ids; file_name is the image's stored path with "/" separators
     (relative to the project folder where it is stored relative). width/height are the
-    displayed size. Polygon area is pycocotools' area of the merged polygon RLE on the
-    image grid; mask area and bbox come from the RLE. Loads in `pycocotools.coco.COCO`.
+    displayed size. `area` is the one the shape was imported with while it is unedited,
+    else COCO's convention: the polygon's area (shoelace, summed over parts) for
+    polygons, the pixel count for RLE masks, w*h for boxes; a mask's bbox comes from its
+    RLE. The file appears whole or not at all (written under a temporary name, then
+    renamed). Loads in `pycocotools.coco.COCO`.
     """
     out = Path(out)
     if out.is_dir() or out.suffix.lower() != ".json":
         out = out / "annotations.json"
     data = coco_dict(snapshot)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    with tmp.open("w", encoding="utf-8") as f:
+    with atomic_output(out) as f:
         json.dump(data, f, ensure_ascii=False)
-    tmp.replace(out)
     return []
 
 
@@ -430,11 +464,15 @@ def _coco_annotation(a: AnnotationRecord, im: ImageRecord) -> dict[str, Any]:
         bbox = list(rle_bbox(seg))
     elif a.kind == ShapeKind.POLYGON and a.polygons:
         seg = [[float(v) for v in p] for p in a.polygons]
-        area = rasterized_polygon_area(seg, im.height, im.width)
+        # COCO's files hold the polygon's own area, not its rasterised pixel count.
+        area = sum(polygon_area(p) for p in seg)
         bbox = list(bbox_of_polygons(seg))
     else:
         x, y, w, h = (float(v) for v in a.bbox)
         seg, area, bbox = [], w * h, [x, y, w, h]
+    if a.area is not None:
+        # The area the shape was imported with, kept while the shape is unedited.
+        area = a.area
     ann: dict[str, Any] = {
         "id": a.id,
         "image_id": a.image_id,

@@ -11,14 +11,17 @@ import gc
 import json
 import math
 import os
+import re
 import shutil
+import stat
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path, PurePath
-from typing import Any
+from typing import IO, Any
 
 from studio.core.errors import FormatError, StudioError
-from studio.core.imageinfo import read_image_info
+from studio.core.imageinfo import IMAGE_EXTENSIONS, read_image_info
 from studio.core.records import ImageRecord
 
 # --- reading -------------------------------------------------------------------------------
@@ -42,12 +45,30 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def load_json(path: Path) -> Any:
-    """Parse a JSON file, turning syntax and encoding errors into `FormatError` with line/column."""
+def read_regular_bytes(path: Path) -> bytes:
+    """The bytes of a regular file; `FormatError` for anything else (a FIFO would block
+    the import forever, a device would never end) or an unreadable file."""
     try:
-        data = path.read_bytes()
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise FormatError(path, "", "not a regular file")
+        return path.read_bytes()
     except OSError as e:
         raise FormatError(path, "", f"cannot read the file: {e.strerror or e}") from e
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """UTF-8 text of a small text file (a class list, an image list); `FormatError`
+    naming the file for binary content or a read error. `what` names it: "classes file"."""
+    data = read_regular_bytes(path)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise FormatError(path, f"byte {e.start}", f"the {what} is not UTF-8 text") from e
+
+
+def load_json(path: Path) -> Any:
+    """Parse a JSON file, turning syntax and encoding errors into `FormatError` with line/column."""
+    data = read_regular_bytes(path)
     try:
         # json.loads on bytes detects UTF-8/16/32 and skips a UTF-8 byte order mark.
         with gc_paused():
@@ -58,13 +79,32 @@ def load_json(path: Path) -> Any:
         ) from e
     except UnicodeDecodeError as e:
         raise FormatError(path, f"byte {e.start}", "the file is not UTF-8 text") from e
+    except RecursionError:
+        raise FormatError(path, "", "JSON nested too deeply to be an annotation file") from None
+    except ValueError as e:  # "Exceeds the limit (4300 digits) for integer string conversion"
+        raise FormatError(path, "", f"invalid JSON: {e}") from None
 
 
 def is_number(v: object) -> bool:
-    """True for a finite int or float (bool excluded: JSON true is not a coordinate)."""
+    """True for a finite int or float (bool excluded: JSON true is not a coordinate; an
+    integer too big for a float, such as a 400-digit one, excluded too)."""
     if type(v) is bool or not isinstance(v, int | float):
         return False
-    return math.isfinite(v)
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
+# Largest image side a file may declare, in pixels: far beyond any camera or scanner, and
+# small enough that a hostile 1e308 is refused rather than carried into messages and math.
+MAX_DECLARED_SIDE = 1_000_000
+
+
+def declared_side(v: object) -> bool:
+    """True for a declared image width or height Studio accepts: a whole number of
+    pixels in 1..MAX_DECLARED_SIDE (1e308, -3, 2.5, true and "64" are refused)."""
+    return is_number(v) and 0 < v <= MAX_DECLARED_SIDE and float(v).is_integer()
 
 
 def _path_text(name: str) -> str:
@@ -132,6 +172,21 @@ class ImageResolver:
             self._files[folder] = files
         return name in files
 
+    def _by_stem(self, cands: Sequence[str]) -> list[str]:
+        """Image files whose name without extension is a candidate's name, for names
+        written without one (X-AnyLabeling's COCO export: "file_name": "demo")."""
+        found: dict[str, None] = {}
+        for p in cands:
+            folder, name = os.path.split(p)
+            if not name or os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                continue
+            self._listed(p)
+            for f in sorted(self._files.get(folder, ())):
+                stem, ext = os.path.splitext(f)
+                if stem == name and ext.lower() in IMAGE_EXTENSIONS:
+                    found[os.path.abspath(os.path.join(folder, f))] = None
+        return list(found)
+
     def resolve(
         self,
         name: str,
@@ -148,6 +203,16 @@ class ImageResolver:
         for p in cands:
             if os.path.isfile(p):
                 return Path(os.path.abspath(p))
+        by_stem = self._by_stem(cands)
+        if len(by_stem) == 1:
+            return Path(by_stem[0])
+        if len(by_stem) > 1:
+            raise FormatError(
+                ann_file,
+                where,
+                f"image {name!r} has no extension and {len(by_stem)} images have that name "
+                f"({', '.join(os.path.basename(p) for p in by_stem[:3])}); add the extension",
+            )
         looked = ", ".join(dict.fromkeys(os.path.dirname(os.path.abspath(p)) for p in cands))
         raise FormatError(
             ann_file,
@@ -179,6 +244,17 @@ def count_note(counts: dict[str, int], text: str) -> list[str]:
 
 
 # --- writing -------------------------------------------------------------------------------
+
+
+# Characters XML 1.0 cannot hold at all (not even as character references).
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+# Characters that must not reach a file name or a one-name-a-line list.
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def xml_text(text: str) -> str:
+    """`text` with the characters XML 1.0 cannot hold replaced by U+FFFD."""
+    return _XML_INVALID.sub("\ufffd", text)
 
 
 def fmt_num(v: float) -> str:
@@ -216,7 +292,9 @@ def unique_stems(images: Sequence[ImageRecord], nested: bool) -> dict[int, str]:
     names: dict[int, str] = {}
     for im in images:
         folders, name = stored_parts(im)
-        stem = PurePath(name).stem
+        # A newline in a file name would split VOC's ImageSets lists and YOLO's lists.
+        folders = tuple(_CONTROL.sub("_", f) for f in folders)
+        stem = _CONTROL.sub("_", PurePath(name).stem)
         names[im.id] = "/".join((*folders, stem)) if nested else stem
 
     def clashes() -> set[int]:
@@ -229,7 +307,7 @@ def unique_stems(images: Sequence[ImageRecord], nested: bool) -> dict[int, str]:
     if not nested:
         for iid in clashes():
             folders, name = stored_parts(by_id[iid])
-            names[iid] = "__".join((*folders, PurePath(name).stem))
+            names[iid] = _CONTROL.sub("_", "__".join((*folders, PurePath(name).stem)))
     for iid in clashes():
         suffix = PurePath(stored_parts(by_id[iid])[1]).suffix.lstrip(".")
         if suffix:
@@ -266,3 +344,37 @@ def relative_posix(target: Path, start: Path) -> str:
     except ValueError:
         # Different drives on Windows have no relative path between them.
         return Path(target).as_posix()
+
+
+@contextmanager
+def atomic_output(path: Path, binary: bool = False) -> Iterator[IO]:
+    """A file object to write `path` through: a temporary file beside it, renamed over
+    `path` once the block ends without error, removed if it fails. So `path` holds the
+    old content or the new one, never half of it, and a full disk leaves no stray file.
+
+    Raises `StudioError` naming `path` when the folder cannot be made or the write fails.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".part", dir=path.parent)
+    except OSError as e:
+        raise StudioError(f"{path}: cannot write: {e.strerror or e}") from e
+    try:
+        with os.fdopen(
+            fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})
+        ) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException as e:
+        with suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise StudioError(f"{path}: cannot write: {e.strerror or e}") from e
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `path` whole or not at all (see `atomic_output`)."""
+    with atomic_output(path) as f:
+        f.write(text)

@@ -15,12 +15,15 @@ from typing import Any
 
 from studio.core.errors import FormatError
 from studio.core.formats.common import (
+    MAX_DECLARED_SIDE,
     ImageResolver,
+    declared_side,
     first_seen_classes,
     is_number,
     load_json,
     relative_posix,
     unique_stems,
+    write_text_atomic,
 )
 from studio.core.geometry import bbox_of_polygons, polygons_from_rle
 from studio.core.kinds import ShapeKind
@@ -34,6 +37,9 @@ from studio.core.records import (
 
 LABELME_VERSION = "5.5.0"
 _SKIPPED_TYPES = ("circle", "line", "linestrip", "point", "points", "mask")
+# labelme's own conventions for "not a class": regions to ignore and the background
+# (labelme2coco and labelme2voc read them so); they never become trainable classes.
+IGNORED_LABELS = frozenset({"__ignore__", "_background_"})
 
 # --- reading -------------------------------------------------------------------------------
 
@@ -57,7 +63,8 @@ def read_labelme(
         root, files = path.parent, [path]
     elif path.is_dir():
         root = path
-        files = sorted(path.rglob("*.json"))
+        # is_file(): a FIFO or device named *.json would block the import forever.
+        files = sorted(p for p in path.rglob("*.json") if p.is_file())
         if not files:
             raise FormatError(path, "", "no .json files in this folder")
     else:
@@ -85,9 +92,12 @@ def read_labelme(
     spec.classes = first_seen_classes(found, class_names)
     for t, n in sorted(skipped.items()):
         if t == "short_polygon":
-            spec.warnings.append(f"{n} polygons with fewer than 3 points skipped")
+            reason = "polygons with fewer than 3 points skipped"
+        elif t.startswith("label:"):
+            reason = f"shapes labelled {t[6:]} skipped (labelme's not-a-class label)"
         else:
-            spec.warnings.append(f"{n} shapes of type {t!r} skipped (not supported)")
+            reason = f"shapes of type {t!r} skipped (not supported)"
+        spec.rejected[reason] = n
     return spec
 
 
@@ -113,8 +123,10 @@ def _dim(f: Path, data: dict, k: str) -> int | None:
     v = data.get(k)
     if v is None:
         return None
-    if not (is_number(v) and v > 0 and float(v).is_integer()):
-        raise FormatError(f, k, f"must be a positive integer, not {v!r}")
+    if not declared_side(v):
+        raise FormatError(
+            f, k, f"must be a whole number of pixels up to {MAX_DECLARED_SIDE}, not {v!r:.40}"
+        )
     return int(v)
 
 
@@ -143,6 +155,9 @@ def _shapes(
         if not isinstance(label, str) or not label.strip():
             raise FormatError(f, f"{where}.label", "missing, or not a string")
         label = label.strip()
+        if label in IGNORED_LABELS:
+            skipped[f"label:{label}"] += 1
+            continue
         # labelme treats a missing shape_type as a polygon.
         stype = s.get("shape_type") or "polygon"
         if stype not in ("rectangle", "polygon"):
@@ -202,7 +217,6 @@ def write_labelme(snapshot: ExportSnapshot, out: Path) -> list[str]:
     counts: Counter[str] = Counter()
     for im in snapshot.images:
         dst = out / f"{stems[im.id]}.json"
-        dst.parent.mkdir(parents=True, exist_ok=True)
         doc = {
             "version": LABELME_VERSION,
             "flags": {},
@@ -212,7 +226,7 @@ def write_labelme(snapshot: ExportSnapshot, out: Path) -> list[str]:
             "imageHeight": im.height,
             "imageWidth": im.width,
         }
-        dst.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_text_atomic(dst, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     warnings = []
     if counts["mask"]:
         warnings.append(

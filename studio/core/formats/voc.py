@@ -1,11 +1,13 @@
 """Pascal VOC XML (one file per image): reader and writer.
 
-VOC boxes use the devkit's 1-based pixel convention, which detectron2 undoes on reading
-by subtracting 1 from xmin and ymin only: Studio's continuous box (x, y, w, h) is written
-as xmin = x + 1, ymin = y + 1, xmax = x + w, ymax = y + h, so a full-image box is
-1, 1, W, H. VOC has no polygons; Studio adds a non-standard <polygon> element per part
-(<pt><x/><y/></pt> points in Studio's continuous coordinates, not shifted), which other
-tools ignore and this reader reads back.
+Box numbers are read and written as pixel edges, with no +-1: Studio's continuous box
+(x, y, w, h) is xmin = x, ymin = y, xmax = x + w, ymax = y + h, so a full-image box is
+0, 0, W, H. That is how the tools people label with write and read VOC (LabelImg,
+X-AnyLabeling, CVAT, torchvision's VOC reader, Ultralytics), so a box lands on the same
+pixels in each of them. (The 1-based devkit convention would shift every box by one
+pixel against those tools.) VOC has no polygons; Studio adds a non-standard <polygon>
+element per part (<pt><x/><y/></pt> points in Studio's continuous coordinates), which
+other tools ignore and this reader reads back.
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ from pathlib import Path, PurePath
 from studio.core.errors import FormatError
 from studio.core.formats.common import (
     ImageResolver,
+    atomic_output,
     first_seen_classes,
     fmt_num,
     link_or_copy,
+    read_text_file,
     unique_stems,
+    write_text_atomic,
+    xml_text,
 )
 from studio.core.geometry import bbox_of_polygons
 from studio.core.kinds import ShapeKind, Split
@@ -119,7 +125,7 @@ def _read_image_sets(root: Path) -> dict[str, str]:
         for split in SPLITS:
             f = main / f"{split}.txt"
             if f.is_file():
-                for line in f.read_text(encoding="utf-8").splitlines():
+                for line in read_text_file(f, "image list").splitlines():
                     toks = line.split()
                     if toks:
                         out.setdefault(toks[0], split)
@@ -200,8 +206,9 @@ def _object(f: Path, rel: str, key: str, n: int, obj: ET.Element) -> AnnotationS
     x0, y0, x1, y1 = (
         _number(f, f"{ow} <bndbox><{t}>", box.find(t)) for t in ("xmin", "ymin", "xmax", "ymax")
     )
-    x, y = x0 - 1, y0 - 1
-    return AnnotationSpec(key, name, ShapeKind.BOX, (x, y, x1 - x, y1 - y), where=f"{rel}: {ow}")
+    return AnnotationSpec(
+        key, name, ShapeKind.BOX, (x0, y0, x1 - x0, y1 - y0), where=f"{rel}: {ow}"
+    )
 
 
 # --- writing -------------------------------------------------------------------------------
@@ -226,8 +233,8 @@ def _annotation_root(
 
 
 def _object_element(root: ET.Element, name: str, a: AnnotationRecord) -> None:
-    """Add one <object>: VOC's 1-based inclusive bndbox (x + 1 .. x + w), and Studio's
-    <polygon> elements in Studio's continuous pixels for polygons."""
+    """Add one <object>: a bndbox of pixel edges (x .. x + w), and Studio's <polygon>
+    elements in Studio's continuous pixels for polygons."""
     obj = _sub(root, "object")
     _sub(obj, "name", name)
     _sub(obj, "pose", "Unspecified")
@@ -238,7 +245,7 @@ def _object_element(root: ET.Element, name: str, a: AnnotationRecord) -> None:
     if is_polygon:
         x, y, w, h = bbox_of_polygons(a.polygons)
     box = _sub(obj, "bndbox")
-    for tag, v in (("xmin", x + 1), ("ymin", y + 1), ("xmax", x + w), ("ymax", y + h)):
+    for tag, v in (("xmin", x), ("ymin", y), ("xmax", x + w), ("ymax", y + h)):
         _sub(box, tag, fmt_num(v))
     if is_polygon:
         for part in a.polygons:
@@ -252,7 +259,9 @@ def _object_element(root: ET.Element, name: str, a: AnnotationRecord) -> None:
 def _sub(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
     el = ET.SubElement(parent, tag)
     if text is not None:
-        el.text = text
+        # XML 1.0 cannot hold most control characters, even escaped: a class name with
+        # one would make a file no reader accepts.
+        el.text = xml_text(text)
     return el
 
 
@@ -272,7 +281,6 @@ def write_voc(snapshot: ExportSnapshot, out: Path) -> list[str]:
     stems = unique_stems(snapshot.images, nested=False)
     split_stems: dict[str, list[str]] = {s: [] for s in SPLITS}
     counts: Counter[str] = Counter()
-    (out / "Annotations").mkdir(parents=True, exist_ok=True)
 
     for im in snapshot.images:
         stem = stems[im.id]
@@ -288,14 +296,19 @@ def write_voc(snapshot: ExportSnapshot, out: Path) -> list[str]:
                 counts["mask"] += 1
         tree = ET.ElementTree(root)
         ET.indent(tree)
-        tree.write(out / "Annotations" / f"{stem}.xml", encoding="utf-8", xml_declaration=False)
+        with atomic_output(out / "Annotations" / f"{stem}.xml", binary=True) as f:
+            tree.write(f, encoding="utf-8", xml_declaration=False)
 
     main = out / "ImageSets" / "Main"
-    main.mkdir(parents=True, exist_ok=True)
     for split, ss in split_stems.items():
-        (main / f"{split}.txt").write_text("".join(s + "\n" for s in ss), encoding="utf-8")
+        write_text_atomic(main / f"{split}.txt", "".join(s + "\n" for s in ss))
 
     warnings = []
+    if any(xml_text(c.name) != c.name for c in snapshot.classes):
+        warnings.append(
+            "class names with control characters written with them replaced by U+FFFD "
+            "(XML cannot hold them)"
+        )
     if counts["mask"]:
         warnings.append(f"{counts['mask']} masks written as their boxes (VOC has no masks)")
     return warnings

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from studio.core.errors import FormatError
-from studio.core.formats.common import display_size
+from studio.core.formats.common import display_size, read_text_file
 
 # The writer lives in its own module; imported here so `formats.yolo` offers both.
 from studio.core.formats.yolo_writer import join_parts, write_yolo
@@ -51,9 +51,12 @@ def read_yolo(
 
     With a data.yaml: the names and every split listed (train/val/test; a folder, a .txt
     list of images, or a list of those); ImageSpec.split is the split. Without one: `path`
-    is a plain folder of images and .txt labels, and the class names come from
-    `class_names` or the folder's classes.txt. Explicit `class_names` take precedence over
-    data.yaml's names. `images_dir` is not used: YOLO pairs images and labels by path.
+    is a plain folder of images and .txt labels (a label beside its image, or in a
+    "labels" folder beside it, as X-AnyLabeling writes), or, with `images_dir`, `path` is
+    the folder of labels and `images_dir` that of the images (paired by relative path, or
+    by name). Class names come from `class_names` or a classes.txt. Explicit `class_names`
+    take precedence over data.yaml's names. Label files that match no image are counted
+    as rejected; if no label file matches an image, `FormatError` names some of them.
 
     Image keys are paths relative to the dataset root with "/". An axis-aligned 4-point
     polygon that is exactly a rectangle is read as a box (the writer writes boxes that way
@@ -61,8 +64,13 @@ def read_yolo(
     """
     path = Path(path)
     spec = DatasetSpec()
-    root, names, names_source, listed = _dataset_layout(path, class_names, spec)
+    root, names, names_source, listed = _dataset_layout(path, class_names, spec, images_dir)
     spec.classes = names
+    has_yaml = path.is_file() or any((path / n).is_file() for n in _YAML_NAMES)
+    # Labels in one folder, images in another: only without a data.yaml, which says
+    # where everything is itself.
+    labels_dir = path if images_dir is not None and not has_yaml else None
+    used: set[Path] = set()
 
     seen: dict[str, str | None] = {}
     dup_splits = 0
@@ -73,13 +81,17 @@ def read_yolo(
             dup_splits += 1
             continue
         seen[key] = split
-        lbl = label_path(img)
-        lbl_text = _key(lbl, root)
+        lbl = _find_label(img, root, labels_dir)
         spec.images.append(ImageSpec(key, Path(img).absolute(), None, None, split, key))
-        if not lbl.is_file():
+        if lbl is None:
             unlabelled += 1
             continue
+        used.add(lbl.absolute())
+        lbl_text = _key(lbl, labels_dir or root)
         _read_label(lbl, lbl_text, img, key, names, names_source, spec)
+    if labels_dir is not None or not listed:
+        # An explicit labels folder must pair up; a dataset without images must say why.
+        _orphan_labels(labels_dir or (path if path.is_dir() else None), used, spec)
     if dup_splits:
         spec.warnings.append(
             f"{dup_splits} images are listed in more than one split; each was kept in the "
@@ -92,8 +104,43 @@ def read_yolo(
     return spec
 
 
+def _find_label(img: Path, root: Path, labels_dir: Path | None) -> Path | None:
+    """The label file of an image, or None: in `labels_dir` by the image's path relative
+    to `root` (then by name alone); else Ultralytics' place (see `label_path`), then a
+    "labels" folder beside the image (X-AnyLabeling's layout)."""
+    if labels_dir is not None:
+        rel = Path(_key(img, root)).with_suffix(".txt")
+        cands = [labels_dir / rel, labels_dir / rel.name, labels_dir / "labels" / rel.name]
+    else:
+        cands = [label_path(img), img.parent / "labels" / (img.stem + ".txt")]
+    return next((c for c in cands if c.is_file()), None)
+
+
+def _orphan_labels(folder: Path | None, used: set[Path], spec: DatasetSpec) -> None:
+    """Label files under `folder` that no image matched: rejected, and a `FormatError`
+    when not a single label file matched (the images are somewhere else)."""
+    if folder is None or not folder.is_dir():
+        return
+    orphans = sorted(
+        f
+        for f in folder.rglob("*.txt")
+        if f.name != "classes.txt" and f.is_file() and f.absolute() not in used
+    )
+    if not orphans:
+        return
+    names = ", ".join(f.name for f in orphans[:3]) + (", ..." if len(orphans) > 3 else "")
+    if not used:
+        raise FormatError(
+            folder,
+            "",
+            f"no image found for any of its {len(orphans)} label files ({names}); "
+            "pass --images with the folder that holds the images",
+        )
+    spec.rejected[f"label files without an image skipped ({names})"] = len(orphans)
+
+
 def _dataset_layout(
-    path: Path, class_names: list[str] | None, spec: DatasetSpec
+    path: Path, class_names: list[str] | None, spec: DatasetSpec, images_dir: Path | None
 ) -> tuple[Path, list[str], str, list[tuple[Path, str | None]]]:
     """(root, class names, where the names came from, [(image, split)]) of a dataset
     folder or data.yaml; warnings go to `spec`."""
@@ -111,14 +158,14 @@ def _dataset_layout(
         listed = _yaml_images(yaml_file, cfg, root)
         names_source = yaml_file.name
     else:
-        root = path
+        root = Path(images_dir) if images_dir is not None else path
         if class_names is None:
-            names = _classes_txt(path)
+            names = _classes_txt(path, root)
             names_source = "classes.txt"
         else:
             names = []
             names_source = "the class names given"
-        listed = [(p, None) for p in iter_image_files(path)]
+        listed = [(p, None) for p in iter_image_files(root)]
     if class_names is not None:
         if names and list(class_names) != names:
             spec.warnings.append(
@@ -214,7 +261,7 @@ def _yaml_images(path: Path, cfg: dict, root: Path) -> list[tuple[Path, str]]:
 
 def _list_file(p: Path) -> list[Path]:
     out = []
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(read_text_file(p, "image list").splitlines(), 1):
         line = line.strip()
         if not line:
             continue
@@ -226,16 +273,17 @@ def _list_file(p: Path) -> list[Path]:
     return out
 
 
-def _classes_txt(folder: Path) -> list[str]:
-    f = folder / "classes.txt"
-    if not f.is_file():
+def _classes_txt(folder: Path, images: Path) -> list[str]:
+    """Names of the classes.txt in the labels folder, else in the images folder."""
+    f = next((d / "classes.txt" for d in (folder, images) if (d / "classes.txt").is_file()), None)
+    if f is None:
         raise FormatError(
             folder,
             "",
             "no data.yaml and no classes.txt here, so the class names are unknown; "
             "add a data.yaml or classes.txt (one name a line), or give the class names",
         )
-    return [s.strip() for s in f.read_text(encoding="utf-8").splitlines() if s.strip()]
+    return [s.strip() for s in read_text_file(f, "classes file").splitlines() if s.strip()]
 
 
 def _is_rectangle(v: list[float]) -> bool:
@@ -258,10 +306,7 @@ def _read_label(
     names_source: str,
     spec: DatasetSpec,
 ) -> None:
-    try:
-        text = lbl.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise FormatError(lbl, "", f"cannot read the label file: {e}") from e
+    text = read_text_file(lbl, "label file")
     size: tuple[int, int] | None = None
     nc = len(names)
     append = spec.annotations.append

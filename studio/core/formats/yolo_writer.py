@@ -9,7 +9,7 @@ from pathlib import Path, PurePath
 import numpy as np
 import yaml
 
-from studio.core.formats.common import link_or_copy, unique_stems
+from studio.core.formats.common import link_or_copy, unique_stems, write_text_atomic
 from studio.core.geometry import polygons_from_rle
 from studio.core.kinds import ShapeKind, Split
 from studio.core.records import SPLITS, AnnotationRecord, ExportSnapshot
@@ -50,7 +50,9 @@ def write_yolo(snapshot: ExportSnapshot, out: Path) -> list[str]:
     If any shape is a polygon or mask, every shape is written as a polygon (boxes as their
     4 corners clockwise from the top-left), since Ultralytics mis-reads files mixing boxes
     and polygons; masks become their outer contours, and multi-part shapes one outline.
-    Returns warnings about what the format could not keep.
+    Crowd regions (COCO iscrowd) are left out, as Ultralytics' own COCO converter does:
+    a crowd is not an object to detect. Returns warnings about what the format could not
+    keep. Each file appears whole or not at all.
     """
     out = Path(out)
     warnings: list[str] = []
@@ -59,7 +61,11 @@ def write_yolo(snapshot: ExportSnapshot, out: Path) -> list[str]:
     by_image: dict[int, list[AnnotationRecord]] = defaultdict(list)
     for a in snapshot.annotations:
         by_image[a.image_id].append(a)
-    as_polygons = any(a.kind in (ShapeKind.POLYGON, ShapeKind.MASK) for a in snapshot.annotations)
+    crowds = sum(a.iscrowd for a in snapshot.annotations)
+    as_polygons = any(
+        a.kind in (ShapeKind.POLYGON, ShapeKind.MASK) and not a.iscrowd
+        for a in snapshot.annotations
+    )
     stems = unique_stems(snapshot.images, nested=False)
     counts: Counter[str] = Counter()
     written: set[Path] = set()
@@ -75,12 +81,13 @@ def write_yolo(snapshot: ExportSnapshot, out: Path) -> list[str]:
         link_or_copy(im.abs_path, dst)
         lines = []
         for a in by_image.get(im.id, ()):
+            if a.iscrowd:
+                continue
             line = _label_line(a, index[a.class_id], im.width, im.height, as_polygons, counts)
             if line is not None:
                 lines.append(line)
         lbl = out / "labels" / split / (stem + ".txt")
-        lbl.parent.mkdir(parents=True, exist_ok=True)
-        lbl.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        write_text_atomic(lbl, "".join(line + "\n" for line in lines))
         written.update((dst, lbl))
 
     for sub in ("images/train", "labels/train"):
@@ -88,6 +95,11 @@ def write_yolo(snapshot: ExportSnapshot, out: Path) -> list[str]:
     warnings += _write_data_yaml(out, classes, split_counts)
     warnings += _count_warnings(counts, split_counts)
     warnings += _stale_warning(out, written)
+    if crowds:
+        warnings.append(
+            f"{crowds} crowd regions (iscrowd) left out: YOLO has no crowd flag, and a "
+            "crowd region is not one object"
+        )
     return warnings
 
 
@@ -107,9 +119,7 @@ def _write_data_yaml(out: Path, classes: list, split_counts: Counter[str]) -> li
         cfg["test"] = "images/test"
     cfg["nc"] = len(classes)
     cfg["names"] = {i: c.name for i, c in enumerate(classes)}
-    (out / "data.yaml").write_text(
-        yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), encoding="utf-8"
-    )
+    write_text_atomic(out / "data.yaml", yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
     return warnings
 
 

@@ -19,12 +19,15 @@ ANNOTATION_COLUMNS = (
     S.Annotation.id, S.Annotation.image_id, S.Annotation.class_id, S.Annotation.kind,
     S.Annotation.x, S.Annotation.y, S.Annotation.w, S.Annotation.h, S.Annotation.polygons,
     S.Annotation.rle, S.Annotation.iscrowd, S.Annotation.source, S.Annotation.score,
+    S.Annotation.area,
 )  # fmt: skip
 # Column order of the tuples `insert_values` takes.
 INSERT_COLUMNS = (
     "image_id", "class_id", "kind", "x", "y", "w", "h", "polygons", "rle", "iscrowd",
-    "source", "score", "created_at", "updated_at",
+    "source", "score", "created_at", "updated_at", "area",
 )  # fmt: skip
+# Columns whose change makes an imported area stale.
+GEOMETRY_COLUMNS = frozenset({"x", "y", "w", "h", "polygons", "rle", "kind"})
 _INSERT_SQL = (
     f"INSERT INTO annotations ({', '.join(INSERT_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(INSERT_COLUMNS))})"
@@ -36,7 +39,7 @@ def annotation_record(r: Sequence) -> AnnotationRecord:
     return AnnotationRecord(
         id=r[0], image_id=r[1], class_id=r[2], kind=r[3], bbox=(r[4], r[5], r[6], r[7]),
         polygons=json.loads(r[8]) if r[8] else None, rle=json.loads(r[9]) if r[9] else None,
-        iscrowd=bool(r[10]), source=r[11], score=r[12],
+        iscrowd=bool(r[10]), source=r[11], score=r[12], area=r[13],
     )  # fmt: skip
 
 
@@ -99,10 +102,14 @@ class AnnotationRepo:
         return rows
 
     def update_rows(self, changes: dict[int, dict]) -> None:
-        """Set columns per annotation id ({id: {column: value}}), and updated_at."""
+        """Set columns per annotation id ({id: {column: value}}), and updated_at. A
+        change of geometry that does not set `area` clears it (an imported area describes
+        the imported shape only)."""
         now = S.utcnow()
         with self.engine.begin() as conn:
             for ann_id, fields in changes.items():
+                if "area" not in fields and not GEOMETRY_COLUMNS.isdisjoint(fields):
+                    fields = {**fields, "area": None}
                 conn.execute(
                     update(S.Annotation)
                     .where(S.Annotation.id == ann_id)

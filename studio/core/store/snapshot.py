@@ -10,7 +10,6 @@ negative sample (done, no shapes) from an image nobody has labelled yet.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +58,8 @@ def write_dataset_snapshot(
         rec = by_id[im["id"]]
         im[SPLIT_KEY] = rec.split
         im[STATUS_KEY] = rec.status
-    out_json = Path(out_json)
-    tmp = out_json.with_name(out_json.name + ".tmp")
-    tmp.write_text(json.dumps(data), encoding="utf-8")
-    os.replace(tmp, out_json)
+    from studio.core.formats.common import write_text_atomic
+
+    # Whole or not at all, and no partial file left behind on a full disk.
+    write_text_atomic(Path(out_json), json.dumps(data))
     return data

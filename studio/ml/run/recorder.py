@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import os
 import socket
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.exc import OperationalError
 
 from studio.core.kinds import RunStatus
 from studio.core.project import Project
@@ -23,13 +28,45 @@ from studio.ml.train.messages import (
     Stopped,
 )
 
+T = TypeVar("T")
+# How long a status write waits out other processes' write locks (on top of SQLite's own
+# busy timeout per attempt) before the error is let through, in seconds.
+STATUS_RETRY_S = 120.0
+# Metric rows kept while the database is locked; beyond this the oldest iteration rows go
+# (epoch rows are always kept: they are what the run is judged by).
+MAX_BUFFERED_ROWS = 200_000
+
+
+def is_busy(e: BaseException) -> bool:
+    """True for SQLite's "database is locked" / "database is busy": another process holds
+    the write lock longer than the busy timeout. Worth retrying; anything else is not."""
+    text = str(getattr(e, "orig", e)).lower()
+    return isinstance(e, OperationalError) and ("locked" in text or "busy" in text)
+
+
+def retry_busy(write: Callable[[], T], patience_s: float = STATUS_RETRY_S) -> T:
+    """Run `write`, retrying with growing pauses while the database is busy."""
+    deadline = time.monotonic() + patience_s
+    pause = 0.05
+    while True:
+        try:
+            return write()
+        except OperationalError as e:
+            if not is_busy(e) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 2.0)
+
 
 class RunRecorder:
     """Writes a run's messages into the project database.
 
     Iteration metrics are buffered and written every `flush_every` iterations (and at
     every epoch end and terminal message), so a fast loop does not pay a SQLite
-    transaction per step. Status changes are written at once.
+    transaction per step. Status changes are written at once. Another process holding
+    the project's write lock (an import, split edits) never ends the run: a metrics
+    write that finds the database locked keeps its rows for the next flush, and status
+    writes retry (`retry_busy`).
     """
 
     def __init__(self, project: Project, run_id: int, flush_every: int = 20):
@@ -38,6 +75,9 @@ class RunRecorder:
         self.flush_every = max(1, flush_every)
         self._rows: list[tuple[str, int, int, str, float]] = []
         self._pending_iters = 0
+
+    def _update_run(self, **fields: object) -> None:
+        retry_busy(lambda: self.project.update_run(self.run_id, **fields))
 
     def __call__(self, msg: Message) -> None:
         p, rid = self.project, self.run_id
@@ -53,7 +93,7 @@ class RunRecorder:
                 data_report=dict(msg.data_report),
                 device=msg.device,
             )
-            p.update_run(rid, status=RunStatus.RUNNING, epoch=msg.epoch, config=config)
+            self._update_run(status=RunStatus.RUNNING, epoch=msg.epoch, config=config)
         elif isinstance(msg, Iteration):
             step, ep = msg.iteration, msg.epoch
             self._rows += [("iter", step, ep, k, float(v)) for k, v in msg.losses.items()]
@@ -71,32 +111,50 @@ class RunRecorder:
             if msg.is_best and msg.best_metric_name:
                 best = msg.metrics.get(msg.best_metric_name)
                 name = msg.best_metric_name
-            p.update_run(rid, epoch=msg.epoch + 1, best_metric=best, best_metric_name=name)
+            self._update_run(epoch=msg.epoch + 1, best_metric=best, best_metric_name=name)
         elif isinstance(msg, Notice):
             run = p.run(rid)
             config = dict(run.config)
             notices = list(config.get("notices", []))[-49:]  # keep the last 50
             config["notices"] = notices + [msg.text]
-            p.update_run(rid, config=config)
+            self._update_run(config=config)
         elif isinstance(msg, Finished):
-            self.flush()
-            p.update_run(
-                rid,
+            self.flush(wait=True)
+            self._update_run(
                 status=RunStatus.FINISHED,
                 epoch=msg.epoch,
                 best_metric=msg.best_metric,
                 best_metric_name=msg.best_metric_name,
             )
-            p.set_current_model(rid)
+            retry_busy(lambda: p.set_current_model(rid))
         elif isinstance(msg, Stopped):
-            self.flush()
-            p.update_run(rid, status=RunStatus.STOPPED, epoch=msg.epoch)
+            self.flush(wait=True)
+            self._update_run(status=RunStatus.STOPPED, epoch=msg.epoch)
         elif isinstance(msg, Failed):
-            self.flush()
-            p.update_run(rid, status=RunStatus.FAILED, error=msg.error)
+            self.flush(wait=True)
+            self._update_run(status=RunStatus.FAILED, error=msg.error)
 
-    def flush(self) -> None:
+    def flush(self, wait: bool = False) -> None:
+        """Write the buffered metric rows. If the database is locked they stay buffered
+        for the next flush (or, with `wait`, the write is retried until it lands)."""
         if self._rows:
-            self.project.add_metrics(self.run_id, self._rows)
+            rows = self._rows
+            try:
+                if wait:
+                    retry_busy(lambda: self.project.add_metrics(self.run_id, rows))
+                else:
+                    self.project.add_metrics(self.run_id, rows)
+            except OperationalError as e:
+                if wait or not is_busy(e):
+                    raise
+                self._trim()
+                return
         self._rows = []
         self._pending_iters = 0
+
+    def _trim(self) -> None:
+        if len(self._rows) > MAX_BUFFERED_ROWS:
+            excess = len(self._rows) - MAX_BUFFERED_ROWS
+            kept = [r for r in self._rows if r[0] == "epoch"]
+            iters = [r for r in self._rows if r[0] != "epoch"][excess:]
+            self._rows = kept + iters
