@@ -13,10 +13,12 @@ from studio.ui.canvas.layers.annotations import AnnotationLayer
 from studio.ui.canvas.layers.base import Layer, SceneLayer
 from studio.ui.canvas.layers.crosshair import CrosshairLayer
 from studio.ui.canvas.layers.image import ImageLayer
+from studio.ui.canvas.layers.predictions import PredictionLayer
 
 BUILT_IN_LAYERS: tuple[Callable[[], Layer], ...] = (
     ImageLayer,
     AnnotationLayer,
+    PredictionLayer,
     CrosshairLayer,
 )
 

@@ -1,0 +1,181 @@
+"""The inspection panel's background work, as plain functions of a `Progress`.
+
+They run on a worker thread (`studio.ui.common.concurrency.run_task`), so each opens its
+own `Project` (SQLite connections stay on the thread that made them) and hands back plain
+data. Prediction imports torch, here and not in the window's thread. No Qt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from studio.core.errors import StudioError
+from studio.core.formats.coco import coco_dict
+from studio.core.kinds import ImageStatus
+from studio.core.progress import Progress
+from studio.core.project import Project
+from studio.ml.analysis.errors import Detections, ErrorReport, analyze_errors
+
+PREDICT_CHUNK = 64  # images per model pass between cancel checks (the model loads once each)
+
+
+class ObjectRef(NamedTuple):
+    """One object behind a number: an image and a prediction or annotation of it."""
+
+    image_id: int
+    object_id: int
+    kind: str  # "prediction" or "label"
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    run_id: int
+    images: int  # asked for
+    predicted: int  # run through the model now
+    skipped: int  # already current
+    stored: int  # prediction rows written
+
+
+def predict_images(
+    project_dir: Path, run_id: int, image_ids: list[int] | None, progress: Progress
+) -> PredictResult:
+    """Bring the run's stored predictions of `image_ids` (all images: None) up to date,
+    in chunks so that Cancel keeps what is done. Raises `Cancelled` when asked to stop."""
+    from studio.ml.analysis.stored_predictions import stale_images, update_predictions
+    from studio.ml.run.runs import run_checkpoint
+
+    with Project.open(project_dir) as p:
+        run = p.run(run_id)
+        checkpoint = run_checkpoint(run)
+        images = p.images(ids=image_ids) if image_ids is not None else p.images()
+        todo = stale_images(run, checkpoint, images, _floor())
+        progress.start(len(todo), f"Predicting {len(todo)} images with run {run.name}")
+        predicted = stored = 0
+        for start in range(0, len(todo), PREDICT_CHUNK):
+            chunk = todo[start : start + PREDICT_CHUNK]
+
+            def step(done: int, _total: int, base: int = predicted) -> None:
+                progress.check()
+                progress.done = base + done
+                progress.step(0)
+
+            rep = update_predictions(p, run, checkpoint, chunk, progress=step)
+            predicted += rep.predicted
+            stored += rep.stored
+        return PredictResult(run_id, len(images), predicted, len(images) - len(todo), stored)
+
+
+def _floor() -> float:
+    from studio.ml.analysis.stored_predictions import SCORE_FLOOR
+
+    return SCORE_FLOOR
+
+
+def evaluation_images(p: Project, run_id: int, split: str | None) -> tuple[dict, list[dict]]:
+    """(COCO ground truth, prediction rows) of the images that can be scored: in `split`
+    (all: None), labelled or marked done, and with stored predictions of the run."""
+    snap = p.snapshot(split)
+    rows = p.predictions(run_id, [im.id for im in snap.images])
+    predicted = {r["image_id"] for r in rows}
+    labelled = {a.image_id for a in snap.annotations}
+    snap.images[:] = [
+        im for im in snap.images
+        if im.id in predicted and (im.id in labelled or im.status == ImageStatus.DONE)
+    ]  # fmt: skip
+    keep = {im.id for im in snap.images}
+    snap.annotations[:] = [a for a in snap.annotations if a.image_id in keep]
+    return coco_dict(snap), [r for r in rows if r["image_id"] in keep]
+
+
+def evaluate(
+    project_dir: Path,
+    run_id: int,
+    *,
+    split: str | None,
+    iou: float,
+    score: float,
+    with_ap: bool = True,
+    progress: Progress | None = None,
+) -> ErrorReport:
+    """The run's errors against the labels (see `evaluation_images` for which images).
+    AP and the TIDE breakdown (which do not depend on `score`) only `with_ap`."""
+    with Project.open(project_dir) as p:
+        gt, rows = evaluation_images(p, run_id, split)
+    if not gt["images"]:
+        raise StudioError(
+            f"{project_dir}: no labelled images with predictions of run {run_id}; predict first"
+        )
+    if progress is not None:
+        progress.check()
+    return analyze_errors(
+        gt, Detections.from_rows(rows), iou=iou, score=score, with_ap=with_ap, with_tide=with_ap
+    )
+
+
+def pr_curve(report: ErrorReport, class_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(recall, precision, score) along one class's predictions, best score first, at the
+    report's IoU; every stored prediction counts (the threshold is a point on it).
+    Predictions COCO ignores (matched to crowd labels, past the 100 per image) are
+    left out; recall is over the class's non-crowd labels."""
+    from studio.ml.analysis.errors import match
+
+    d, lab = report.dets, report.labels
+    # The report keeps matches above its threshold only: match again, whatever the score.
+    m = match(lab, d, report.iou)
+    sel = (d.class_id == class_id) & m.pred_kept & ~m.pred_crowd
+    score, tp = d.score[sel], (m.pred_label >= 0)[sel]
+    order = np.argsort(-score, kind="stable")
+    score, tp = score[order], tp[order]
+    n_pos = int(((lab.class_id == class_id) & ~lab.crowd).sum())
+    ctp = np.cumsum(tp)
+    precision = ctp / np.arange(1, len(tp) + 1)
+    recall = ctp / n_pos if n_pos else np.zeros(len(tp))
+    return recall, precision, score
+
+
+def refs(pairs: list[tuple[int, int]], kind: str) -> list[ObjectRef]:
+    return [ObjectRef(int(i), int(o), kind) for i, o in pairs]
+
+
+def cell_refs(report: ErrorReport, row: int, col: int) -> list[ObjectRef]:
+    """The objects of one confusion cell: its predictions, then its labels."""
+    items = report.cell_items(row, col)
+    return refs(items["predictions"], "prediction") + refs(items["labels"], "label")
+
+
+def error_refs(report: ErrorReport, error: str) -> list[ObjectRef]:
+    """The objects of one TIDE error type ("cls", "loc", "both", "dupe", "bkg": the
+    predictions; "miss": the labels)."""
+    from studio.ml.analysis.tide import ERROR_NAMES
+
+    tide = report.tide
+    if tide is None:
+        return []
+    if error == "miss":
+        sel = tide.label_missed
+        return refs(list(zip(report.labels.image_id[sel].tolist(),
+                             report.labels.ann_id[sel].tolist(), strict=True)), "label")  # fmt: skip
+    code = next(k for k, v in ERROR_NAMES.items() if v == error)
+    sel = tide.pred_error == code
+    pairs = zip(report.dets.image_id[sel].tolist(), report.dets.pred_id[sel].tolist(), strict=True)
+    return refs(list(pairs), "prediction")
+
+
+def class_refs(report: ErrorReport, class_id: int | None) -> list[ObjectRef]:
+    """Everything counted in a table row: its false positives, misses, then true
+    positives (what a user reviews first comes first)."""
+    return (
+        refs(report.items("fp", class_id), "prediction")
+        + refs(report.items("fn", class_id), "label")
+        + refs(report.items("tp", class_id), "prediction")
+    )
+
+
+def summary(report: ErrorReport) -> dict[str, Any]:
+    """The numbers the panel shows at the top."""
+    return {"images": len(set(report.labels.image_id.tolist()) | set(report.dets.image_id.tolist())),
+            **report.total()}  # fmt: skip
