@@ -11,24 +11,47 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
-from PySide6.QtGui import QAction, QActionGroup
-from PySide6.QtWidgets import QDockWidget, QMenu, QMenuBar, QWidget
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QMenu,
+    QMenuBar,
+    QPushButton,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
 
+from studio.core.undo.stack import UndoStack
+from studio.ui.icons import icon
 from studio.ui.shortcuts import SPECS, ShortcutRegistry
+from studio.ui.theme import FILL_STEPS, THEME_LABELS, Theme
 
 if TYPE_CHECKING:
     from studio.ui.main_window import MainWindow
 
+SEPARATOR = "-"
 TOOLS = ("select", "box", "polygon")
 TOOL_LABELS = ("&Select", "&Box", "P&olygon")
 # Usable on the start page too; every other action waits for a project.
 NEED_NO_PROJECT = frozenset(
     {"file.new", "file.open", "file.quit", "help.shortcuts", "view.browser", "view.classes",
-     "view.compact"}
+     "view.compact", "view.tags", *(f"view.fill.{p}" for p in FILL_STEPS),
+     *(f"view.theme.{t}" for t in Theme)}
 )  # fmt: skip
-SEPARATOR = "-"
+FILL_IDS = tuple(f"view.fill.{p}" for p in FILL_STEPS)
+THEME_IDS = tuple(f"view.theme.{t}" for t in Theme)
+# The toolbar, left to right (SEPARATOR between groups), and each action's icon.
+TOOLBAR = ("tool.select", "tool.box", "tool.polygon", SEPARATOR, "nav.prev", "nav.next",
+           SEPARATOR, "view.fit", "view.zoom_100", SEPARATOR, "train.show")  # fmt: skip
+TOOLBAR_ICONS = {"tool.select": "select", "tool.box": "box", "tool.polygon": "polygon",
+                 "nav.prev": "prev", "nav.next": "next", "view.fit": "fit",
+                 "view.zoom_100": "zoom_100", "train.show": "train"}  # fmt: skip
 RECENT = "@recent"  # where File ▸ Open recent goes; the window fills it when it opens
 
 # A menu entry: an action id, SEPARATOR, RECENT, or (submenu title, entries).
@@ -73,6 +96,13 @@ def window_actions(w: MainWindow) -> list[ActionSpec]:
         ActionSpec("view.zoom_100", "Zoom &100%", lambda: w.canvas.zoom_100()),
         ActionSpec("view.compact", "Compact image &list", lambda: w.browser.set_compact(
             w.actions["view.compact"].isChecked()), checkable=True),
+        ActionSpec("view.tags", "Class &tags on shapes", lambda: w.look.set_tags_visible(
+            w.actions["view.tags"].isChecked()), checkable=True),
+        *(ActionSpec(f"view.fill.{p}", f"{p}%" if p else "&Outlines only",
+                     lambda p=p: w.look.set_fill_opacity(p), True) for p in FILL_STEPS),
+        *(ActionSpec(f"view.theme.{t}", label, lambda t=t: w.look.set_theme(t), True)
+          for t, label in THEME_LABELS.items()),
+        ActionSpec("train.show", "&Train…", w.show_training),
         ActionSpec("nav.next", "&Next image", lambda: w.step_image(+1)),
         ActionSpec("nav.prev", "P&revious image", lambda: w.step_image(-1)),
         ActionSpec("nav.done_next", "Mark &done, next not done", w.mark_done_and_next),
@@ -101,11 +131,92 @@ def create_actions(
 
 def group_tools(parent: QWidget, actions: Mapping[str, QAction]) -> QActionGroup:
     """Make the tool actions exclusive, the select tool checked."""
+    return exclusive(parent, actions, [f"tool.{t}" for t in TOOLS], f"tool.{TOOLS[0]}")
+
+
+def exclusive(
+    parent: QWidget, actions: Mapping[str, QAction], ids: Sequence[str], checked: str
+) -> QActionGroup:
+    """Make the actions `ids` a one-of group, `checked` the one checked."""
     group = QActionGroup(parent)
-    for tool in TOOLS:
-        group.addAction(actions[f"tool.{tool}"])
-    actions[f"tool.{TOOLS[0]}"].setChecked(True)
+    for action_id in ids:
+        group.addAction(actions[action_id])
+    actions[checked].setChecked(True)
     return group
+
+
+def build_toolbar(parent: QWidget, actions: Mapping[str, QAction]) -> QToolBar:
+    """The main toolbar: tools, previous / next, zoom, and Train (with its text)."""
+    bar = QToolBar("Toolbar", parent)
+    bar.setObjectName("main_toolbar")
+    bar.setIconSize(QSize(20, 20))
+    bar.setMovable(False)
+    for entry in TOOLBAR:
+        if entry == SEPARATOR:
+            bar.addSeparator()
+            continue
+        action = actions[entry]
+        action.setIcon(icon(TOOLBAR_ICONS[entry]))
+        bar.addAction(action)
+    train = bar.widgetForAction(actions["train.show"])
+    if train is not None:  # the one button that says what it does in words
+        train.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        train.setObjectName("train_button")
+    actions["train.show"].setToolTip("Show the training panel: train a model on these labels")
+    return bar
+
+
+def build_empty_hint(window: MainWindow) -> QWidget:
+    """What an empty project shows instead of the canvas: how to add the first images
+    (drop them anywhere on the window, or import), with the Import button at hand."""
+    page = QWidget(window)
+    page.setObjectName("empty_hint")
+    keys = window.shortcuts.keys("file.import_images")
+    key_text = f" ({keys[0].toString(QKeySequence.SequenceFormat.NativeText)})" if keys else ""
+    label = QLabel(
+        "<h2>This project has no images yet</h2>"
+        f"<p>Drop images here, or File ▸ Import images…{key_text}</p>"
+        "<p>Then draw boxes and polygons, and press Train once a few images are labelled.</p>"
+    )
+    label.setObjectName("empty_hint_text")
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setWordWrap(True)  # the page must not widen the window's minimum size
+    button = QPushButton("Import images…")
+    button.clicked.connect(lambda: window.transfers.import_images_interactive())
+    layout = QVBoxLayout(page)
+    layout.addStretch(1)
+    layout.addWidget(label)
+    layout.addWidget(button, 0, Qt.AlignmentFlag.AlignCenter)
+    layout.addStretch(2)
+    return page
+
+
+def enable_for_project(actions: Mapping[str, QAction], has_project: bool) -> None:
+    """Enable every action that needs a project, or disable them (the start page)."""
+    for action_id, action in actions.items():
+        if action_id not in NEED_NO_PROJECT:
+            action.setEnabled(has_project)
+
+
+def update_undo_actions(actions: Mapping[str, QAction], stack: UndoStack | None) -> None:
+    """Undo / Redo enabled and named after what they would do ("Undo move 2 shapes")."""
+    for which in ("undo", "redo"):
+        can = stack is not None and getattr(stack, f"can_{which}")
+        text = (getattr(stack, f"{which}_text") or "") if can else ""
+        action = actions[f"edit.{which}"]
+        action.setEnabled(can)
+        action.setText(f"&{which.capitalize()} {text}".rstrip())
+
+
+def fill_recent_menu(
+    menu: QMenu, paths: Sequence[Path], open_path: Callable[[Path], object]
+) -> None:
+    """File ▸ Open recent: one entry per project folder, or "(none)"."""
+    menu.clear()
+    for p in paths:
+        menu.addAction(str(p), lambda p=p: open_path(p))
+    if menu.isEmpty():
+        menu.addAction("(none)").setEnabled(False)
 
 
 def dock_toggles(
@@ -115,7 +226,8 @@ def dock_toggles(
     toggles = {}
     for action_id, dock in docks.items():
         toggle = dock.toggleViewAction()
-        registry.bind(toggle, action_id)
+        if action_id in SPECS:
+            registry.bind(toggle, action_id)
         toggles[action_id] = toggle
     return toggles
 
@@ -132,8 +244,10 @@ def menu_layout(formats: Sequence[str]) -> list[tuple[str, Sequence[MenuEntry]]]
         ("&Label", ("tool.select", "tool.box", "tool.polygon", SEPARATOR, "class.pick",
                     *(f"class.{n}" for n in range(1, 10)), SEPARATOR,
                     "nav.prev", "nav.next", "nav.done_next")),
-        ("&View", ("view.fit", "view.zoom_100", SEPARATOR, "view.browser", "view.classes",
-                   "view.training", "view.compact")),
+        ("&View", ("view.fit", "view.zoom_100", SEPARATOR, ("Shape &fill", FILL_IDS),
+                   "view.tags", SEPARATOR, "view.browser", "view.classes", "view.objects",
+                   "view.training", "train.show", "view.compact", SEPARATOR,
+                   ("&Theme", THEME_IDS))),
         ("&Help", ("help.shortcuts",)),
     ]  # fmt: skip
 

@@ -9,6 +9,7 @@ last worked on (project setting "last_image"), else on its first image.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QBuffer, QCoreApplication, QIODevice, QSize, QTimer
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import QApplication
 from studio.ui.common.responsiveness import freeze_startup_objects, tune_gc
 from studio.ui.main_window import MainWindow
 from studio.ui.project.transfers import demo_dir
+from studio.ui.theme import SystemThemeFollower, Theme, apply_theme, saved_theme
 
 
 def _application() -> QApplication:
@@ -33,6 +35,8 @@ def run_app(project_dir: Path | None, demo: bool = False) -> int:
     """Open the window and run the event loop; returns the exit status."""
     tune_gc()
     app = _application()
+    apply_theme(saved_theme())
+    SystemThemeFollower(app)  # parented to the app: lives as long as it
     window = MainWindow()
     window.show()
     if project_dir is not None:
@@ -50,9 +54,13 @@ def screenshot(
     size: QSize = QSize(1400, 900),
     image_id: int | None = None,
     max_bytes: int = 500_000,
+    theme: Theme | None = None,
+    before_grab: Callable[[MainWindow], object] | None = None,
 ) -> Path:
     """Save a picture of the window on `project_dir` (default: the demo project, created
-    if needed) showing an image with shapes. For the README; runs offscreen too."""
+    if needed) showing an image with shapes, in `theme` (default: the user's);
+    `before_grab(window)` runs just before the picture is taken. For the README; runs
+    offscreen too."""
     from studio.core.demo import create_demo_project
     from studio.core.project import DB_NAME, Project
 
@@ -60,6 +68,7 @@ def screenshot(
     folder = Path(project_dir) if project_dir is not None else demo_dir()
     if not (folder / DB_NAME).is_file():
         create_demo_project(folder).close()
+    apply_theme(theme if theme is not None else saved_theme())
     window = MainWindow(restore=False)
     window.resize(size)
     window.show()
@@ -77,6 +86,8 @@ def screenshot(
         window.show_image(image_id)
     _settle(app, window)
     window.canvas.fit()
+    if before_grab is not None:  # e.g. select a shape
+        before_grab(window)
     _settle(app, window)
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)

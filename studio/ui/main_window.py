@@ -1,4 +1,5 @@
-"""The labelling window: browser dock (left), canvas (centre), classes dock (right).
+"""The labelling window: browser dock (left), canvas (centre), classes and objects docks
+(right), a toolbar above.
 
 It turns gestures into `Project` calls and shows project state; it never writes SQL and
 never decodes an image. Every edit is committed by the core at once, so there is no Save.
@@ -6,7 +7,8 @@ Project events arrive through a `ProjectBridge`, queued to the GUI thread.
 
 The window is where the feature packages meet (they never import each other): it builds
 them, wires their signals, and owns the actions (actions.py: ids, texts, menus), the keys
-shared with the canvas (canvas_keys.py) and the status bar (status_bar.py).
+shared with the canvas (canvas_keys.py), the status bar (status_bar.py) and the look
+(theme.py: light/dark, the canvas's fill and tags, kept in the user's settings).
 """
 
 from __future__ import annotations
@@ -17,20 +19,27 @@ from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QStackedWidget
 
-from studio.core import browse
 from studio.core.errors import StudioError
 from studio.core.kinds import ImageStatus
 from studio.core.project import Project
-from studio.core.undo.commands import StepFocus, step_focus
 from studio.ui.actions import (
-    NEED_NO_PROJECT,
+    FILL_IDS,
+    THEME_IDS,
+    build_empty_hint,
     build_menu_bar,
+    build_toolbar,
     create_actions,
     dock_toggles,
+    enable_for_project,
+    exclusive,
+    fill_recent_menu,
     group_tools,
     menu_layout,
+    update_undo_actions,
     window_actions,
 )
+from studio.ui.analysis.dock import InspectDock
+from studio.ui.analysis.work import ObjectRef
 from studio.ui.browser.dock import BrowserDock
 from studio.ui.canvas import CanvasView
 from studio.ui.canvas_keys import CanvasKeys
@@ -39,13 +48,14 @@ from studio.ui.classes.dock import ClassDock
 from studio.ui.classes.picker import ClassPicker
 from studio.ui.common.bridge import ProjectBridge
 from studio.ui.common.errors import show_error
-from studio.ui.common.settings import settings
-from studio.ui.navigation import next_not_done
+from studio.ui.navigation import next_not_done, step_and_show
+from studio.ui.objects.dock import ObjectsDock
 from studio.ui.plugin_docks import install_plugins
 from studio.ui.project.start_page import StartPage, add_recent, recent_projects, remove_recent
 from studio.ui.project.transfers import Transfers
 from studio.ui.shortcuts import ShortcutRegistry, ShortcutsDialog
 from studio.ui.status_bar import StatusBar
+from studio.ui.theme import Look, save_window, saved_window
 from studio.ui.training.dock import TrainPanel
 
 
@@ -71,6 +81,8 @@ class MainWindow(QMainWindow):
         self._build_docks()
         self._build_actions()
         self._build_menus()
+        self.addToolBar(build_toolbar(self, self.actions))
+        self.look.apply_saved()
         self._build_status_bar()
         self._build_timers()
         self.plugin_docks, plugin_errors = install_plugins(self, self.canvas)
@@ -97,8 +109,10 @@ class MainWindow(QMainWindow):
         self.canvas.tool_changed.connect(self._on_tool_changed)
         self.canvas.image_shown.connect(self._on_image_shown)
         self.canvas.message.connect(lambda text: self.status_bar.showMessage(text, 5000))
+        self.empty_hint = build_empty_hint(self)  # a project without images: what to do
         self.stack.addWidget(self.start_page)
         self.stack.addWidget(self.canvas)
+        self.stack.addWidget(self.empty_hint)
         self.setCentralWidget(self.stack)
 
     def _build_docks(self) -> None:
@@ -108,9 +122,16 @@ class MainWindow(QMainWindow):
         self.class_dock.class_picked.connect(self.pick_class)
         self.class_dock.hidden_changed.connect(self.canvas.set_hidden_classes)
         self.class_dock.edit_requested.connect(self.edit_classes)
+        self.objects = ObjectsDock(self)
+        self.objects.selection_requested.connect(self.canvas.select)
+        self.objects.hidden_changed.connect(self.canvas.set_shape_hidden)
+        self.objects.locked_changed.connect(self.canvas.set_shape_locked)
+        self.canvas.selection_changed.connect(self.objects.select_ids)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.browser)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.class_dock)
-        self.resizeDocks([self.browser, self.class_dock], [330, 250], Qt.Orientation.Horizontal)
+        self.splitDockWidget(self.class_dock, self.objects, Qt.Orientation.Vertical)
+        self.resizeDocks([self.browser, self.class_dock], [330, 390], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.class_dock, self.objects], [300, 400], Qt.Orientation.Vertical)
         # Training sits below the canvas, hidden until asked for (Ctrl+T): labelling
         # needs the room, and the panel keeps polling its run whether shown or not.
         self.train_dock = TrainPanel(self)
@@ -118,29 +139,47 @@ class MainWindow(QMainWindow):
         self.train_dock.current_model_changed.connect(lambda _run: self.browser.refresh())
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.train_dock)
         self.train_dock.hide()
+        self._build_inspect_dock()
+
+    def _build_inspect_dock(self) -> None:
+        # Predictions, errors and review: hidden until asked for, like training.
+        self.inspect_dock = InspectDock(self)
+        self.inspect_dock.attach_canvas(self.canvas, self.browser.selected_ids)
+        self.inspect_dock.objects_chosen.connect(self._show_objects)
+        self.inspect_dock.message.connect(lambda t: self.status_bar.showMessage(t, 5000))
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.inspect_dock)
+        self.inspect_dock.hide()
+
+    def _show_objects(self, refs: list[ObjectRef]) -> None:
+        """Objects an Inspect number stands for: select their images, show the first."""
+        if refs:
+            self.browser.select_ids(sorted({r.image_id for r in refs}))
+            self.show_image(refs[0].image_id)
+            self.inspect_dock.zoom_to(refs[0])
 
     def _build_actions(self) -> None:
         self.actions = create_actions(self, self.shortcuts, window_actions(self))
         self._tools = group_tools(self, self.actions)
-        docks = {
-            "view.browser": self.browser,
-            "view.classes": self.class_dock,
-            "view.training": self.train_dock,
-        }
+        docks = {"view.browser": self.browser, "view.classes": self.class_dock,
+                 "view.objects": self.objects, "view.training": self.train_dock,
+                 "view.inspect": self.inspect_dock}  # fmt: skip
         self.actions.update(dock_toggles(self.shortcuts, docks))
+        exclusive(self, self.actions, FILL_IDS, FILL_IDS[0])
+        exclusive(self, self.actions, THEME_IDS, THEME_IDS[0])
+        self.look = Look(self.actions, self.canvas.shapes)
+        has_selection = lambda: bool(self.canvas.selected_annotation_ids())  # noqa: E731
+        done = self.actions["nav.done_next"]
         self._canvas_keys = CanvasKeys(
-            self.canvas,
-            lambda: bool(self.canvas.selected_annotation_ids()),
-            self.actions["nav.done_next"],
-            self.mark_done_and_next,
-            self,
+            self.canvas, has_selection, done, self.mark_done_and_next, self
         )
         self._canvas_keys.install()
 
     def _build_menus(self) -> None:
         layout = menu_layout(list(self.transfers.FORMAT_LABELS))
         self.recent_menu = build_menu_bar(self.menuBar(), self.actions, layout)
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.recent_menu.aboutToShow.connect(
+            lambda: fill_recent_menu(self.recent_menu, recent_projects(), self.open_path)
+        )
 
     def _build_status_bar(self) -> None:
         self.status_bar = StatusBar(self)
@@ -152,29 +191,22 @@ class MainWindow(QMainWindow):
         self._counts_timer.timeout.connect(self._refresh_counts)
 
     def _restore_window_state(self) -> None:
-        s = settings()
-        geometry, state = s.value("window/geometry"), s.value("window/state")
-        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
-            self.restoreGeometry(geometry)
-        else:
+        geometry, state = saved_window()
+        if geometry is None or not self.restoreGeometry(geometry):
             self.resize(1400, 900)
         # Dock layout applies while a project is open; the start page shows no docks.
-        if isinstance(state, QByteArray) and not state.isEmpty():
-            self._dock_state = state
+        self._dock_state = state
 
     def save_window_state(self) -> None:
-        s = settings()
-        s.setValue("window/geometry", self.saveGeometry())
         state = self.saveState() if self.project is not None else self._dock_state
-        if state is not None:
-            s.setValue("window/state", state)
+        save_window(self.saveGeometry(), state)
 
     def _show_docks(self) -> None:
         if self._dock_state is not None:
             self.restoreState(self._dock_state)
         else:
-            self.browser.show()
-            self.class_dock.show()
+            for dock in (self.browser, self.class_dock, self.objects):
+                dock.show()
 
     # --- project lifecycle -----------------------------------------------------------
 
@@ -183,24 +215,21 @@ class MainWindow(QMainWindow):
         self.close_project()
         self.project = project
         self.bridge = ProjectBridge(project.events, self)
-        for name, slot in (
-            ("images_changed", self._on_images_changed),
-            ("annotations_changed", self._on_annotations_changed),
-            ("classes_changed", self._on_classes_changed),
-            ("undo_changed", self._on_undo_changed),
-        ):
+        for name, slot in (("images_changed", self._on_images_changed),
+                           ("annotations_changed", self._on_annotations_changed),
+                           ("classes_changed", self._on_classes_changed),
+                           ("undo_changed", self._on_undo_changed)):  # fmt: skip
             self.bridge.connect_queued(name, slot)
-        self.canvas.set_project(project)
-        self.class_dock.set_project(project)
-        self.browser.set_project(project)
-        self.train_dock.set_project(project)
+        for panel in (self.canvas, self.class_dock, self.objects, self.browser,
+                      self.train_dock, self.inspect_dock):  # fmt: skip
+            panel.set_project(project)
         self.canvas.set_current_class(self.class_dock.current_class)
         add_recent(project.path)
         self.setWindowTitle(f"{project.path.name} — Studio")
-        self.stack.setCurrentWidget(self.canvas)
         self._show_docks()
-        self._set_project_ui(True)
-        self._on_undo_changed(project.undo_stack.can_undo, project.undo_stack.can_redo)
+        self._update_empty_hint()
+        enable_for_project(self.actions, True)
+        self._on_undo_changed()
         ids = self.browser.ids()
         last = project.get_setting("last_image")
         first = last if last is not None and self.browser.model.row_of(last) is not None else None
@@ -231,10 +260,9 @@ class MainWindow(QMainWindow):
             self.bridge.disconnect_project()
             self.bridge.deleteLater()
             self.bridge = None
-        self.browser.set_project(None)
-        self.class_dock.set_project(None)
-        self.train_dock.set_project(None)
-        self.canvas.set_project(None)
+        for panel in (self.browser, self.class_dock, self.objects, self.train_dock,
+                      self.inspect_dock, self.canvas):  # fmt: skip
+            panel.set_project(None)
         self._shown_id = None
         self.project.close()
         self.project = None
@@ -245,16 +273,17 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Studio")
         self.start_page.reload()
         self.stack.setCurrentWidget(self.start_page)
-        self.browser.hide()
-        self.class_dock.hide()
-        self.train_dock.hide()
-        self._set_project_ui(False)
+        for dock in (self.browser, self.class_dock, self.objects, self.train_dock,
+                     self.inspect_dock):  # fmt: skip
+            dock.hide()
+        enable_for_project(self.actions, False)
         self.status_bar.clear_labels()
 
-    def _set_project_ui(self, has_project: bool) -> None:
-        for action_id, action in self.actions.items():
-            if action_id not in NEED_NO_PROJECT:
-                action.setEnabled(has_project)
+    def _update_empty_hint(self) -> None:
+        """A project without images shows what to do first instead of an empty canvas."""
+        if self.project is not None:
+            empty = self.project.image_count() == 0
+            self.stack.setCurrentWidget(self.empty_hint if empty else self.canvas)
 
     def new_project_interactive(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "New project: choose an empty folder")
@@ -268,13 +297,6 @@ class MainWindow(QMainWindow):
         folder = QFileDialog.getExistingDirectory(self, "Open project folder")
         if folder:
             self.open_path(folder)
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        for p in recent_projects():
-            self.recent_menu.addAction(str(p), lambda p=p: self.open_path(p))
-        if self.recent_menu.isEmpty():
-            self.recent_menu.addAction("(none)").setEnabled(False)
 
     # --- images -----------------------------------------------------------------------
 
@@ -323,28 +345,15 @@ class MainWindow(QMainWindow):
             self.canvas.copy_from_previous(ids[row - 1])
 
     def _on_image_shown(self, image_id: int) -> None:
-        try:
-            image = self.project.image(image_id) if self.project else None
-        except StudioError:
-            image = None
-        self.status_bar.show_image(image)
-        self._update_counts_label()
+        shown = self.status_bar.show_image_of(self.project, image_id)
+        self.objects.show_image(image_id if shown else None)
 
     def _refresh_counts(self) -> None:
         """Counts over the whole project (a scan at 100k images): after bursts of edits,
         not on every image change."""
-        if self.project is None:
-            return
-        self.status_bar.set_done_count(*browse.done_count(self.project))
-        self.class_dock.refresh()
-        self._update_counts_label()
-
-    def _update_counts_label(self) -> None:
-        current = self.current_image_id()
-        shapes = None
-        if current is not None and self.project is not None:
-            shapes = len(self.project.annotations(image_ids=[current]))
-        self.status_bar.show_counts(shapes)
+        if self.project is not None:
+            self.status_bar.refresh_counts(self.project, self.current_image_id())
+            self.class_dock.refresh()
 
     # --- tools and classes -------------------------------------------------------------
 
@@ -376,7 +385,8 @@ class MainWindow(QMainWindow):
             return
         self.class_dock.set_current_class(class_id)
         self.canvas.set_current_class(class_id)
-        selected = self.canvas.selected_annotation_ids()
+        # Locked shapes keep their class (the editor says so in the status bar).
+        selected = self.canvas.editor.editable(self.canvas.selected_annotation_ids())
         if selected:
             change = [
                 a.id for a in self.project.annotations(ids=selected) if a.class_id != class_id
@@ -405,41 +415,13 @@ class MainWindow(QMainWindow):
 
     def _undo_redo(self, which: str) -> None:
         """Undo or redo, then show what changed: its image, its shapes selected."""
-        if self.project is None:
-            return
-        focus = step_focus(self.project.undo_stack, which)
-        try:
-            text = getattr(self.project, which)()
-        except StudioError as e:
-            self.status_bar.showMessage(f"Cannot {which}: {e}", 5000)
-            return
-        if focus is not None:
-            self._show_focus(focus)
-        if text:
-            self.status_bar.showMessage(f"{which.capitalize()}: {text}", 2000)
+        if self.project is not None:
+            step_and_show(self.project, which, self.current_image_id(), self.show_image,
+                          self.canvas.select, self.status_bar.showMessage)  # fmt: skip
 
-    def _show_focus(self, focus: StepFocus) -> None:
-        assert self.project is not None
-        image_id = focus.image_id
-        if focus.select:
-            rows = self.project.annotations(ids=focus.select)
-            image_id = rows[0].image_id if rows else image_id
-        if image_id is None:
-            return
-        if image_id != self.current_image_id():
-            self.show_image(image_id)
-        self.canvas.select(focus.select)
-
-    def _on_undo_changed(self, can_undo: bool, can_redo: bool) -> None:
-        stack = self.project.undo_stack if self.project else None
-        self.actions["edit.undo"].setEnabled(can_undo)
-        self.actions["edit.redo"].setEnabled(can_redo)
-        self.actions["edit.undo"].setText(
-            f"&Undo {stack.undo_text}" if stack and can_undo else "&Undo"
-        )
-        self.actions["edit.redo"].setText(
-            f"&Redo {stack.redo_text}" if stack and can_redo else "&Redo"
-        )
+    def _on_undo_changed(self, _can_undo: bool = False, _can_redo: bool = False) -> None:
+        # The stack as it is now: a queued event may be older than the last step.
+        update_undo_actions(self.actions, self.project.undo_stack if self.project else None)
 
     # --- project events ---------------------------------------------------------------
 
@@ -450,6 +432,9 @@ class MainWindow(QMainWindow):
         row = self.browser.model.row_of(current) if current is not None else None
         self.browser.refresh_now()
         self._counts_timer.start()
+        self._update_empty_hint()
+        if current is None and self.project is not None and self.browser.ids():
+            self.show_image(self.browser.ids()[0])  # the first images of an empty project
         if current is None or self.project is None:
             return
         try:
@@ -459,13 +444,15 @@ class MainWindow(QMainWindow):
             if ids:
                 self.show_image(ids[min(row or 0, len(ids) - 1)])
 
-    def _on_annotations_changed(self, _ids: object) -> None:
+    def _on_annotations_changed(self, ids: object) -> None:
         self.browser.refresh()
+        self.objects.annotations_changed(ids)
         self._counts_timer.start()
 
     def _on_classes_changed(self) -> None:
         self.class_dock.refresh()
         self.browser.classes_changed()
+        self.objects.reload()
         self.canvas.set_current_class(self.class_dock.current_class)
 
     def refresh_all(self) -> None:
@@ -476,10 +463,18 @@ class MainWindow(QMainWindow):
         self.browser.classes_changed()
         self.browser.refresh_now()
         self._refresh_counts()
+        self._update_empty_hint()
         if self.current_image_id() is None and self.browser.ids():
             self.show_image(self.browser.ids()[0])
         elif self.current_image_id() is not None:
             self.canvas.show_image(self.current_image_id())
+
+    # --- look and panels --------------------------------------------------------------
+
+    def show_training(self) -> None:
+        """The Train button: show the training panel and bring it to the front."""
+        self.train_dock.show()
+        self.train_dock.raise_()
 
     # --- dialogs, drops, closing ------------------------------------------------------
 
@@ -499,5 +494,6 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_window_state()
         self.close_project()
+        self.inspect_dock.shutdown()
         self.canvas.shutdown()
         super().closeEvent(event)

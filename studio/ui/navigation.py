@@ -3,11 +3,13 @@ order that is not marked done yet, wrapping around."""
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+from collections.abc import Callable, Container, Sequence
 
 from studio.core import browse
+from studio.core.errors import StudioError
 from studio.core.kinds import ImageStatus
 from studio.core.project import Project
+from studio.core.undo.commands import step_focus
 
 NOT_DONE = tuple(s.value for s in ImageStatus if s != ImageStatus.DONE)
 
@@ -32,3 +34,32 @@ def next_not_done(project: Project, order: Sequence[int], current: int | None) -
     """The image after `current` in `order` whose status is not "done" (imported labels
     count as started, not finished, so images with shapes are not skipped)."""
     return next_in_order(order, current, set(browse.query_images(project, status=NOT_DONE)))
+
+
+def step_and_show(
+    project: Project,
+    which: str,
+    current: int | None,
+    show_image: Callable[[int], None],
+    select: Callable[[list[int]], None],
+    message: Callable[[str, int], None],
+) -> None:
+    """Run `project.undo()` or `project.redo()` (`which`), then go to the image the step
+    changed and select the shapes it left, so that no step changes an image unseen."""
+    focus = step_focus(project.undo_stack, which)
+    try:
+        text = getattr(project, which)()
+    except StudioError as e:
+        message(f"Cannot {which}: {e}", 5000)
+        return
+    if focus is not None:
+        image_id = focus.image_id
+        if focus.select:
+            rows = project.annotations(ids=focus.select)
+            image_id = rows[0].image_id if rows else image_id
+        if image_id is not None:
+            if image_id != current:
+                show_image(image_id)
+            select(list(focus.select))
+    if text:
+        message(f"{which.capitalize()}: {text}", 2000)

@@ -72,6 +72,8 @@ SHORTCUTS: tuple[ShortcutSpec, ...] = (
     _s("view.browser", "Ctrl+B", "Show or hide the image browser", "View"),
     _s("view.classes", "Ctrl+Shift+B", "Show or hide the classes", "View"),
     _s("view.training", "Ctrl+T", "Show or hide the training panel", "View"),
+    _s("view.objects", "Ctrl+Shift+O", "Show or hide the objects list", "View"),
+    _s("view.inspect", "Ctrl+Shift+I", "Show or hide the Inspect panel (predictions, errors)", "View"),
     _s("view.compact", "Ctrl+G", "Thumbnails or compact list", "View"),
     _s("file.new", "Ctrl+N", "New project…", "File"),
     _s("file.open", "Ctrl+O", "Open project…", "File"),

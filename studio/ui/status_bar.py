@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
+from studio.core import browse
+from studio.core.errors import StudioError
+from studio.core.project import Project
 from studio.core.records import ImageRecord
 
 
@@ -29,6 +32,23 @@ class StatusBar(QStatusBar):
     def show_image(self, image: ImageRecord | None) -> None:
         """Name and size in pixels as stored (after EXIF orientation)."""
         self.image_label.setText(f"{image.name}   {image.width} × {image.height}" if image else "")
+
+    def show_image_of(self, project: Project | None, image_id: int) -> bool:
+        """Name, size and shape count of `image_id`; False (and blank) if it is gone."""
+        try:
+            image = project.image(image_id) if project is not None else None
+        except StudioError:
+            image = None
+        self.show_image(image)
+        self.show_counts(len(project.annotations(image_ids=[image_id])) if image else None)
+        return image is not None
+
+    def refresh_counts(self, project: Project, image_id: int | None) -> None:
+        """Re-count what is done in the whole project (a scan: after bursts of edits,
+        not on every image change) and the shapes on `image_id`."""
+        self.set_done_count(*browse.done_count(project))
+        shapes = len(project.annotations(image_ids=[image_id])) if image_id is not None else None
+        self.show_counts(shapes)
 
     def show_cursor(self, x: float, y: float) -> None:
         """`x`, `y`: the cursor in image pixels."""

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 PASTE_OFFSET = 10.0  # image pixels a paste onto its own image is shifted by
 NUDGE_PAUSE = 1.0  # seconds between arrow presses that still count as one nudge
+LOCKED_TEXT = "Locked shape: unlock it in the Objects list to edit it"
 
 
 def movable(shapes: AnnotationLayer, ids: Iterable[int]) -> list[AnnotationRecord]:
@@ -143,10 +144,23 @@ class Editor:
         finally:
             self._own_edits -= 1
 
+    def editable(self, ids: Iterable[int]) -> list[int]:
+        """The ids among `ids` that are not locked; says so in the status bar when some
+        are (a locked shape refuses moves, reshapes, re-classing and deletion)."""
+        ids = list(ids)
+        free = [i for i in ids if i not in self.shapes.locked]
+        if len(free) < len(ids):
+            self.notify(LOCKED_TEXT)
+        return free
+
     def write_update(self, changes: dict[int, dict], gesture: object | None = None) -> bool:
         """Rewrite shapes (`changes`: ann id -> {"bbox"|"polygons"|"class_id": ...});
-        calls with the same `gesture` token are one undo step. False if refused."""
+        calls with the same `gesture` token are one undo step. False if refused (all of
+        them locked, or the project said no)."""
         project = self.require_project()
+        changes = {i: changes[i] for i in self.editable(changes)}
+        if not changes:
+            return False
         try:
             with self._own_edit():
                 project.update_annotations(changes, gesture=gesture)
@@ -204,7 +218,7 @@ class Editor:
         if vertex is not None:
             self.delete_vertex(*vertex)
             return
-        ids = self.selected_ids()
+        ids = self.editable(self.selected_ids())
         if not ids:
             return
         try:

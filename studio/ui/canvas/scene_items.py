@@ -36,6 +36,7 @@ Z_IMAGE, Z_TILES, Z_SHAPES, Z_SELECTED, Z_DRAFT = 0.0, 1.0, 10.0, 20.0, 30.0
 Z_HANDLES, Z_OVERLAY, Z_MESSAGE = 40.0, 50.0, 60.0
 HANDLE_SIZE = 8.0  # screen pixels
 FALLBACK_COLOR = "#ffe119"
+DEFAULT_FILL_ALPHA = 40  # 0-255: a tint that leaves the pixels under a shape readable
 NO_BRUSH = QBrush(Qt.BrushStyle.NoBrush)
 
 
@@ -50,9 +51,23 @@ class ClassStyle:
         self.pen = cosmetic_pen(c, 2.0)
         self.hover_pen = cosmetic_pen(c.lighter(140), 3.0)
         self.selected_pen = cosmetic_pen(c.lighter(120), 3.0)
-        self.brush = tinted_brush(c, 40)
+        self.brush = tinted_brush(c, DEFAULT_FILL_ALPHA)
         self.hover_brush = tinted_brush(c, 90)
         self.selected_brush = tinted_brush(c, 70)
+        self._fills: dict[int, ClassStyle] = {}
+
+    def with_fill(self, alpha: int | None) -> ClassStyle:
+        """This style with plain shapes filled at `alpha` (0-255; 0: outlines only) and
+        hovered or selected ones at least that; None: this style. Made once per alpha."""
+        if alpha is None or alpha == self.brush.color().alpha():
+            return self
+        style = self._fills.get(alpha)
+        if style is None:
+            style = self._fills[alpha] = ClassStyle(self.color.name())
+            style.brush = tinted_brush(self.color, alpha)
+            style.hover_brush = tinted_brush(self.color, max(alpha, 90))
+            style.selected_brush = tinted_brush(self.color, max(alpha, 70))
+        return style
 
 
 def cosmetic_pen(color: QColor, width: float, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:

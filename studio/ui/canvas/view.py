@@ -8,11 +8,9 @@ events, diffing by annotation id so only changed items are touched. What only th
 canvas knows: the shape being drawn, the selection, hover, the active vertex, the zoom.
 
 Mouse and keys: see `keys` (the window binds its own shortcuts to the public methods).
-
-Structure: the view owns the scene, zoom and pan, and an ordered list of layers
-(`layers/`: the image, the annotations, the crosshair, and whatever is added); it
-routes mouse and key events to the tools (`tools/`) and edits to the `Editor`
-(editor.py), and follows the project's events through a `ProjectBridge`.
+The view owns the scene, zoom and pan, and an ordered list of layers (`layers/`: image,
+annotations, crosshair, and whatever is added); it routes mouse and key events to the
+tools (`tools/`) and edits to the `Editor`, and follows the project through a bridge.
 """
 
 from __future__ import annotations
@@ -21,15 +19,7 @@ from collections.abc import Iterable
 from typing import TypeVar
 
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import (
-    QBrush,
-    QColor,
-    QKeyEvent,
-    QMouseEvent,
-    QPainter,
-    QTransform,
-    QWheelEvent,
-)
+from PySide6.QtGui import QBrush, QColor, QKeyEvent, QMouseEvent, QPainter, QTransform, QWheelEvent
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsView, QWidget
 
 from studio.core.errors import StudioError
@@ -251,6 +241,16 @@ class CanvasView(QGraphicsView):
     def set_hidden_classes(self, class_ids: Iterable[int]) -> None:
         with self.editor.selection_follows():
             self.shapes.set_hidden(class_ids)
+
+    def set_shape_hidden(self, ids: Iterable[int]) -> None:
+        """Hide these shapes (annotation ids; per session, not stored): not drawn, not
+        hit-tested, not selectable."""
+        with self.editor.selection_follows():
+            self.shapes.set_hidden_shapes(ids)
+
+    def set_shape_locked(self, ids: Iterable[int]) -> None:
+        """Lock these shapes (annotation ids; per session, not stored) against edits."""
+        self.shapes.set_locked(ids)
 
     def selected_annotation_ids(self) -> list[int]:
         return self.editor.selected_ids()

@@ -23,6 +23,8 @@ from studio.core.records import ClassRecord
 from studio.ui.common.errors import show_error
 
 ClassIdRole = Qt.ItemDataRole.UserRole
+MAX_WIDTH = 420  # pixels: past this a long name is elided rather than squeezing the canvas
+CHROME_PX = 76  # checkbox, swatch, section padding, frame and scroll bar
 
 
 def swatch(color: str, size: int = 14) -> QIcon:
@@ -121,6 +123,16 @@ class ClassDock(QDockWidget):
                     self.tree.setCurrentItem(item)
         finally:
             self._filling = False
+        self._fit_names(classes, counts)
+
+    def _fit_names(self, classes: list[ClassRecord], counts: dict[int, int]) -> None:
+        """Make the list wide enough for the longest name beside the key (with its
+        checkbox), the colour swatch and the widest count; capped at MAX_WIDTH pixels."""
+        fm = self.tree.fontMetrics()
+        longest = max((fm.horizontalAdvance(c.name) for c in classes), default=0)
+        widest_count = max((fm.horizontalAdvance(f"{n:,}") for n in counts.values()), default=0)
+        others = fm.horizontalAdvance("Key") + max(widest_count, fm.horizontalAdvance("Shapes"))
+        self.tree.setMinimumWidth(min(longest + others + CHROME_PX, MAX_WIDTH))
 
     def hotkeys(self) -> dict[int, int]:
         """{class id: key 1-9}: each class keeps its key (Classes ▸ Key… changes it)."""

@@ -38,8 +38,10 @@ DENSE_SHAPES = 600
 
 class AnnotationLayer(SceneLayer):
     """One item per annotation of the shown image, plus hover, selection and handles.
-    Hidden classes' shapes (and all shapes while the layer is hidden) are invisible:
-    they cannot be hovered, picked or selected."""
+    Hidden classes' shapes, shapes hidden one by one (`hidden_shapes`) and all shapes
+    while the layer is hidden are invisible: they cannot be hovered, picked or selected.
+    Locked shapes (`locked`) show and select but get no handles; the editor refuses
+    their edits. Both sets are per session (canvas state, not database rows)."""
 
     name = "annotations"
     z = Z_SHAPES
@@ -50,6 +52,10 @@ class AnnotationLayer(SceneLayer):
         self.styles: dict[int, ClassStyle] = {}
         self.class_names: dict[int, str] = {}
         self.hidden: set[int] = set()  # class ids
+        self.hidden_shapes: set[int] = set()  # annotation ids
+        self.locked: set[int] = set()  # annotation ids
+        self.fill_alpha: int | None = None  # None: each style's own fill
+        self.tags = True
         self.selected: set[int] = set()
         self.hover: int | None = None
         self.active_vertex: tuple[int, int, int] | None = None  # ann id, part, index
@@ -169,12 +175,33 @@ class AnnotationLayer(SceneLayer):
         return item is not None and item.isVisible()
 
     def _shows(self, rec: AnnotationRecord) -> bool:
-        return self.visible and rec.class_id not in self.hidden
+        return self.visible and rec.class_id not in self.hidden and rec.id not in self.hidden_shapes
 
     def set_hidden(self, class_ids: Iterable[int]) -> None:
         """Hide the shapes of these classes (the rest show)."""
         self.hidden = set(class_ids)
         self._apply_visible()
+
+    def set_hidden_shapes(self, ann_ids: Iterable[int]) -> None:
+        """Hide these shapes one by one (on any image; ids of other images wait)."""
+        self.hidden_shapes = set(ann_ids)
+        self._apply_visible()
+
+    def set_locked(self, ann_ids: Iterable[int]) -> None:
+        """Lock these shapes against edits (see `Editor.editable`)."""
+        self.locked = set(ann_ids)
+        self._update_handles()
+
+    def set_fill_opacity(self, alpha: int | None) -> None:
+        """Fill plain shapes at `alpha` (0-255; 0 = outlines only); None: the default."""
+        self.fill_alpha = alpha
+        for ann_id in self.items:
+            self._restyle(ann_id)
+
+    def set_tags_visible(self, on: bool) -> None:
+        """Show the class-name tag on the hovered or selected shape, or never."""
+        self.tags = on
+        self._update_tag()
 
     def _apply_visible(self) -> None:
         for item in self.items.values():
@@ -213,7 +240,7 @@ class AnnotationLayer(SceneLayer):
     def _restyle(self, ann_id: int) -> None:
         item = self.items[ann_id]
         item.apply_style(
-            self.style(item.record.class_id),
+            self.style(item.record.class_id).with_fill(self.fill_alpha),
             ann_id == self.hover,
             ann_id in self.selected,
             self.dense,
@@ -223,7 +250,7 @@ class AnnotationLayer(SceneLayer):
         """Place handles on the selected shapes, reusing the items already there: during
         a vertex drag this moves a few squares instead of rebuilding them."""
         wanted: list[tuple[float, float, object, bool]] = []
-        for ann_id in sorted(self.selected):
+        for ann_id in sorted(self.selected - self.locked):
             rec = self.record(ann_id)
             if rec is None:
                 continue
@@ -255,7 +282,7 @@ class AnnotationLayer(SceneLayer):
         ann_id = self.hover
         if ann_id is None and len(self.selected) == 1:
             ann_id = next(iter(self.selected))
-        rec = self.record(ann_id) if ann_id is not None else None
+        rec = self.record(ann_id) if ann_id is not None and self.tags else None
         if rec is None:
             self.tag.setVisible(False)
             return

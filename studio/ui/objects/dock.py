@@ -1,0 +1,225 @@
+"""The objects dock: every shape of the shown image as a sortable list.
+
+Click a row to select its shape on the canvas (the window passes the selection on, and
+back: selecting on the canvas selects the row). The eye hides a shape (not drawn, not
+hit-tested) and the lock refuses its edits; both are per session state kept here, per
+annotation id, not stored in the project: they last until the project closes. The list
+follows edits live: the window hands it the project's `annotations_changed` and
+`classes_changed` events (through its `ProjectBridge`), re-read after a short pause so
+that a drag writing at every mouse move re-reads once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from PySide6.QtCore import (
+    QItemSelection,
+    QItemSelectionModel,
+    QModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDockWidget,
+    QHeaderView,
+    QLabel,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.errors import StudioError
+from studio.core.project import Project
+from studio.ui.objects.model import AnnIdRole, Column, ObjectsModel, SortRole, object_rows
+
+RELOAD_MS = 120  # a burst of edits (a drag) re-reads the list once, this long after
+
+
+class ObjectsTree(QTreeView):
+    """A click on the eye or lock column toggles it instead of selecting the row."""
+
+    toggled = Signal(int, int)  # annotation id, Column.EYE or Column.LOCK
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        index = self.indexAt(event.position().toPoint())
+        if (
+            index.isValid()
+            and index.column() in (Column.EYE, Column.LOCK)
+            and event.button() == Qt.MouseButton.LeftButton
+        ):
+            self.toggled.emit(index.data(AnnIdRole), index.column())
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+
+class ObjectsDock(QDockWidget):
+    """Emits `selection_requested` (annotation ids the user picked in the list),
+    `hidden_changed` and `locked_changed` (every hidden / locked annotation id)."""
+
+    selection_requested = Signal(list)
+    hidden_changed = Signal(list)
+    locked_changed = Signal(list)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("Objects", parent)
+        self.setObjectName("objects_dock")
+        self.project: Project | None = None
+        self.image_id: int | None = None
+        self.model = ObjectsModel(self)
+        self._selection: list[int] = []  # the canvas's, re-applied after a reload
+        self._syncing = False
+        body = QWidget(self)
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self._build_tree(), 1)
+        self.count_label = QLabel("")
+        layout.addWidget(self.count_label)
+        self.setWidget(body)
+        self._reload_timer = QTimer(self, singleShot=True, interval=RELOAD_MS)
+        self._reload_timer.timeout.connect(self.reload)
+
+    def _build_tree(self) -> ObjectsTree:
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SortRole)
+        self.tree = ObjectsTree()
+        self.tree.setModel(self.proxy)
+        self.tree.setRootIsDecorated(False)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setAlternatingRowColors(True)
+        # Drawing order (annotation id) until the user clicks a header.
+        self.tree.header().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.tree.setSortingEnabled(True)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.tree.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.tree.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        # Every column as wide as its contents (the class names first of all); a narrow
+        # dock scrolls sideways rather than squeezing the names to nothing.
+        for col in Column:
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.toggled.connect(self._on_toggled)
+        self.tree.selectionModel().selectionChanged.connect(self._on_selection_changed)
+        return self.tree
+
+    # --- what is shown ---
+
+    def set_project(self, project: Project | None) -> None:
+        """A new project (or none): hidden and locked shapes are forgotten."""
+        self.project = project
+        self.image_id = None
+        self._selection = []
+        self.model.set_states((), ())
+        self.model.set_rows([])
+        self._update_count()
+        self.hidden_changed.emit([])
+        self.locked_changed.emit([])
+
+    def show_image(self, image_id: int | None) -> None:
+        """List the shapes of `image_id` (None: nothing)."""
+        self.image_id = image_id
+        self._selection = []
+        self.reload()
+
+    def annotations_changed(self, image_ids: object) -> None:
+        """The project's event (image ids, None for any): re-read soon if it is ours."""
+        if self.image_id is None:
+            return
+        if image_ids is None or self.image_id in image_ids:  # type: ignore[operator]
+            self._reload_timer.start()
+
+    def reload(self) -> None:
+        """Re-read the shown image's shapes now."""
+        self._reload_timer.stop()
+        rows = []
+        if self.project is not None and self.image_id is not None:
+            try:
+                anns = self.project.annotations(image_ids=[self.image_id])
+                rows = object_rows(anns, self.project.classes())
+            except StudioError:  # the project closed or the image went: show nothing
+                rows = []
+        self.model.set_rows(rows)
+        self.select_ids(self._selection)
+        self._update_count()
+
+    def _update_count(self) -> None:
+        n = len(self.model.rows)
+        ids = {r.ann_id for r in self.model.rows}
+        hidden, locked = len(ids & self.model.hidden), len(ids & self.model.locked)
+        parts = [f"{n} object{'s' if n != 1 else ''}"]
+        parts += [f"{hidden} hidden"] if hidden else []
+        parts += [f"{locked} locked"] if locked else []
+        self.count_label.setText(", ".join(parts))
+
+    # --- hidden and locked ---
+
+    def hidden_ids(self) -> list[int]:
+        return sorted(self.model.hidden)
+
+    def locked_ids(self) -> list[int]:
+        return sorted(self.model.locked)
+
+    def set_hidden(self, ann_ids: Iterable[int], hidden: bool) -> None:
+        """Hide (or show) these shapes; emits `hidden_changed` with every hidden id."""
+        ids = set(ann_ids)
+        new = self.model.hidden | ids if hidden else self.model.hidden - ids
+        self.model.set_states(new, self.model.locked)
+        self._update_count()
+        self.hidden_changed.emit(self.hidden_ids())
+
+    def set_locked(self, ann_ids: Iterable[int], locked: bool) -> None:
+        """Lock (or unlock) these shapes; emits `locked_changed` with every locked id."""
+        ids = set(ann_ids)
+        new = self.model.locked | ids if locked else self.model.locked - ids
+        self.model.set_states(self.model.hidden, new)
+        self._update_count()
+        self.locked_changed.emit(self.locked_ids())
+
+    def _on_toggled(self, ann_id: int, column: int) -> None:
+        if column == Column.EYE:
+            self.set_hidden([ann_id], ann_id not in self.model.hidden)
+        else:
+            self.set_locked([ann_id], ann_id not in self.model.locked)
+
+    # --- selection ---
+
+    def selected_ids(self) -> list[int]:
+        rows = self.tree.selectionModel().selectedRows()
+        return sorted(self.proxy.data(i, AnnIdRole) for i in rows)
+
+    def select_ids(self, ann_ids: Iterable[int]) -> None:
+        """Select the rows of these shapes (the canvas's selection) without emitting
+        `selection_requested`; rows that are not listed yet are selected once they are."""
+        self._selection = sorted(ann_ids)
+        selection = QItemSelection()
+        first: QModelIndex | None = None
+        for ann_id in self._selection:
+            row = self.model.row_of(ann_id)
+            if row is None:
+                continue
+            index = self.proxy.mapFromSource(self.model.index(row, 0))
+            selection.select(index, index)
+            if first is None:
+                first = index
+        flags = (
+            QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows
+        )
+        self._syncing = True
+        try:
+            self.tree.selectionModel().select(selection, flags)
+        finally:
+            self._syncing = False
+        if first is not None:
+            self.tree.scrollTo(first)
+
+    def _on_selection_changed(self, *_: object) -> None:
+        if not self._syncing:
+            self.selection_requested.emit(self.selected_ids())
