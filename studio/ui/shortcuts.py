@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QKeySequenceEdit,
     QLabel,
-    QMessageBox,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.ui.common import plain_text
 from studio.ui.common.settings import settings
 
 
@@ -73,7 +73,12 @@ SHORTCUTS: tuple[ShortcutSpec, ...] = (
     _s("view.classes", "Ctrl+Shift+B", "Show or hide the classes", "View"),
     _s("view.training", "Ctrl+T", "Show or hide the training panel", "View"),
     _s("view.objects", "Ctrl+Shift+O", "Show or hide the objects list", "View"),
-    _s("view.inspect", "Ctrl+Shift+I", "Show or hide the Inspect panel (predictions, errors)", "View"),
+    _s(
+        "view.inspect",
+        "Ctrl+Shift+I",
+        "Show or hide the Inspect panel (predictions, errors)",
+        "View",
+    ),
     _s("view.compact", "Ctrl+G", "Thumbnails or compact list", "View"),
     _s("file.new", "Ctrl+N", "New project…", "File"),
     _s("file.open", "Ctrl+O", "Open project…", "File"),
@@ -235,13 +240,12 @@ class ShortcutsDialog(QDialog):
         if holders:
             key, names = keys_text([seq]), ", ".join(f"“{SPECS[h].description}”" for h in holders)
             gets = keys_text([old]) if old is not None and old != seq else "no key"
-            answer = QMessageBox.question(
-                self, "Shortcut in use",
+            answer = plain_text.ask(
+                self,
+                "Shortcut in use",
                 f"{key} is already the key of {names}.\n\nSwap them? {names} then gets {gets}.",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                QMessageBox.StandardButton.No,
-            )  # fmt: skip
-            if answer != QMessageBox.StandardButton.Yes:
+            )
+            if not answer:
                 return False
             for h in holders:
                 theirs = [old if k == seq else k for k in self.registry.keys(h)]

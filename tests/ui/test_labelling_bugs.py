@@ -161,14 +161,13 @@ def test_undo_and_redo_show_the_image_they_change(window, qtbot):
 
 
 def test_deleting_a_class_does_not_renumber_the_keys(window, qtbot, monkeypatch):
-    from PySide6.QtWidgets import QMessageBox
-
     from studio.ui.classes.dialog import ClassDialog
+    from studio.ui.common import plain_text
 
     p = window.project
     ids = window.browser.ids()
     cat, dog, bird = (p.class_by_name(n).id for n in ("cat", "dog", "bird"))
-    monkeypatch.setattr(QMessageBox, "question", lambda *a: QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(plain_text, "ask", lambda *a: True)
     dialog = ClassDialog(p, window)
     qtbot.addWidget(dialog)
     dialog.delete(cat)
@@ -211,18 +210,18 @@ def test_merge_target_must_be_chosen(qtbot, window):
 
 def test_shortcut_clash_is_refused_or_swapped(window, qtbot, monkeypatch):
     from PySide6.QtGui import QKeySequence
-    from PySide6.QtWidgets import QMessageBox
 
+    from studio.ui.common import plain_text
     from studio.ui.shortcuts import ShortcutsDialog
 
     asked: list[str] = []
-    answer = [QMessageBox.StandardButton.No]
+    answer = [False]
 
     def question(_parent, _title, text, *_args):
         asked.append(text)
         return answer[0]
 
-    monkeypatch.setattr(QMessageBox, "question", question)
+    monkeypatch.setattr(plain_text, "ask", question)
     dialog = ShortcutsDialog(window.shortcuts, window)
     qtbot.addWidget(dialog)
     ids = window.browser.ids()
@@ -235,7 +234,7 @@ def test_shortcut_clash_is_refused_or_swapped(window, qtbot, monkeypatch):
     qtbot.keyClick(window.canvas, KEY.Key_W)
     assert window.canvas.tool == "box"
     # Accepted: the keys swap, and each key does one thing.
-    answer[0] = QMessageBox.StandardButton.Yes
+    answer[0] = True
     assert dialog.assign("nav.next", QKeySequence("W"))
     assert not window.shortcuts.conflicts()
     qtbot.keyClick(window.canvas, KEY.Key_V)

@@ -16,6 +16,7 @@ from studio.core import schema as S
 from studio.core.project import Project
 from studio.ui.browser.dock import BrowserDock
 from studio.ui.classes.dialog import ClassDialog
+from studio.ui.common import plain_text
 from studio.ui.main_window import MainWindow
 
 KEY = Qt.Key
@@ -267,10 +268,10 @@ def test_bulk_split_status_and_delete(window, qtbot, monkeypatch):
 
         return question
 
-    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
+    monkeypatch.setattr(plain_text, "ask", answer(False))
     assert not b.delete_selected()
     assert p.image_count() == 9
-    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+    monkeypatch.setattr(plain_text, "ask", answer(True))
     window.show_image(chosen[0])
     b.select_ids(chosen)
     assert b.delete_selected()
@@ -334,9 +335,9 @@ def test_class_dialog_merge_asks_and_is_undoable(window, qtbot, monkeypatch):
 
     def question(parent, title, text, *args):
         asked.append(text)
-        return QMessageBox.StandardButton.Yes if len(asked) > 1 else QMessageBox.StandardButton.No
+        return len(asked) > 1
 
-    monkeypatch.setattr(QMessageBox, "question", question)
+    monkeypatch.setattr(plain_text, "ask", question)
     dialog = ClassDialog(p, window)
     qtbot.addWidget(dialog)
     assert dialog.merge([dog], cat) is None  # declined: nothing changed
@@ -353,7 +354,7 @@ def test_class_dialog_merge_asks_and_is_undoable(window, qtbot, monkeypatch):
 
 def test_class_dialog_delete_rename_reorder(window, qtbot, monkeypatch):
     p = window.project
-    monkeypatch.setattr(QMessageBox, "question", lambda *a: QMessageBox.StandardButton.Yes)
+    monkeypatch.setattr(plain_text, "ask", lambda *a: True)
     dialog = ClassDialog(p, window)
     qtbot.addWidget(dialog)
     bird = p.class_by_name("bird").id
@@ -514,6 +515,7 @@ def test_start_page_without_project(qtbot):
 def _no_modal_boxes(monkeypatch):
     """A stray critical() would block the test run; record it instead."""
     monkeypatch.setattr(QMessageBox, "critical", lambda *a, **k: QMessageBox.StandardButton.Ok)
+    monkeypatch.setattr(QMessageBox, "exec", lambda self: QMessageBox.StandardButton.Ok)
 
 
 def test_make_project_fixture_is_sane(tmp_path, window_make_project):

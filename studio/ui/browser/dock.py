@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListView,
     QMenu,
-    QMessageBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -42,6 +41,7 @@ from studio.core.kinds import ImageStatus, Split
 from studio.core.project import Project
 from studio.ui.browser.delegate import ThumbDelegate
 from studio.ui.browser.model import GRID_ICON, LIST_ICON, STATUS_LABELS, ImageListModel
+from studio.ui.common import plain_text
 from studio.ui.common.concurrency import run_task
 
 SOURCE_LABELS = {
@@ -413,15 +413,13 @@ class BrowserDock(QDockWidget):
             return False
         n = len(ids)
         what = "this image" if n == 1 else f"these {n:,} images"
-        answer = QMessageBox.question(
+        answer = plain_text.ask(
             self,
             "Delete images",
             f"Remove {what} and {'its' if n == 1 else 'their'} shapes from the project?\n"
             "The files stay on disk. Edit ▸ Undo brings them back.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
         )
-        if answer != QMessageBox.StandardButton.Yes:
+        if not answer:
             return False
         self.project.delete_images(ids)
         return True

@@ -26,6 +26,7 @@ from studio.core.browse import BrowseRow
 from studio.core.kinds import ImageStatus
 from studio.core.project import Project
 from studio.ui.browser.thumbnails import ThumbnailLoader, placeholder_pixmap
+from studio.ui.common.plain_text import plain_tooltip
 
 PAGE = 128  # rows fetched per query when a view paints rows we have no details for
 MAX_PAGES = 64
@@ -166,7 +167,7 @@ class ImageListModel(QStringListModel):
                 f"{STATUS_LABELS[info.status]} · {info.split} · {info.n_objects} shapes"
             )
             error = self.thumbs.errors.get(info.id)
-            return f"{tip}\ncannot show: {error}" if error else tip
+            return plain_tooltip(f"{tip}\ncannot show: {error}" if error else tip)
         if role == RowRole:
             return info
         return None

@@ -9,13 +9,13 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QLabel,
     QVBoxLayout,
     QWidget,
 )
 
 from studio.core.records import ClassRecord
 from studio.ui.classes.dock import swatch
+from studio.ui.common.plain_text import plain_label
 
 
 class MergeTargetDialog(QDialog):
@@ -30,7 +30,7 @@ class MergeTargetDialog(QDialog):
         self.targets = list(targets)
         self.chosen: int | None = None
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(f"Move the shapes of {', '.join(sources)} to:"))
+        layout.addWidget(plain_label(f"Move the shapes of {', '.join(sources)} to:"))
         self.combo = QComboBox()
         for c in self.targets:
             self.combo.addItem(swatch(c.color), c.name, c.id)

@@ -32,6 +32,7 @@ from studio.core.project import Project
 from studio.core.undo.commands import SetClassHotkey
 from studio.ui.classes.choosers import MergeTargetDialog, key_choices
 from studio.ui.classes.dock import ClassIdRole, swatch
+from studio.ui.common import plain_text
 from studio.ui.common.errors import show_error
 
 _YES = QMessageBox.StandardButton.Yes
@@ -201,15 +202,13 @@ class ClassDialog(QDialog):
         counts = self.project.class_counts()
         n = sum(counts.get(s, 0) for s in sources)
         src = ", ".join(repr(self._name(s)) for s in sources)
-        answer = QMessageBox.question(
+        answer = plain_text.ask(
             self,
             "Merge classes",
             f"Move {n:,} shape{'s' if n != 1 else ''} from {src} to "
             f"{self._name(target_id)!r}, and delete {src}?\nEdit ▸ Undo reverses it.",
-            _YES | _NO,
-            _NO,
         )
-        if answer != _YES:
+        if not answer:
             return None
         return self._run("Merge classes", self.project.merge_classes, sources, target_id)
 
@@ -221,14 +220,12 @@ class ClassDialog(QDialog):
     def delete(self, class_id: int) -> int | None:
         """Ask, then delete a class and its shapes. Returns shapes deleted, or None."""
         n = self.project.class_counts().get(class_id, 0)
-        answer = QMessageBox.question(
+        answer = plain_text.ask(
             self,
             "Delete class",
             f"Delete class {self._name(class_id)!r} and its {n:,} shape{'s' if n != 1 else ''}?"
             "\nEdit ▸ Undo reverses it.",
-            _YES | _NO,
-            _NO,
         )
-        if answer != _YES:
+        if not answer:
             return None
         return self._run("Delete class", self.project.delete_class, class_id)

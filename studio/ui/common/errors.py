@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from studio.core.errors import StudioError
+from studio.ui.common.plain_text import message_box
 
 
 def error_text(exc: BaseException) -> str:
@@ -16,4 +17,4 @@ def error_text(exc: BaseException) -> str:
 
 
 def show_error(parent: QWidget | None, title: str, exc: BaseException) -> None:
-    QMessageBox.critical(parent, title, error_text(exc))
+    message_box(parent, QMessageBox.Icon.Critical, title, error_text(exc)).exec()

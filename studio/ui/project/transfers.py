@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from studio.core.kinds import Split
 from studio.core.progress import Progress
 from studio.ui.common.concurrency import Task, run_with_progress
+from studio.ui.common.plain_text import message_box
 
 # (format or None to detect it, file or folder, images folder or None) per dropped item
 ImportJob = tuple[str | None, Path, Path | None]
@@ -119,12 +120,11 @@ class Transfers(QObject):
             lines.append(f"{len(unknown)} dropped item(s) not recognised")
         details = [f"{f}: {why}" for f, why in skipped] + warnings
         self.last_report = "\n".join(lines + details)
-        box = QMessageBox(
+        box = message_box(
+            self.window,
             QMessageBox.Icon.Warning if skipped else QMessageBox.Icon.Information,
             "Import finished",
             "\n".join(lines) or "Nothing to import.",
-            QMessageBox.StandardButton.Ok,
-            self.window,
         )
         if details:
             box.setInformativeText(f"{len(skipped)} skipped file(s), {len(warnings)} warning(s).")
@@ -161,8 +161,7 @@ class Transfers(QObject):
                 text += f" ({len(warnings)} warning(s); see the details)"
             self.window.statusBar().showMessage(text, 8000)
             if warnings:
-                box = QMessageBox(QMessageBox.Icon.Warning, "Export", text,
-                                  QMessageBox.StandardButton.Ok, self.window)  # fmt: skip
+                box = message_box(self.window, QMessageBox.Icon.Warning, "Export", text)
                 box.setDetailedText("\n".join(warnings))
                 box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
                 box.open()
