@@ -189,7 +189,21 @@ def _analysis_verbs(sub) -> None:
     )
     z.add_argument("--scales", help="zoom scales, e.g. 1,0.8,0.567,0.4,0.28 (these by default)")
     z.add_argument("--box", type=float, metavar="PIXELS", help="one box size at the model input")
+    z.add_argument("--csv", type=Path, metavar="PATH", help="with --run: the AP per zoom as CSV")
+    z.add_argument("--no-empirical", action="store_true", help="with --run: skip evaluating")
     _json_arg(z)
+
+    c = what.add_parser("cam", help="an activation map of a run's model over an image, as PNG")
+    _project_arg(c)
+    c.add_argument("--run", required=True, help="run id or name")
+    c.add_argument("--image", help="the image: its file name, stored path or id")
+    c.add_argument("--layer", help="a layer id, or `list` to print the model's layers")
+    c.add_argument("--method", default="eigencam", choices=("eigencam", "gradcam", "features"))
+    c.add_argument("--box", type=int, help="gradcam: the prediction, by score rank (0: best)")
+    c.add_argument("--grid", type=int, help="features: tile the N strongest channels")
+    c.add_argument("--alpha", type=float, default=0.5, help="opacity of the map (0.5)")
+    c.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    c.add_argument("--out", type=Path, help="the PNG to write")
 
     e = what.add_parser("errors", help="TP/FP/FN, AP, confusion and error types of a run")
     _project_arg(e)
@@ -344,6 +358,10 @@ def cmd_analyze(a: argparse.Namespace) -> int:
         from studio.ml.analysis.errors_report import errors_command
 
         return errors_command(a)
+    if a.analysis == "cam":
+        from studio.ml.analysis.cam_report import cam_command
+
+        return cam_command(a)
     from studio.ml.analysis.zoom_report import zoom_command
 
     return {"zoom": zoom_command}[a.analysis](a)

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import textwrap
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from studio.core.errors import StudioError
@@ -35,6 +36,7 @@ from studio.ml.analysis.zoom import (
     zoom_table,
 )
 from studio.ml.analysis.zoom_advice import percent, recommendation
+from studio.ml.analysis.zoom_empirical import BUCKETS, ScaleResult
 from studio.ml.analysis.zoom_model import ModelInput
 from studio.ml.analysis.zoom_objects import CELL_BINS, LevelShare, ObjectAnalysis
 
@@ -50,6 +52,7 @@ class ZoomReport:
     analysis: ObjectAnalysis | None = None
     advice: str = ""
     box_is_median: bool = False
+    empirical: list[ScaleResult] = field(default_factory=list)
 
 
 def build_report(
@@ -118,7 +121,48 @@ def report_json(report: ZoomReport) -> dict[str, Any]:
     if report.analysis is not None:
         out["objects"] = _objects_json(report.analysis)
         out["recommendation"] = report.advice
+    if report.empirical:
+        out["empirical"] = [r.as_dict() for r in report.empirical]
     return out
+
+
+def _number(value: float) -> str:
+    return "-" if value < 0 else f"{value:.3f}"
+
+
+def empirical_lines(results: Sequence[ScaleResult]) -> list[str]:
+    """The measured table: AP, AP50 and recall per zoom, overall and by size bucket."""
+    head = ["zoom", "AP", "AP50", "recall"]
+    head += [f"{m} {b}" for b in BUCKETS[1:] for m in ("AP50", "recall")]
+    lines = [
+        "",
+        "measured on the validation images (COCO size buckets at the model input; - : none)",
+        _row(head),
+        "|" + "---|" * len(head),
+    ]
+    for r in results:
+        every = r.metrics["all"]
+        cells = [f"{r.zoom:.3f}", _number(every.ap), _number(every.ap50), _number(every.recall)]
+        for b in BUCKETS[1:]:
+            cells += [_number(r.metrics[b].ap50), _number(r.metrics[b].recall)]
+        lines.append(_row(cells))
+    return lines
+
+
+def write_csv(path, results: Sequence[ScaleResult]) -> None:
+    """One row per zoom and bucket: zoom, bucket, objects, ap, ap50, recall."""
+    import csv
+
+    try:
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["zoom", "bucket", "objects", "ap", "ap50", "recall"])
+            for r in results:
+                for b in BUCKETS:
+                    m = r.metrics[b]
+                    w.writerow([r.zoom, b, r.objects.get(b, 0), m.ap, m.ap50, m.recall])
+    except OSError as exc:
+        raise StudioError(f"{path}: cannot write the CSV ({exc.strerror})") from None
 
 
 # --- text -----------------------------------------------------------------------------------
@@ -182,6 +226,8 @@ def report_text(report: ZoomReport) -> str:
     if report.analysis is not None:
         lines += _object_lines(report.analysis, report.model.levels)
         lines += ["", *textwrap.wrap(report.advice, width=92)]
+    if report.empirical:
+        lines += empirical_lines(report.empirical)
     return "\n".join(lines)
 
 
@@ -206,8 +252,6 @@ def _choose_model(a: argparse.Namespace, project) -> ModelInput:
 
 def zoom_command(a: argparse.Namespace) -> int:
     """`studio analyze zoom`: needs `a.dir` (a project folder) or `a.box` (pixels)."""
-    from studio.ml.analysis.zoom_objects import analyse_objects, object_sizes
-
     try:
         scales = parse_scales(a.scales) if a.scales else DEFAULT_SCALES
     except ValueError as exc:
@@ -219,12 +263,60 @@ def zoom_command(a: argparse.Namespace) -> int:
     if a.dir is None:
         report = build_report(_choose_model(a, None), scales, a.box)
     else:
-        from studio.core.project import Project
-
-        with Project.open(a.dir) as project:
-            model = _choose_model(a, project)
-            objects = object_sizes(project, model.resize)
-        analysis = analyse_objects(objects, model.levels, scales)
-        report = build_report(model, scales, a.box, analysis)
+        report = _project_report(a, scales)
+    if getattr(a, "csv", None):
+        if not report.empirical:
+            raise StudioError("--csv writes the measured AP: it needs --run")
+        write_csv(a.csv, report.empirical)
     print(json.dumps(report_json(report), indent=2) if a.json else report_text(report))
     return 0
+
+
+def _project_report(a: argparse.Namespace, scales: Sequence[float]) -> ZoomReport:
+    """The report of project `a.dir`, measured at each zoom when `a.run` has a checkpoint."""
+    from studio.core.project import Project
+    from studio.ml.analysis.zoom_objects import analyse_objects, object_sizes
+
+    with Project.open(a.dir) as project:
+        model = _choose_model(a, project)
+        objects = object_sizes(project, model.resize)
+        measure = bool(a.run) and not getattr(a, "no_empirical", False)
+        if measure and not _has_checkpoint(project, a.run):
+            print(f"note: run {a.run} has no checkpoint yet: AP not measured", file=sys.stderr)
+            measure = False
+    analysis = analyse_objects(objects, model.levels, scales)
+    report = build_report(model, scales, a.box, analysis)
+    if measure:
+        report.empirical = _measure(a.dir, a.run, scales)
+    return report
+
+
+def _has_checkpoint(project, run: str) -> bool:
+    from studio.ml.run.runs import find_run, run_checkpoint
+
+    try:
+        run_checkpoint(find_run(project, run))
+    except StudioError:
+        return False
+    return True
+
+
+def _measure(project_dir, run: str, scales: Sequence[float]) -> list[ScaleResult]:
+    """The empirical analysis with a progress bar on stderr."""
+    from tqdm import tqdm
+
+    from studio.core.progress import Progress
+    from studio.ml.analysis.zoom_empirical import empirical_zoom
+
+    bar = tqdm(total=0, desc="evaluating zoom scales", unit="image", leave=False, delay=1.0)
+
+    def show(done: int, total: int, text: str) -> None:
+        bar.total = total
+        bar.n = done
+        bar.set_postfix_str(text, refresh=False)
+        bar.refresh()
+
+    try:
+        return empirical_zoom(project_dir, run, scales, progress=Progress(show))
+    finally:
+        bar.close()
