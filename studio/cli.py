@@ -113,6 +113,11 @@ def _transfer_verbs(sub) -> None:
     p.add_argument(
         "--classes", type=Path, help="classes.txt: one class name a line, in index order"
     )
+    p.add_argument(
+        "--skip-missing",
+        action="store_true",
+        help="import what has an image; list the images not found (and leave out their shapes)",
+    )
     _json_arg(p)
 
     p = sub.add_parser("export", help="export annotations")
@@ -256,7 +261,9 @@ def cmd_import(a: argparse.Namespace) -> int:
     with Project.open(a.dir) as project:
         bar, progress = _progress(f"importing {a.format}")
         try:
-            report = import_annotations(project, a.format, a.path, a.images, a.classes, progress)
+            report = import_annotations(
+                project, a.format, a.path, a.images, a.classes, progress, a.skip_missing
+            )
         finally:
             bar.close()
     if a.json:
@@ -264,6 +271,8 @@ def cmd_import(a: argparse.Namespace) -> int:
     else:
         for file, reason in report.skipped:
             print(f"skipped {file}: {reason}", file=sys.stderr)
+        for where in report.missing:
+            print(f"image not found, skipped: {where}", file=sys.stderr)
         for w in report.warnings:
             print(f"warning: {w}", file=sys.stderr)
         print(report.summary())

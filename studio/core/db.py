@@ -17,7 +17,7 @@ from studio.core.errors import ProjectError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest revision under migrations/versions. tests/core/test_migrations.py checks it.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 BUSY_TIMEOUT_MS = 10_000
 
 

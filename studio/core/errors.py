@@ -33,6 +33,20 @@ class FormatError(StudioError):
         super().__init__(f"{self.path}{loc}: {problem}")
 
 
+class MissingImageError(FormatError):
+    """An annotation file names an image that is nowhere to be found. `hint` says what a
+    command-line user can do; `without_hint` is the message for a window, which offers
+    its own way out (skipping missing images) instead of naming flags."""
+
+    def __init__(self, path: Path | str, where: str, name: str, looked: str, hint: str = ""):
+        self.name = name
+        self.hint = hint
+        self.without_hint = FormatError(
+            path, where, f"image {name!r} not found (looked in {looked})"
+        )
+        super().__init__(path, where, f"image {name!r} not found (looked in {looked}){hint}")
+
+
 class Cancelled(StudioError):
     """Raised inside long work when the caller asked it to stop."""
 

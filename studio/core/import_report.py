@@ -35,6 +35,9 @@ class ImportReport:
     # Entries the source held (image files and shapes): tells "nothing to import" from
     # "nothing could be imported".
     source_entries: int = 0
+    # Images the annotation file names that were not found, skipped with their shapes
+    # (`skip_missing`): "annotation file: where: image name" each.
+    missing: list[str] = field(default_factory=list)
 
     # Annotation problems, counted by kind, with a few examples each.
     _problems: Counter = field(default_factory=Counter)
@@ -90,6 +93,8 @@ class ImportReport:
         if self.skipped:
             reasons = Counter(_reason_kind(r) for _, r in self.skipped)
             images.append(f"{len(self.skipped)} skipped ({_counts(reasons)})")
+        if self.missing:
+            images.append(f"{len(self.missing)} not found, left out with their shapes")
         if images:
             lines.append("images: " + "; ".join(images))
         shapes = []
@@ -112,6 +117,7 @@ class ImportReport:
                 "already_present": self.present_images,
                 "duplicates": [list(p) for p in self.duplicates],
                 "skipped": [{"file": f, "reason": r} for f, r in self.skipped],
+                "missing": list(self.missing),
             },
             "annotations": {
                 "added": self.added_annotations,

@@ -19,9 +19,13 @@ from studio.core.import_checks import check_shape
 from studio.core.import_match import ImageMatch
 from studio.core.import_report import ImportReport
 from studio.core.progress import Progress
-from studio.core.records import AnnotationSpec
+from studio.core.records import NO_ATTRIBUTES, AnnotationSpec
+from studio.core.store.annotations import attribute_values
 
-# (image key, class name, kind, x, y, w, h, polygons JSON, RLE JSON, iscrowd, score, area)
+_NO_ATTRS = attribute_values(NO_ATTRIBUTES)
+
+# (image key, class name, kind, x, y, w, h, polygons JSON, RLE JSON, iscrowd, score, area,
+#  attributes)
 Shape = tuple
 
 
@@ -76,7 +80,7 @@ def checked_shapes(
             report.present_annotations += 1
             continue
         area = None if changed else a.area
-        append((key, a.class_name, a.kind, *bb, pj, rj, a.iscrowd, a.score, area))
+        append((key, a.class_name, a.kind, *bb, pj, rj, a.iscrowd, a.score, area, a.attributes))
     progress.check()
     return out
 
@@ -88,6 +92,6 @@ def insert_tuples(
     only lookups, no checks)."""
     return [
         (key_to_id[k], class_ids[c], kind, x, y, w, h, pj, rj, 1 if crowd else 0, source,
-         score, now, now, area)
-        for k, c, kind, x, y, w, h, pj, rj, crowd, score, area in shapes
+         score, now, now, area, *(_NO_ATTRS if at is NO_ATTRIBUTES else attribute_values(at)))
+        for k, c, kind, x, y, w, h, pj, rj, crowd, score, area, at in shapes
     ]  # fmt: skip

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from studio.core import schema as S
 from studio.core.errors import ImageFileError, StudioError
 from studio.core.exporting import EXPORT_FORMATS, export_annotations
-from studio.core.formats.common import read_text_file
+from studio.core.formats.common import RESOLVING, Resolving, read_text_file
 from studio.core.imageinfo import IMAGE_EXTENSIONS, iter_image_files, read_image_info
 from studio.core.import_match import (
     ImageMatch,
@@ -184,9 +184,13 @@ def import_annotations(
     images_dir: Path | str | None = None,
     classes_file: Path | str | None = None,
     progress: Progress | None = None,
+    skip_missing: bool = False,
 ) -> ImportReport:
     """Import an annotation file or folder in one of `FORMATS` (or a folder of images
-    for "images"). Lands whole or not at all."""
+    for "images"). Lands whole or not at all. An image the file names that is not found
+    where it says is looked up among the project's images by file name (used when one
+    image has that name); still missing, it fails the import (`MissingImageError`), or
+    with `skip_missing` is left out with its shapes and listed in `report.missing`."""
     if fmt == "images":
         return import_images(project, [Path(path)], progress)
     from studio.core.formats import READERS
@@ -199,8 +203,41 @@ def import_annotations(
     if images_dir is not None and not os.path.isdir(images_dir):
         raise StudioError(f"{images_dir}: {source_problem(Path(images_dir))} (given as --images)")
     names = read_class_names(Path(classes_file) if classes_file else None)
-    spec = READERS[fmt](path, Path(images_dir) if images_dir else None, names)
-    return import_dataset(project, spec, progress=progress)
+    ctx = Resolving(project_images_by_name(project), skip_missing)
+    token = RESOLVING.set(ctx)
+    try:
+        spec = READERS[fmt](path, Path(images_dir) if images_dir else None, names)
+    finally:
+        RESOLVING.reset(token)
+    missing = drop_missing(spec, ctx.missing)
+    report = import_dataset(project, spec, progress=progress)
+    report.missing = missing
+    return report
+
+
+def project_images_by_name(project: Project) -> dict[str, str | None]:
+    """File name -> absolute path of the project's images; None where several images
+    share a name (which one a file means cannot be told)."""
+    out: dict[str, str | None] = {}
+    for im in project.images():
+        name = im.abs_path.name
+        out[name] = None if name in out else str(im.abs_path)
+    return out
+
+
+def drop_missing(spec: DatasetSpec, missing: dict[str, str]) -> list[str]:
+    """Leave the images noted missing (by placeholder path) and their shapes out of
+    `spec`; returns "annotation file: where: name" of each, in the file's order."""
+    if not missing:
+        return []
+    gone = {im.key for im in spec.images if str(im.path) in missing}
+    used_before = {a.class_name for a in spec.annotations}
+    spec.images = [im for im in spec.images if im.key not in gone]
+    spec.annotations = [a for a in spec.annotations if a.image_key not in gone]
+    # A class only the left-out shapes had is not made; one a class list declares is.
+    only_gone = used_before - {a.class_name for a in spec.annotations}
+    spec.classes = [c for c in spec.classes if c not in only_gone]
+    return list(missing.values())
 
 
 def import_dataset(

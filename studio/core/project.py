@@ -37,7 +37,13 @@ from studio.core.records import (
     ImageRecord,
     RunRecord,
 )
-from studio.core.shapes import make_annotation_row, shape_changes, validate_bbox, validate_polygons
+from studio.core.shapes import (
+    attribute_columns,
+    make_annotation_row,
+    shape_changes,
+    validate_bbox,
+    validate_polygons,
+)
 from studio.core.store import Store
 from studio.core.store.classes import PALETTE
 from studio.core.store.folder import DB_NAME, ProjectFolder
@@ -283,6 +289,14 @@ class Project:
 
     def set_annotation_class(self, ann_ids: Sequence[int], class_id: int) -> None:
         self.update_annotations({i: {"class_id": class_id} for i in ann_ids})
+
+    def set_attributes(self, ann_ids: Sequence[int], **fields: Any) -> None:
+        """Set attributes of shapes as one undo step: occluded, truncated, difficult
+        (bools), group_id (an int >= 0, or None for no group), notes (text; "" for none).
+        Unnamed attributes stay as they are. Bad values raise `StudioError`, changing
+        nothing."""
+        if ann_ids:
+            self.execute(C.SetAnnotationAttributes(list(ann_ids), attribute_columns(fields)))
 
     def delete_annotations(self, ann_ids: Sequence[int]) -> None:
         if ann_ids:

@@ -48,6 +48,28 @@ class ImageRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Attributes:
+    """What an annotator says about a shape beyond its geometry and class: VOC's flags
+    (occluded, truncated, difficult), a group id tying parts of one object together
+    (labelme's group_id), and free-text notes. Kept by every format that has them."""
+
+    occluded: bool = False
+    truncated: bool = False
+    difficult: bool = False
+    group_id: int | None = None
+    notes: str = ""
+
+    def is_default(self) -> bool:
+        return self == NO_ATTRIBUTES
+
+
+NO_ATTRIBUTES = Attributes()
+# Attribute names, as the database columns and `Project.set_attributes` spell them.
+ATTRIBUTE_FIELDS = ("occluded", "truncated", "difficult", "group_id", "notes")
+FLAG_FIELDS = ("occluded", "truncated", "difficult")
+
+
+@dataclass(frozen=True, slots=True)
 class AnnotationRecord:
     id: int
     image_id: int
@@ -62,6 +84,7 @@ class AnnotationRecord:
     # Square pixels as an imported file gave it (COCO `area`); None when the shape was
     # edited since or its source had none (exporters then compute it from the geometry).
     area: float | None = None
+    attributes: Attributes = NO_ATTRIBUTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +133,7 @@ class AnnotationSpec:
     score: float | None = None
     where: str = ""  # "labels/train/a.txt: line 4", for reports
     area: float | None = None  # square pixels, as the file declares it (COCO `area`)
+    attributes: Attributes = NO_ATTRIBUTES
 
 
 @dataclass(slots=True)

@@ -103,6 +103,12 @@ class Annotation(Base):
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[str] = mapped_column(String, default=utcnow)
     updated_at: Mapped[str] = mapped_column(String, default=utcnow)
+    # Attributes (migration 0005): VOC's flags, labelme's group_id, free-text notes.
+    occluded: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    difficult: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    group_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)  # NULL: none
 
     __table_args__ = (
         # Covering indexes for the browser's filters, counts and "sort by objects".

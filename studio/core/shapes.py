@@ -15,7 +15,7 @@ from studio.core import schema as S
 from studio.core.errors import StudioError
 from studio.core.geometry import bbox_of_polygons
 from studio.core.kinds import ShapeKind, Source
-from studio.core.records import KINDS, SOURCES, BBox
+from studio.core.records import ATTRIBUTE_FIELDS, FLAG_FIELDS, KINDS, SOURCES, BBox
 
 
 def validate_bbox(bbox: Sequence[float]) -> None:
@@ -101,3 +101,30 @@ def shape_changes(change: dict[str, Any]) -> dict[str, Any]:
     if change.get("class_id") is not None:
         fields["class_id"] = int(change["class_id"])
     return fields
+
+
+def attribute_columns(fields: dict[str, Any]) -> dict[str, Any]:
+    """Annotation columns for an attribute edit {occluded?, truncated?, difficult?,
+    group_id?, notes?}, validated: flags must be bools, group_id an int >= 0 or None,
+    notes text ("" is stored as NULL: no notes)."""
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name in FLAG_FIELDS:
+            if not isinstance(value, bool):
+                raise StudioError(f"attribute {name} must be true or false, got {value!r}")
+            out[name] = value
+        elif name == "group_id":
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
+                raise StudioError(f"group id must be a whole number >= 0, got {value!r}")
+            out[name] = value
+        elif name == "notes":
+            if not isinstance(value, str):
+                raise StudioError(f"notes must be text, got {value!r}")
+            out[name] = value or None
+        else:
+            raise StudioError(
+                f"unknown attribute {name!r}; use one of {', '.join(ATTRIBUTE_FIELDS)}"
+            )
+    return out

@@ -562,7 +562,9 @@ def test_voc_malformed_object(tmp_path: Path, obj: str, where: str, problem: str
     f.write_text(f"<annotation><filename>a.png</filename>{good}</annotation>")
     spec = read_voc(f)
     assert spec.annotations[0].bbox == (1.0, 1.0, 4.0, 4.0)
-    assert spec.warnings == ["1 objects marked difficult were imported as ordinary objects"]
+    # <difficult> is kept as the shape's attribute now, so nothing to warn about.
+    assert spec.annotations[0].attributes.difficult is True
+    assert spec.warnings == []
 
 
 # --- labelme -------------------------------------------------------------------------------

@@ -237,3 +237,39 @@ def test_database_at_0002_gains_the_area_column_with_rows_kept(tmp_path: Path) -
             rows = conn.exec_driver_sql("SELECT x, y, w, h, area FROM annotations").all()
         assert [tuple(r) for r in rows] == [(1.0, 2.0, 3.0, 4.0, None)]
         assert _diff(p.engine) == []
+
+
+def test_database_at_0004_gains_attribute_columns_with_rows_kept(tmp_path: Path) -> None:
+    """0005 adds occluded/truncated/difficult (0 for existing rows), group_id and notes
+    (NULL); the old rows read back with no attributes and can be given some."""
+    folder = tmp_path / "v4"
+    folder.mkdir()
+    engine = db.create_db_engine(folder / "studio.db")
+    db.migrate(engine, "0004")
+    t = "'2025-01-01T00:00:00+00:00'"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO label_classes (name, color, position, created_at, hotkey) "
+            f"VALUES ('cat', '#ffffff', 1, {t}, 1)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO images (path, width, height, orientation, checksum, file_size, status, "
+            f"split, created_at, updated_at) VALUES ('a.jpg', 9, 9, 1, 'x', 1, 'new', 'train', {t}, {t})"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO annotations (image_id, class_id, kind, x, y, w, h, iscrowd, source, "
+            f"created_at, updated_at, area) VALUES (1, 1, 'box', 1, 2, 3, 4, 0, 'manual', {t}, {t}, 12)"
+        )
+    engine.dispose()
+    with Project.open(folder) as p:
+        assert db.current_revision(p.engine) == db.HEAD_REVISION
+        with p.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT x, area, occluded, truncated, difficult, group_id, notes FROM annotations"
+            ).all()
+        assert [tuple(r) for r in rows] == [(1.0, 12.0, 0, 0, 0, None, None)]
+        (ann,) = p.annotations()
+        assert ann.attributes.is_default()
+        p.set_attributes([ann.id], occluded=True, group_id=2)
+        assert p.annotations()[0].attributes.group_id == 2
+        assert _diff(p.engine) == []

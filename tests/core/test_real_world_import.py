@@ -284,7 +284,7 @@ def test_reimporting_a_coco_file_adds_nothing(
     assert code == 0, err
     summary = json.loads(out)
     assert summary["images"] == {
-        "added": 0, "already_present": 1, "duplicates": [], "skipped": []
+        "added": 0, "already_present": 1, "duplicates": [], "skipped": [], "missing": []
     }  # fmt: skip
     assert summary["annotations"] == {
         "added": 0, "already_present": 3, "clipped": 0, "rejected": {}

@@ -101,3 +101,58 @@ def test_hidden_and_locked_are_forgotten_with_the_project(window, qtbot, project
     assert window.canvas.shapes.hidden_shapes == set()
     assert window.canvas.shapes.locked == set()
     assert window.canvas.shapes.items[1].isVisible()
+
+
+def _attrs(project) -> list[tuple]:
+    with sqlite3.connect(project.db_path) as conn:
+        return conn.execute(
+            "SELECT id, occluded, truncated, difficult, group_id, notes FROM annotations "
+            "WHERE id IN (1, 2) "
+            "ORDER BY id"
+        ).fetchall()
+
+
+def test_attributes_of_two_selected_shapes_change_and_undo(window, qtbot):
+    dock = window.objects
+    _listed(window, 2, qtbot)
+    before = _attrs(window.project)
+    assert before == [(1, 0, 0, 0, None, None), (2, 0, 0, 0, None, None)]
+    editor = dock.attributes
+    assert not editor.isEnabled()  # nothing selected yet
+    _click_cell(qtbot, dock, 1, Column.CLASS)
+    row = dock.model.row_of(2)
+    rect = dock.tree.visualRect(dock.proxy.mapFromSource(dock.model.index(row, Column.CLASS)))
+    qtbot.mouseClick(
+        dock.tree.viewport(), LEFT, Qt.KeyboardModifier.ControlModifier, pos=rect.center()
+    )
+    assert dock.selected_ids() == [1, 2]
+    assert window.canvas.selected_annotation_ids() == [1, 2]
+    qtbot.mouseClick(editor.flags["occluded"], LEFT)
+    assert _attrs(window.project) == [(1, 1, 0, 0, None, None), (2, 1, 0, 0, None, None)]
+    editor.group.setValue(5)
+    editor.group.editingFinished.emit()
+    editor.notes.setFocus()
+    qtbot.keyClicks(editor.notes, "rider")
+    qtbot.keyClick(editor.notes, Qt.Key.Key_Return)
+    assert _attrs(window.project) == [(1, 1, 0, 0, 5, "rider"), (2, 1, 0, 0, 5, "rider")]
+    window.undo()
+    window.undo()
+    assert _attrs(window.project) == [(1, 1, 0, 0, None, None), (2, 1, 0, 0, None, None)]
+    window.undo()  # one step for both shapes' flag
+    assert _attrs(window.project) == before
+    qtbot.waitUntil(
+        lambda: editor.flags["occluded"].checkState() == Qt.CheckState.Unchecked, timeout=3000
+    )
+
+
+def test_mixed_flags_show_partly_ticked_and_a_click_sets_all(window, qtbot):
+    dock = window.objects
+    _listed(window, 2, qtbot)
+    window.project.set_attributes([1], difficult=True)
+    qtbot.waitUntil(lambda: dock._attributes.get(1, None) is not None and
+                    dock._attributes[1].difficult, timeout=3000)  # fmt: skip
+    dock.select_ids([1, 2])
+    box = dock.attributes.flags["difficult"]
+    assert box.checkState() == Qt.CheckState.PartiallyChecked
+    qtbot.mouseClick(box, LEFT)
+    assert [r[3] for r in _attrs(window.project)] == [1, 1]

@@ -13,6 +13,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from studio.core.errors import FormatError
+from studio.core.formats.attributes import coco_attributes, coco_attributes_dict
 from studio.core.formats.common import (
     MAX_DECLARED_SIDE,
     ImageResolver,
@@ -32,6 +33,7 @@ from studio.core.geometry import (
 )
 from studio.core.kinds import ShapeKind
 from studio.core.records import (
+    NO_ATTRIBUTES,
     AnnotationRecord,
     AnnotationSpec,
     DatasetSpec,
@@ -272,13 +274,15 @@ def _read_annotations(
             # Kept as declared (COCO evaluation buckets by it); anything odd is recomputed.
             if area is not None and (type(area) not in (int, float) or not 0 <= area < _INF):
                 area = None
+            attrs = a.get("attributes")
+            attrs = coco_attributes(attrs) if attrs else NO_ATTRIBUTES
         except Exception as e:
             _diagnose(path, i, a, image_keys, cat_names)
             raise FormatError(path, f"annotations[{i}]", f"invalid annotation ({e})") from e
         append(
             spec_cls(
                 key, cls, kind, bbox, polys, rle, crowd == 1, score, f"{prefix}{i}]",
-                None if area is None else float(area),
+                None if area is None else float(area), attrs,
             )
         )  # fmt: skip
     if len(ids) != n_ids:
@@ -481,6 +485,7 @@ def _coco_annotation(a: AnnotationRecord, im: ImageRecord) -> dict[str, Any]:
         "area": area,
         "segmentation": seg,
         "iscrowd": int(a.iscrowd),
+        "attributes": coco_attributes_dict(a.attributes),
     }
     if a.score is not None:
         ann["score"] = float(a.score)

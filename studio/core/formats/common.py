@@ -17,10 +17,12 @@ import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import IO, Any
 
-from studio.core.errors import FormatError, StudioError
+from studio.core.errors import FormatError, MissingImageError, StudioError
 from studio.core.imageinfo import IMAGE_EXTENSIONS, read_image_info
 from studio.core.records import ImageRecord
 
@@ -213,13 +215,45 @@ class ImageResolver:
                 f"image {name!r} has no extension and {len(by_stem)} images have that name "
                 f"({', '.join(os.path.basename(p) for p in by_stem[:3])}); add the extension",
             )
+        return self._not_found(name, ann_file, where, cands)
+
+    def _not_found(self, name: str, ann_file: Path, where: str, cands: Sequence[str]) -> Path:
+        """An image of the project with this file name (wherever it sits), else, when
+        the import skips missing images, a placeholder path noted as missing; else
+        `MissingImageError`."""
+        ctx = RESOLVING.get()
+        base = os.path.basename(_path_text(name))
+        if ctx is not None:
+            known = ctx.known_by_name.get(base)
+            if known is not None:
+                return Path(known)
+            if ctx.skip_missing:
+                # A path per name that does not exist, so that two missing images stay two.
+                placeholder = os.path.abspath(cands[0] if cands else name)
+                ctx.missing[placeholder] = f"{ann_file}: {where}: {name}"
+                return Path(placeholder)
         looked = ", ".join(dict.fromkeys(os.path.dirname(os.path.abspath(p)) for p in cands))
-        raise FormatError(
-            ann_file,
-            where,
-            f"image {name!r} not found (looked in {looked}); "
-            "pass --images with the folder that holds the images",
-        )
+        raise MissingImageError(
+            ann_file, where, name, looked,
+            "; pass --images with the folder that holds the images, or --skip-missing to "
+            "import the rest",
+        )  # fmt: skip
+
+
+@dataclass
+class Resolving:
+    """What an import knows while readers look for images: the project's images by
+    file name (None where two share a name: ambiguous) and whether a missing image is
+    skipped (noted in `missing`, placeholder path -> "file: where: name") or an error."""
+
+    known_by_name: dict[str, str | None] = field(default_factory=dict)
+    skip_missing: bool = False
+    missing: dict[str, str] = field(default_factory=dict)
+
+
+# Set by `studio.core.importing` around a reader: readers keep their plain signature
+# (plugins implement it too) and every `ImageResolver` consults it.
+RESOLVING: ContextVar[Resolving | None] = ContextVar("studio_resolving", default=None)
 
 
 def display_size(path: Path) -> tuple[int, int]:

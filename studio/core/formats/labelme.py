@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,11 @@ from studio.core.formats.common import (
 from studio.core.geometry import bbox_of_polygons, polygons_from_rle
 from studio.core.kinds import ShapeKind
 from studio.core.records import (
+    FLAG_FIELDS,
+    NO_ATTRIBUTES,
     AnnotationRecord,
     AnnotationSpec,
+    Attributes,
     DatasetSpec,
     ExportSnapshot,
     ImageSpec,
@@ -55,7 +59,9 @@ def read_labelme(
     circle/line/linestrip/point/mask shapes are skipped, with one warning per type.
     imagePath is looked up relative to the JSON file first, then in the usual places.
     Image keys are the JSON paths relative to the folder read, without ".json"; labelme's
-    imageWidth/imageHeight are the declared size. Classes: `class_names` first (if given),
+    imageWidth/imageHeight are the declared size. Attributes: group_id is kept as the
+    shape's group id, description as its notes, and the shape flags occluded, truncated
+    and difficult as those flags (a grouped instance takes its first part's). Classes: `class_names` first (if given),
     then the labels found, in order of appearance.
     """
     path = Path(path)
@@ -180,6 +186,7 @@ def _shapes(
                 key, label, ShapeKind.POLYGON, bbox_of_polygons([pts]), polygons=[pts]
             )
         ann.where = f"{rel}: {where}"
+        ann.attributes = _attributes(f, where, s)
         gid = s.get("group_id")
         if gid is not None:
             g = groups.get((label, gid))
@@ -197,6 +204,18 @@ def _shapes(
     return out
 
 
+def _attributes(f: Path, where: str, s: dict) -> Attributes:
+    gid = s.get("group_id")
+    if gid is not None and (isinstance(gid, bool) or not isinstance(gid, int) or gid < 0):
+        raise FormatError(f, f"{where}.group_id", f"must be a whole number >= 0 or null: {gid!r}")
+    notes = s.get("description")
+    notes = notes.strip() if isinstance(notes, str) else ""
+    flags = s.get("flags")
+    flags = flags if isinstance(flags, dict) else {}
+    found = Attributes(*(flags.get(k) is True for k in FLAG_FIELDS), gid, notes)
+    return NO_ATTRIBUTES if found.is_default() else found
+
+
 # --- writing -------------------------------------------------------------------------------
 
 
@@ -205,7 +224,10 @@ def write_labelme(snapshot: ExportSnapshot, out: Path) -> list[str]:
 
     Boxes are rectangles (top-left and bottom-right corners), polygons polygons; a
     multi-part shape is written as one polygon per part sharing a group_id (labelme's way
-    of marking one instance); masks become the polygons of their outer contours.
+    of marking one instance); masks become the polygons of their outer contours. A
+    shape's group id is written as its group_id (a multi-part shape without one gets a
+    number no shape on the image uses), its notes as description, its flags as shape
+    flags.
     imagePath is relative to the JSON file; imageData is null. Returns warnings.
     """
     out = Path(out)
@@ -243,7 +265,8 @@ def _image_shapes(
 ) -> list[dict]:
     """labelme shapes of one image's annotations; counts masks and empty masks."""
     shapes: list[dict] = []
-    next_group = 1
+    anns = list(anns)
+    next_group = 1 + max((a.attributes.group_id or 0 for a in anns), default=0)
     for a in anns:
         label = names[a.class_id]
         if a.kind == ShapeKind.MASK and a.rle is not None:
@@ -256,23 +279,26 @@ def _image_shapes(
             parts = a.polygons
         else:
             x, y, w, h = (float(v) for v in a.bbox)
-            shapes.append(_shape(label, [[x, y], [x + w, y + h]], "rectangle", None))
+            shapes.append(_shape(label, [[x, y], [x + w, y + h]], "rectangle", a.attributes))
             continue
-        gid = None
-        if len(parts) > 1:
-            gid, next_group = next_group, next_group + 1
+        at = a.attributes
+        if len(parts) > 1 and at.group_id is None:
+            at, next_group = replace(at, group_id=next_group), next_group + 1
         for part in parts:
             pts = [[float(px), float(py)] for px, py in zip(part[0::2], part[1::2], strict=True)]
-            shapes.append(_shape(label, pts, "polygon", gid))
+            shapes.append(_shape(label, pts, "polygon", at))
     return shapes
 
 
-def _shape(label: str, points: list[list[float]], shape_type: str, group_id: int | None) -> dict:
+def _shape(label: str, points: list[list[float]], shape_type: str, at: Attributes) -> dict:
+    flags = {k: getattr(at, k) for k in FLAG_FIELDS} if any(
+        getattr(at, k) for k in FLAG_FIELDS
+    ) else {}  # fmt: skip
     return {
         "label": label,
         "points": points,
-        "group_id": group_id,
-        "description": "",
+        "group_id": at.group_id,
+        "description": at.notes,
         "shape_type": shape_type,
-        "flags": {},
+        "flags": flags,
     }

@@ -31,9 +31,12 @@ from studio.core.formats.common import (
 from studio.core.geometry import bbox_of_polygons
 from studio.core.kinds import ShapeKind, Split
 from studio.core.records import (
+    FLAG_FIELDS,
+    NO_ATTRIBUTES,
     SPLITS,
     AnnotationRecord,
     AnnotationSpec,
+    Attributes,
     DatasetSpec,
     ExportSnapshot,
     ImageSpec,
@@ -51,7 +54,8 @@ def read_voc(
     the usual places plus ../JPEGImages/. Image keys are the XML paths relative to the
     folder read, without ".xml"; splits come from ImageSets/Main/{train,val,test}.txt
     when present. Classes are `class_names` (if given) followed by the names found, in
-    order of appearance. <difficult> is ignored (the count is reported as a warning).
+    order of appearance. <truncated>, <difficult> and <occluded> ("1"/"true") become the
+    shape's attributes.
     """
     path = Path(path)
     root, files, single = _voc_files(path)
@@ -60,7 +64,7 @@ def read_voc(
     splits = _read_image_sets(root)
     keys_by_path: dict[Path, str] = {}
     found: dict[str, None] = {}
-    skipped = difficult = 0
+    skipped = 0
     for f in files:
         rel = f.relative_to(root).with_suffix("").as_posix()
         r = _parse_xml(f)
@@ -79,15 +83,9 @@ def read_voc(
             ann = _object(f, rel, key, n, obj)
             found[ann.class_name] = None
             spec.annotations.append(ann)
-            if (obj.findtext("difficult") or "").strip() in ("1", "true"):
-                difficult += 1
     spec.classes = first_seen_classes(found, class_names)
     if skipped:
         spec.warnings.append(f"{skipped} XML files are not VOC annotations and were skipped")
-    if difficult:
-        spec.warnings.append(
-            f"{difficult} objects marked difficult were imported as ordinary objects"
-        )
     return spec
 
 
@@ -173,6 +171,16 @@ def _number(f: Path, where: str, el: ET.Element | None) -> float:
     return v
 
 
+def _flag(obj: ET.Element, tag: str) -> bool:
+    return (obj.findtext(tag) or "").strip().lower() in ("1", "true", "yes")
+
+
+def _attributes(obj: ET.Element) -> Attributes:
+    """VOC's per-object flags; LabelImg writes truncated and difficult, CVAT occluded."""
+    found = Attributes(*(_flag(obj, t) for t in FLAG_FIELDS))
+    return NO_ATTRIBUTES if found.is_default() else found
+
+
 def _object(f: Path, rel: str, key: str, n: int, obj: ET.Element) -> AnnotationSpec:
     ow = f"object {n}"
     name = (obj.findtext("name") or "").strip()
@@ -199,6 +207,7 @@ def _object(f: Path, rel: str, key: str, n: int, obj: ET.Element) -> AnnotationS
             bbox_of_polygons(parts),
             polygons=parts,
             where=f"{rel}: {ow}",
+            attributes=_attributes(obj),
         )
     box = obj.find("bndbox")
     if box is None:
@@ -207,8 +216,9 @@ def _object(f: Path, rel: str, key: str, n: int, obj: ET.Element) -> AnnotationS
         _number(f, f"{ow} <bndbox><{t}>", box.find(t)) for t in ("xmin", "ymin", "xmax", "ymax")
     )
     return AnnotationSpec(
-        key, name, ShapeKind.BOX, (x0, y0, x1 - x0, y1 - y0), where=f"{rel}: {ow}"
-    )
+        key, name, ShapeKind.BOX, (x0, y0, x1 - x0, y1 - y0), where=f"{rel}: {ow}",
+        attributes=_attributes(obj),
+    )  # fmt: skip
 
 
 # --- writing -------------------------------------------------------------------------------
@@ -238,8 +248,11 @@ def _object_element(root: ET.Element, name: str, a: AnnotationRecord) -> None:
     obj = _sub(root, "object")
     _sub(obj, "name", name)
     _sub(obj, "pose", "Unspecified")
-    _sub(obj, "truncated", "0")
-    _sub(obj, "difficult", "0")
+    at = a.attributes
+    _sub(obj, "truncated", "1" if at.truncated else "0")
+    _sub(obj, "difficult", "1" if at.difficult else "0")
+    # Not in the devkit's schema but written by CVAT and read by most tools; others skip it.
+    _sub(obj, "occluded", "1" if at.occluded else "0")
     x, y, w, h = a.bbox
     is_polygon = a.kind == ShapeKind.POLYGON and a.polygons
     if is_polygon:

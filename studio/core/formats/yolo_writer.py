@@ -95,10 +95,23 @@ def write_yolo(snapshot: ExportSnapshot, out: Path) -> list[str]:
     warnings += _write_data_yaml(out, classes, split_counts)
     warnings += _count_warnings(counts, split_counts)
     warnings += _stale_warning(out, written)
+    warnings += _left_out_warnings(snapshot, crowds)
+    return warnings
+
+
+def _left_out_warnings(snapshot: ExportSnapshot, crowds: int) -> list[str]:
+    """What YOLO cannot hold: crowd regions and attributes."""
+    warnings = []
     if crowds:
         warnings.append(
             f"{crowds} crowd regions (iscrowd) left out: YOLO has no crowd flag, and a "
             "crowd region is not one object"
+        )
+    with_attrs = sum(not a.attributes.is_default() for a in snapshot.annotations)
+    if with_attrs:
+        warnings.append(
+            f"attributes of {with_attrs} shapes (occluded, truncated, difficult, group id, "
+            "notes) not written: YOLO label files have no place for them"
         )
     return warnings
 

@@ -13,18 +13,20 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from studio.core import schema as S
 from studio.core.events import ProjectEvents
-from studio.core.records import AnnotationRecord
+from studio.core.records import NO_ATTRIBUTES, AnnotationRecord, Attributes
 
 ANNOTATION_COLUMNS = (
     S.Annotation.id, S.Annotation.image_id, S.Annotation.class_id, S.Annotation.kind,
     S.Annotation.x, S.Annotation.y, S.Annotation.w, S.Annotation.h, S.Annotation.polygons,
     S.Annotation.rle, S.Annotation.iscrowd, S.Annotation.source, S.Annotation.score,
-    S.Annotation.area,
+    S.Annotation.area, S.Annotation.occluded, S.Annotation.truncated, S.Annotation.difficult,
+    S.Annotation.group_id, S.Annotation.notes,
 )  # fmt: skip
 # Column order of the tuples `insert_values` takes.
 INSERT_COLUMNS = (
     "image_id", "class_id", "kind", "x", "y", "w", "h", "polygons", "rle", "iscrowd",
-    "source", "score", "created_at", "updated_at", "area",
+    "source", "score", "created_at", "updated_at", "area", "occluded", "truncated",
+    "difficult", "group_id", "notes",
 )  # fmt: skip
 # Columns whose change makes an imported area stale.
 GEOMETRY_COLUMNS = frozenset({"x", "y", "w", "h", "polygons", "rle", "kind"})
@@ -40,7 +42,22 @@ def annotation_record(r: Sequence) -> AnnotationRecord:
         id=r[0], image_id=r[1], class_id=r[2], kind=r[3], bbox=(r[4], r[5], r[6], r[7]),
         polygons=json.loads(r[8]) if r[8] else None, rle=json.loads(r[9]) if r[9] else None,
         iscrowd=bool(r[10]), source=r[11], score=r[12], area=r[13],
+        attributes=attributes_of(r[14:19]),
     )  # fmt: skip
+
+
+def attributes_of(r: Sequence) -> Attributes:
+    """`Attributes` from (occluded, truncated, difficult, group_id, notes) columns; the
+    shared default object when nothing is set (most shapes), to save memory."""
+    if not (r[0] or r[1] or r[2]) and r[3] is None and not r[4]:
+        return NO_ATTRIBUTES
+    return Attributes(bool(r[0]), bool(r[1]), bool(r[2]), r[3], r[4] or "")
+
+
+def attribute_values(a: Attributes) -> tuple:
+    """Column values (occluded, truncated, difficult, group_id, notes) of `a`, as the
+    database stores them: 0/1 flags, NULL for no group and no notes."""
+    return (int(a.occluded), int(a.truncated), int(a.difficult), a.group_id, a.notes or None)
 
 
 class AnnotationRepo:

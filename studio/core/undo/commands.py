@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AddAnnotations", "AddClass", "AssignSplits", "Command", "DeleteAnnotations",
-    "DeleteClass", "DeleteImages", "MergeClasses", "ReorderClasses", "SetClassFields",
+    "DeleteClass", "DeleteImages", "MergeClasses", "ReorderClasses", "SetAnnotationAttributes",
+    "SetClassFields",
     "SetClassHotkey",
     "SetImageField", "StepFocus", "UndoStack", "UpdateAnnotations", "step_focus",
 ]  # fmt: skip
@@ -100,6 +101,16 @@ class UpdateAnnotations(Command):
                 self.new[i] = {**self.new[i], **fields}
             return True
         return False
+
+
+class SetAnnotationAttributes(UpdateAnnotations):
+    """Set attributes (occluded, truncated, difficult, group_id, notes) of shapes; an
+    `UpdateAnnotations` so that undo focus and the stack treat it as a shape edit."""
+
+    def __init__(self, ids: list[int], fields: dict[str, Any]):
+        super().__init__({i: dict(fields) for i in ids})
+        names = ", ".join(fields)
+        self.text = f"set {names}" if len(ids) == 1 else f"set {names} of {len(ids)} shapes"
 
 
 # --- images ---------------------------------------------------------------------------------

@@ -6,12 +6,14 @@ hit-tested) and the lock refuses its edits; both are per session state kept here
 annotation id, not stored in the project: they last until the project closes. The list
 follows edits live: the window hands it the project's `annotations_changed` and
 `classes_changed` events (through its `ProjectBridge`), re-read after a short pause so
-that a drag writing at every mouse move re-reads once.
+that a drag writing at every mouse move re-reads once. Under the list, an
+`AttributesEditor` edits the selected shapes' attributes (undoable, stored at once).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from PySide6.QtCore import (
     QItemSelection,
@@ -35,6 +37,8 @@ from PySide6.QtWidgets import (
 
 from studio.core.errors import StudioError
 from studio.core.project import Project
+from studio.core.records import Attributes
+from studio.ui.objects.attributes import AttributesEditor
 from studio.ui.objects.model import AnnIdRole, Column, ObjectsModel, SortRole, object_rows
 
 RELOAD_MS = 120  # a burst of edits (a drag) re-reads the list once, this long after
@@ -79,7 +83,11 @@ class ObjectsDock(QDockWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self._build_tree(), 1)
         self.count_label = QLabel("")
+        self.count_label.setTextFormat(Qt.TextFormat.PlainText)
         layout.addWidget(self.count_label)
+        self._attributes: dict[int, Attributes] = {}  # of the listed shapes, by id
+        self.attributes = AttributesEditor(self._set_attributes)
+        layout.addWidget(self.attributes)
         self.setWidget(body)
         self._reload_timer = QTimer(self, singleShot=True, interval=RELOAD_MS)
         self._reload_timer.timeout.connect(self.reload)
@@ -144,7 +152,10 @@ class ObjectsDock(QDockWidget):
                 anns = self.project.annotations(image_ids=[self.image_id])
                 rows = object_rows(anns, self.project.classes())
             except StudioError:  # the project closed or the image went: show nothing
-                rows = []
+                anns, rows = [], []
+        else:
+            anns = []
+        self._attributes = {a.id: a.attributes for a in anns}
         self.model.set_rows(rows)
         self.select_ids(self._selection)
         self._update_count()
@@ -219,7 +230,26 @@ class ObjectsDock(QDockWidget):
             self._syncing = False
         if first is not None:
             self.tree.scrollTo(first)
+        self._show_attributes()
 
     def _on_selection_changed(self, *_: object) -> None:
         if not self._syncing:
             self.selection_requested.emit(self.selected_ids())
+            self._show_attributes()
+
+    # --- attributes ---
+
+    def _show_attributes(self) -> None:
+        ids = [i for i in self.selected_ids() if i in self._attributes]
+        self.attributes.show_for(ids, [self._attributes[i] for i in ids])
+
+    def _set_attributes(self, ann_ids: list[int], **fields: Any) -> None:
+        """Apply an attribute edit to shapes (one undo step); the list re-reads on the
+        project's event."""
+        if self.project is None:
+            return
+        try:
+            self.project.set_attributes(ann_ids, **fields)
+        except StudioError as e:  # a shape deleted meanwhile: say so, change nothing
+            self.count_label.setText(str(e))
+            self.reload()

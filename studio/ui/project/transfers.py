@@ -9,9 +9,11 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from studio.core.errors import MissingImageError
 from studio.core.kinds import Split
 from studio.core.progress import Progress
 from studio.ui.common.concurrency import Task, run_with_progress
+from studio.ui.common.errors import show_error
 from studio.ui.common.plain_text import message_box
 
 # (format or None to detect it, file or folder, images folder or None) per dropped item
@@ -22,9 +24,13 @@ ImportResult = tuple[list[tuple[str, Any]], list[tuple[str, str]]]
 # --- the work, in a worker thread: plain functions of a folder, no Qt, no shared session ---
 
 
-def run_imports(folder: Path, jobs: list[ImportJob], progress: Progress) -> ImportResult:
+def run_imports(
+    folder: Path, jobs: list[ImportJob], progress: Progress, skip_missing: bool = False
+) -> ImportResult:
     """Import into the project at `folder` through a `Project` of this thread's own.
-    Returns (name, report) per import and (path, why) per item not recognised."""
+    Returns (name, report) per import and (path, why) per item not recognised.
+    `skip_missing`: images an annotation file names but that are not found are left
+    out with their shapes (listed in the report) instead of failing the import."""
     from studio.core.importing import detect_format, import_annotations, import_images
     from studio.core.project import Project
 
@@ -39,7 +45,9 @@ def run_imports(folder: Path, jobs: list[ImportJob], progress: Progress) -> Impo
             if fmt is None:
                 unknown.append((str(path), "not images nor a known annotation format"))
             elif fmt != "images":
-                report = import_annotations(project, fmt, path, images_dir, None, progress)
+                report = import_annotations(
+                    project, fmt, path, images_dir, None, progress, skip_missing
+                )
                 reports.append((path.name, report))
     return reports, unknown
 
@@ -102,19 +110,43 @@ class Transfers(QObject):
             )
         self._import([(fmt, Path(path), Path(images) if images else None)])
 
-    def _import(self, jobs: list[ImportJob]) -> Task | None:
+    def _import(self, jobs: list[ImportJob], skip_missing: bool = False) -> Task | None:
         project = self.window.project
         if project is None:
             return None
-        work = partial(run_imports, project.path, jobs)
-        self.task = run_with_progress(self.window, "Importing", work, self._import_done)
+        work = partial(run_imports, project.path, jobs, skip_missing=skip_missing)
+        on_error = partial(self._import_failed, jobs)
+        self.task = run_with_progress(self.window, "Importing", work, self._import_done, on_error)
         return self.task
+
+    def _import_failed(self, jobs: list[ImportJob], exc: BaseException) -> None:
+        """An image the annotations name is missing: say which, in the window's words
+        (no command-line flags), and offer to import the rest. Other errors as usual."""
+        if not isinstance(exc, MissingImageError):
+            show_error(self.window, "Importing", exc)
+            return
+        self.last_report = str(exc.without_hint)
+        box = message_box(
+            self.window, QMessageBox.Icon.Warning, "Import: an image is missing",
+            f"{exc.without_hint}\n\nNothing was imported.",
+        )  # fmt: skip
+        box.setInformativeText(
+            "Import the rest, leaving out the images that are not found and their shapes? "
+            "The report lists them."
+        )
+        self.retry_button = box.addButton("Import the rest", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.accepted.connect(lambda: self._import(jobs, skip_missing=True))
+        self.missing_box = box
+        box.open()
 
     def _import_done(self, result: ImportResult) -> None:
         reports, unknown = result
         self.window.refresh_all()
         lines = [f"{name}: {r.summary()}" for name, r in reports]
         skipped = [*unknown, *(s for _, r in reports for s in r.skipped)]
+        skipped += [(where, "image not found") for _, r in reports for where in r.missing]
         warnings = [w for _, r in reports for w in r.warnings]
         if unknown:
             lines.append(f"{len(unknown)} dropped item(s) not recognised")
