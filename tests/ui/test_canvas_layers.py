@@ -74,19 +74,32 @@ class GridLayer(SceneLayer):
 
 def test_built_in_layers_in_order(setup):
     view, _, _ = setup
-    assert [layer.name for layer in view.layers] == ["image", "annotations", "predictions", "crosshair"]
+    assert [layer.name for layer in view.layers] == [
+        "image",
+        "heatmap",
+        "annotations",
+        "predictions",
+        "crosshair",
+    ]
     assert all(isinstance(layer, Layer) for layer in view.layers)
     assert [layer.z for layer in view.layers] == sorted(layer.z for layer in view.layers)
     assert view.layer("annotations") is view.shapes
     with pytest.raises(KeyError):
-        view.layer("heatmap")
+        view.layer("no such layer")
 
 
 def test_an_added_layer_gets_every_hook(setup):
     view, project, ids = setup
     grid = GridLayer()
     view.add_layer(grid)
-    assert [layer.name for layer in view.layers] == ["image", "annotations", "predictions", "grid", "crosshair"]
+    assert [layer.name for layer in view.layers] == [
+        "image",
+        "heatmap",
+        "annotations",
+        "predictions",
+        "grid",
+        "crosshair",
+    ]
     assert grid.calls == ["attach", f"show {ids[0]}"]  # the shown image at once
     assert grid.frame.scene() is view.scene()
     wait_until(lambda: "view" in grid.calls)

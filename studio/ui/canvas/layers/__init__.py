@@ -12,11 +12,13 @@ from collections.abc import Callable
 from studio.ui.canvas.layers.annotations import AnnotationLayer
 from studio.ui.canvas.layers.base import Layer, SceneLayer
 from studio.ui.canvas.layers.crosshair import CrosshairLayer
+from studio.ui.canvas.layers.heatmap import HeatmapLayer
 from studio.ui.canvas.layers.image import ImageLayer
 from studio.ui.canvas.layers.predictions import PredictionLayer
 
 BUILT_IN_LAYERS: tuple[Callable[[], Layer], ...] = (
     ImageLayer,
+    HeatmapLayer,
     AnnotationLayer,
     PredictionLayer,
     CrosshairLayer,
