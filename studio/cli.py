@@ -1,6 +1,7 @@
 """The `studio` command line.
 
-`studio [DIR] [--demo]` opens the window; `studio VERB ...` runs a command headless.
+`studio [DIR] [--demo]` opens the window (DIR a project, or a folder of images to make
+one for); `studio VERB ...` runs a command headless.
 Imports of Qt and torch happen inside the verbs that need them, so `studio info` stays
 fast. A user error prints one line naming the file and the problem, exit status 2; no
 traceback.
@@ -417,17 +418,45 @@ def _gui(argv: Sequence[str]) -> int:
         + ", ".join(VERBS)
         + " (studio VERB --help).",
     )
-    ap.add_argument("project", nargs="?", type=Path, help="project folder to open")
+    ap.add_argument(
+        "project",
+        nargs="?",
+        type=Path,
+        help="project folder to open, or a folder of images (with labelme, VOC or YOLO "
+        "labels beside them): its project, FOLDER/.studio, is made or reopened and what "
+        "is new in the folder imported",
+    )
     ap.add_argument(
         "--demo", action="store_true", help="open (and create if needed) the demo project"
     )
+    ap.add_argument(
+        "--project-dir", type=Path, help="where to make the project of a folder of images"
+    )
     a = ap.parse_args(argv)
     from studio.core.plugins import load_plugins
-    from studio.ui.app import run_app
 
     _report_plugins(load_plugins())
+    project = a.project
+    if project is not None and project.is_dir() and not (project / "studio.db").is_file():
+        project = _open_image_folder(project, a.project_dir)
+    from studio.ui.app import run_app
 
-    return run_app(a.project, demo=a.demo)
+    return run_app(project, demo=a.demo)
+
+
+def _open_image_folder(folder: Path, project_dir: Path | None) -> Path:
+    """`studio FOLDER` on a folder that is not a project: make or reopen its project and
+    import what is new, with a summary on stderr; returns the project folder."""
+    from studio.core.open_folder import open_folder
+
+    bar, progress = _progress("opening folder")
+    try:
+        opened = open_folder(folder, project_dir, progress)
+    finally:
+        bar.close()
+    for line in opened.details() + opened.summary_lines():
+        print(line, file=sys.stderr)
+    return opened.project_dir
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -40,9 +40,9 @@ TOOLS = ("select", "box", "polygon")
 TOOL_LABELS = ("&Select", "&Box", "P&olygon")
 # Usable on the start page too; every other action waits for a project.
 NEED_NO_PROJECT = frozenset(
-    {"file.new", "file.open", "file.quit", "help.shortcuts", "view.browser", "view.classes",
-     "view.compact", "view.tags", *(f"view.fill.{p}" for p in FILL_STEPS),
-     *(f"view.theme.{t}" for t in Theme)}
+    {"file.new", "file.open", "file.open_folder", "file.quit", "help.shortcuts",
+     "view.browser", "view.classes", "view.compact", "view.tags",
+     *(f"view.fill.{p}" for p in FILL_STEPS), *(f"view.theme.{t}" for t in Theme)}
 )  # fmt: skip
 FILL_IDS = tuple(f"view.fill.{p}" for p in FILL_STEPS)
 THEME_IDS = tuple(f"view.theme.{t}" for t in Theme)
@@ -73,6 +73,9 @@ def window_actions(w: MainWindow) -> list[ActionSpec]:
     specs = [
         ActionSpec("file.new", "&New project…", w.new_project_interactive),
         ActionSpec("file.open", "&Open project…", w.open_project_interactive),
+        ActionSpec(
+            "file.open_folder", "Open &folder of images…", w.folders.open_folder_interactive
+        ),
         ActionSpec("file.import_images", "&Import images…", t.import_images_interactive),
     ]
     for fmt, label in t.FORMAT_LABELS.items():
@@ -235,7 +238,8 @@ def dock_toggles(
 def menu_layout(formats: Sequence[str]) -> list[tuple[str, Sequence[MenuEntry]]]:
     """The menu bar: (title, entries) per menu, left to right."""
     return [
-        ("&File", ("file.new", "file.open", RECENT, SEPARATOR, "file.import_images",
+        ("&File", ("file.new", "file.open", "file.open_folder", RECENT, SEPARATOR,
+                   "file.import_images",
                    ("Import &annotations", [f"file.import.{f}" for f in formats]),
                    ("&Export", [f"file.export.{f}" for f in formats]),
                    SEPARATOR, "file.quit")),

@@ -51,6 +51,7 @@ from studio.ui.common.errors import show_error
 from studio.ui.navigation import next_not_done, step_and_show
 from studio.ui.objects.dock import ObjectsDock
 from studio.ui.plugin_docks import install_plugins
+from studio.ui.project.folder_opener import FolderOpener
 from studio.ui.project.start_page import StartPage, add_recent, recent_projects, remove_recent
 from studio.ui.project.transfers import Transfers
 from studio.ui.shortcuts import ShortcutRegistry, ShortcutsDialog
@@ -72,6 +73,7 @@ class MainWindow(QMainWindow):
         self.shortcuts = registry or ShortcutRegistry()
         self.actions: dict[str, QAction] = {}
         self.transfers = Transfers(self)
+        self.folders = FolderOpener(self)  # File > Open folder… and New project…
         self._shown_id: int | None = None
         self._dock_state: QByteArray | None = None
         self.setWindowTitle("Studio")
@@ -101,6 +103,7 @@ class MainWindow(QMainWindow):
         self.start_page = StartPage(self)
         self.start_page.new_requested.connect(self.new_project_interactive)
         self.start_page.open_requested.connect(self.open_project_interactive)
+        self.start_page.folder_requested.connect(self.folders.open_folder_interactive)
         self.start_page.demo_requested.connect(self.transfers.open_demo)
         self.start_page.recent_chosen.connect(self.open_path)
         self.canvas = CanvasView(self)
@@ -286,12 +289,7 @@ class MainWindow(QMainWindow):
             self.stack.setCurrentWidget(self.empty_hint if empty else self.canvas)
 
     def new_project_interactive(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "New project: choose an empty folder")
-        if folder:
-            try:
-                self.open_project(Project.create(folder))
-            except StudioError as e:
-                show_error(self, "New project", e)
+        self.folders.new_project_interactive()  # creates the folder it is given
 
     def open_project_interactive(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open project folder")

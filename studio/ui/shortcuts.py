@@ -82,6 +82,7 @@ SHORTCUTS: tuple[ShortcutSpec, ...] = (
     _s("view.compact", "Ctrl+G", "Thumbnails or compact list", "View"),
     _s("file.new", "Ctrl+N", "New project…", "File"),
     _s("file.open", "Ctrl+O", "Open project…", "File"),
+    _s("file.open_folder", "Ctrl+U", "Open a folder of images (labels beside them)", "File"),
     _s("file.import_images", "Ctrl+I", "Import images…", "File"),
     _s("file.quit", "Ctrl+Q", "Quit", "File"),
     _s("help.shortcuts", "?,F1", "Keyboard shortcuts", "Help"),

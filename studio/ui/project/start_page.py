@@ -40,10 +40,11 @@ def remove_recent(path: Path) -> None:
 
 
 class StartPage(QWidget):
-    """Recent projects and the three ways to begin."""
+    """Recent projects and the four ways to begin."""
 
     new_requested = Signal()
     open_requested = Signal()
+    folder_requested = Signal()
     demo_requested = Signal()
     recent_chosen = Signal(Path)
 
@@ -69,6 +70,7 @@ class StartPage(QWidget):
         for text, signal in (
             ("New project…", self.new_requested),
             ("Open project…", self.open_requested),
+            ("Open folder of images…", self.folder_requested),
             ("Open demo project", self.demo_requested),
         ):
             button = QPushButton(text)
