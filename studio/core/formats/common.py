@@ -115,6 +115,34 @@ def _path_text(name: str) -> str:
     return name.replace("\\", "/")
 
 
+# Folder listings shared by every resolver of the process (one per annotation file when a
+# folder holds one label file per image), valid while the folder's mtime is unchanged:
+# adding or removing an entry changes it.
+_LISTINGS: dict[str, tuple[int, frozenset[str]]] = {}
+_MAX_LISTINGS = 256
+
+
+def _folder_files(folder: str) -> frozenset[str]:
+    """Names of the plain files in `folder` (empty when it cannot be listed)."""
+    try:
+        mtime = os.stat(folder).st_mtime_ns
+    except OSError:
+        return frozenset()
+    cached = _LISTINGS.get(folder)
+    if cached is not None and cached[0] == mtime:
+        return cached[1]
+    try:
+        with os.scandir(folder) as it:
+            # DirEntry.is_file uses the type the listing returned: no stat per file.
+            files = frozenset(e.name for e in it if e.is_file())
+    except OSError:
+        return frozenset()
+    if len(_LISTINGS) >= _MAX_LISTINGS:
+        _LISTINGS.pop(next(iter(_LISTINGS)))
+    _LISTINGS[folder] = (mtime, files)
+    return files
+
+
 class ImageResolver:
     """Finds the image file an annotation file names, caching directory listings.
 
@@ -165,13 +193,7 @@ class ImageResolver:
         folder, name = os.path.split(p)
         files = self._files.get(folder)
         if files is None:
-            try:
-                with os.scandir(folder or ".") as it:
-                    # DirEntry.is_file uses the type the listing returned: no stat per file.
-                    files = frozenset(e.name for e in it if e.is_file())
-            except OSError:
-                files = frozenset()
-            self._files[folder] = files
+            files = self._files[folder] = _folder_files(folder or ".")
         return name in files
 
     def _by_stem(self, cands: Sequence[str]) -> list[str]:
