@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QStackedWidget
 
 from studio.core.errors import StudioError
@@ -38,6 +38,7 @@ from studio.ui.actions import (
     update_undo_actions,
     window_actions,
 )
+from studio.ui.analysis.analysis_dock import AnalysisDock
 from studio.ui.analysis.dock import InspectDock
 from studio.ui.analysis.work import ObjectRef
 from studio.ui.browser.dock import BrowserDock
@@ -53,7 +54,7 @@ from studio.ui.objects.dock import ObjectsDock
 from studio.ui.plugin_docks import install_plugins
 from studio.ui.project.folder_opener import FolderOpener
 from studio.ui.project.start_page import StartPage, add_recent, recent_projects, remove_recent
-from studio.ui.project.transfers import Transfers
+from studio.ui.project.transfers import FileDrops, Transfers
 from studio.ui.shortcuts import ShortcutRegistry, ShortcutsDialog
 from studio.ui.status_bar import StatusBar
 from studio.ui.theme import Look, save_window, saved_window
@@ -77,7 +78,8 @@ class MainWindow(QMainWindow):
         self._shown_id: int | None = None
         self._dock_state: QByteArray | None = None
         self.setWindowTitle("Studio")
-        self.setAcceptDrops(True)
+        self.setAcceptDrops(True)  # files dropped on the window are imported
+        self.installEventFilter(FileDrops(self, self.transfers, lambda: self.project is not None))
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks)
         self._build_central()
         self._build_docks()
@@ -142,16 +144,27 @@ class MainWindow(QMainWindow):
         self.train_dock.current_model_changed.connect(lambda _run: self.browser.refresh())
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.train_dock)
         self.train_dock.hide()
-        self._build_inspect_dock()
+        self._build_model_docks()
 
-    def _build_inspect_dock(self) -> None:
-        # Predictions, errors and review: hidden until asked for, like training.
+    def _build_model_docks(self) -> None:
+        # Inspect (predictions, errors, review) and Analysis (zoom scales, activation
+        # maps): hidden until asked for, like training.
         self.inspect_dock = InspectDock(self)
         self.inspect_dock.attach_canvas(self.canvas, self.browser.selected_ids)
-        self.inspect_dock.objects_chosen.connect(self._show_objects)
-        self.inspect_dock.message.connect(lambda t: self.status_bar.showMessage(t, 5000))
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.inspect_dock)
-        self.inspect_dock.hide()
+        self.analysis_dock = AnalysisDock(self)
+        self.analysis_dock.attach_canvas(self.canvas)
+        self.canvas.image_shown.connect(self.analysis_dock.show_image)
+        for dock in (self.inspect_dock, self.analysis_dock):
+            dock.objects_chosen.connect(self._show_objects)
+            dock.message.connect(lambda t: self.status_bar.showMessage(t, 5000))
+            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+            dock.hide()
+
+    @property
+    def _panels(self) -> tuple:
+        """What follows the open project, the canvas first (and last to let go)."""
+        return (self.canvas, self.class_dock, self.objects, self.browser, self.train_dock,
+                self.inspect_dock, self.analysis_dock)  # fmt: skip
 
     def _show_objects(self, refs: list[ObjectRef]) -> None:
         """Objects an Inspect number stands for: select their images, show the first."""
@@ -165,7 +178,7 @@ class MainWindow(QMainWindow):
         self._tools = group_tools(self, self.actions)
         docks = {"view.browser": self.browser, "view.classes": self.class_dock,
                  "view.objects": self.objects, "view.training": self.train_dock,
-                 "view.inspect": self.inspect_dock}  # fmt: skip
+                 "view.inspect": self.inspect_dock, "view.analysis": self.analysis_dock}  # fmt: skip
         self.actions.update(dock_toggles(self.shortcuts, docks))
         exclusive(self, self.actions, FILL_IDS, FILL_IDS[0])
         exclusive(self, self.actions, THEME_IDS, THEME_IDS[0])
@@ -223,8 +236,7 @@ class MainWindow(QMainWindow):
                            ("classes_changed", self._on_classes_changed),
                            ("undo_changed", self._on_undo_changed)):  # fmt: skip
             self.bridge.connect_queued(name, slot)
-        for panel in (self.canvas, self.class_dock, self.objects, self.browser,
-                      self.train_dock, self.inspect_dock):  # fmt: skip
+        for panel in self._panels:
             panel.set_project(project)
         self.canvas.set_current_class(self.class_dock.current_class)
         add_recent(project.path)
@@ -263,8 +275,7 @@ class MainWindow(QMainWindow):
             self.bridge.disconnect_project()
             self.bridge.deleteLater()
             self.bridge = None
-        for panel in (self.browser, self.class_dock, self.objects, self.train_dock,
-                      self.inspect_dock, self.canvas):  # fmt: skip
+        for panel in reversed(self._panels):
             panel.set_project(None)
         self._shown_id = None
         self.project.close()
@@ -276,8 +287,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Studio")
         self.start_page.reload()
         self.stack.setCurrentWidget(self.start_page)
-        for dock in (self.browser, self.class_dock, self.objects, self.train_dock,
-                     self.inspect_dock):  # fmt: skip
+        for dock in self._panels[1:]:
             dock.hide()
         enable_for_project(self.actions, False)
         self.status_bar.clear_labels()
@@ -479,19 +489,10 @@ class MainWindow(QMainWindow):
     def show_shortcuts(self) -> None:
         ShortcutsDialog(self.shortcuts, self).exec()
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if self.project is not None and any(u.isLocalFile() for u in event.mimeData().urls()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths:
-            event.acceptProposedAction()
-            self.transfers.import_paths(paths)
-
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_window_state()
         self.close_project()
         self.inspect_dock.shutdown()
+        self.analysis_dock.shutdown()
         self.canvas.shutdown()
         super().closeEvent(event)

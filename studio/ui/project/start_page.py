@@ -6,6 +6,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -56,6 +57,7 @@ class StartPage(QWidget):
         column.addStretch(1)
         title = QLabel("<h1>Studio</h1><p>Label images, train detectors, inspect them.</p>")
         title.setTextFormat(Qt.TextFormat.RichText)
+        title.setWordWrap(True)
         column.addWidget(title)
         column.addLayout(self._build_buttons())
         column.addWidget(QLabel("<b>Recent projects</b>"))
@@ -65,18 +67,21 @@ class StartPage(QWidget):
         outer.addStretch(1)
         self.reload()
 
-    def _build_buttons(self) -> QHBoxLayout:
-        row = QHBoxLayout()
-        for text, signal in (
-            ("New project…", self.new_requested),
-            ("Open project…", self.open_requested),
-            ("Open folder of images…", self.folder_requested),
-            ("Open demo project", self.demo_requested),
+    def _build_buttons(self) -> QGridLayout:
+        # One a row: the start page must not force the window wider than a laptop screen.
+        grid = QGridLayout()
+        for i, (text, signal) in enumerate(
+            (
+                ("New project…", self.new_requested),
+                ("Open project…", self.open_requested),
+                ("Open folder of images…", self.folder_requested),
+                ("Open demo project", self.demo_requested),
+            )
         ):
             button = QPushButton(text)
             button.clicked.connect(signal)
-            row.addWidget(button)
-        return row
+            grid.addWidget(button, i, 0)
+        return grid
 
     def _build_recent_list(self) -> QListWidget:
         self.recent_list = QListWidget()

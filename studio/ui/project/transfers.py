@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from studio.core.errors import MissingImageError
@@ -233,3 +234,27 @@ def demo_dir() -> Path:
 
         return Path(platformdirs.user_data_dir("studio")) / "demo"
     return default_demo_dir()
+
+
+class FileDrops(QObject):
+    """Files dropped on a window are imported into its open project (an event filter,
+    so the window needs no drag handlers of its own)."""
+
+    def __init__(self, window: QObject, transfers: Transfers, has_project: Callable[[], bool]):
+        super().__init__(window)
+        self._transfers = transfers
+        self._has_project = has_project
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.DragEnter:
+            urls = event.mimeData().urls()
+            if self._has_project() and any(u.isLocalFile() for u in urls):
+                event.acceptProposedAction()
+                return True
+        elif event.type() == QEvent.Type.Drop:
+            paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+            if paths:
+                event.acceptProposedAction()
+                self._transfers.import_paths(paths)
+                return True
+        return False
