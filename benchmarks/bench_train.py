@@ -117,6 +117,7 @@ def throughput_config(args: argparse.Namespace) -> TrainConfig:
         weights="none",
         backbone_weights="none",
         epochs=1000,  # stopped through should_stop long before
+        time_budget=None,
         patience=None,
         eval_every=10**6,  # no evaluation between epochs (it would not be timed anyway)
         batch_size=args.batch_size,

@@ -185,3 +185,52 @@ def train_one_epoch(
         if max_iters is not None and len(log.seconds) >= max_iters:
             break
     return log
+
+
+def make_adamw(model: torch.nn.Module, lr: float = 1e-3) -> torch.optim.AdamW:
+    """The textbook fine-tuning optimizer: AdamW at PyTorch's defaults (lr 1e-3, weight
+    decay 0.01) over the parameters that require grad; no schedule, no warmup."""
+    return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+
+
+def train_for(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loader: DataLoader,
+    sampler: DistributedSampler,
+    device: torch.device,
+    marks: Sequence[float],
+    at_mark: Any,
+) -> int:
+    """A plain loop (no schedule) that calls `at_mark(seconds, iterations)` each time its
+    training time passes one of `marks` (seconds, ascending) and returns after the last.
+    Only training counts: the time `at_mark` takes (evaluation) is not on the clock.
+    Returns the iterations done."""
+    marks = sorted(marks)
+    trained, iters, epoch = 0.0, 0, 0
+    while marks:
+        sampler.set_epoch(epoch)
+        model.train()
+        t0 = time.perf_counter()
+        for images, targets in loader:
+            images = [im.to(device) for im in images]
+            targets = [
+                {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in t.items()}
+                for t in targets
+            ]
+            loss = sum(model(images, targets).values())
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            iters += 1
+            now = time.perf_counter()
+            trained += now - t0
+            t0 = now
+            while marks and trained >= marks[0]:
+                at_mark(marks.pop(0), iters)
+                model.train()
+                t0 = time.perf_counter()
+            if not marks:
+                break
+        epoch += 1
+    return iters

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,7 @@ from studio.ml.data.transforms import build_transforms
 from studio.ml.evaluation.coco import evaluate_outputs, run_model
 from studio.ml.infer.predict import (
     DEFAULT_SCORE_THRESHOLD,
-    coco_results,
     load_model,
-    predict_samples,
-    prediction_rows,
-    samples_for_images,
 )
 from studio.ml.run.local import train
 from studio.ml.run.recipe import DEFAULT_DETECTOR, DEFAULT_SEGMENTER, default_model
@@ -56,6 +53,7 @@ __all__ = [
     "runs_list",
     "train",
     "train_command",
+    "weights_command",
 ]
 
 
@@ -116,12 +114,17 @@ def predict_run(
     score_threshold: float = DEFAULT_SCORE_THRESHOLD,
     batch_size: int = 4,
     progress: Callable[[int, int], None] | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Predict the project's images (of `split`, or all) with a run's model (default: the
-    project's current model), store them with scores (`Project.replace_predictions`)
-    and, with `out`, write them as a COCO results JSON (database ids).
+    project's current model) and store them with scores; images whose pixels and model
+    did not change since they were last predicted are skipped (`force`: predict all).
+    With `out`, also write those images' predictions as a COCO results JSON.
 
-    Returns {"run_id", "images", "predictions", "missing_files", "out"}."""
+    Returns {"run_id", "images", "predicted", "skipped", "predictions" (rows stored
+    for those images), "missing_files", "out"}."""
+    from studio.ml.analysis.stored_predictions import results_for, update_predictions
+
     with Project.open(project_dir) as p:
         if run is None:
             current = p.current_model()
@@ -131,26 +134,11 @@ def predict_run(
         rec = find_run(p, run)
         ckpt = run_checkpoint(rec, checkpoint)
         images = p.images(split)
-        class_ids = {c.id for c in p.classes()}
-        lm = load_model(ckpt, device)
-        samples, missing = samples_for_images(images)
-        rows: list[dict[str, Any]] = []
-        results: list[dict[str, Any]] = []
-        for i, (image_id, output) in enumerate(
-            predict_samples(lm, samples, batch_size=batch_size), 1
-        ):
-            rows += prediction_rows(
-                output, image_id, lm.task, lm.category_ids, score_threshold=score_threshold
-            )
-            if out is not None:
-                results += coco_results(
-                    output, image_id, lm.task, lm.category_ids, score_threshold=score_threshold
-                )
-            if progress is not None:
-                progress(i, len(samples))
-        # A class deleted since training has no row to point at: drop its predictions.
-        rows = [r for r in rows if r["class_id"] in class_ids]
-        n = p.replace_predictions(rec.id, rows)
+        rep = update_predictions(
+            p, rec, ckpt, images, device=device, score_floor=score_threshold,
+            batch_size=batch_size, force=force, progress=progress,
+        )  # fmt: skip
+        results = results_for(p, rec.id, [im.id for im in images])
     if out is not None:
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -159,9 +147,11 @@ def predict_run(
         os.replace(tmp, out)
     return {
         "run_id": rec.id,
-        "images": len(samples),
-        "predictions": n,
-        "missing_files": missing,
+        "images": rep.images,
+        "predicted": rep.predicted,
+        "skipped": rep.skipped,
+        "predictions": len(results),
+        "missing_files": rep.missing_files,
         "out": str(out) if out is not None else None,
     }
 
@@ -258,25 +248,21 @@ def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
 
 
+def _say(line: str) -> None:
+    print(f"studio: {line}", file=sys.stderr)
+
+
 def train_command(a: Any) -> int:
-    """`studio train DIR [--model M] [--epochs N | --time-budget S] ...`; exit 0 when the
-    run finished, 130 when stopped by Ctrl-C (resume with --resume RUN)."""
+    """`studio train DIR [--model M] [--epochs N] [--time-budget S] ...`: the recipe with the
+    options given on top (see run/options.py); exit 0 when the run finished, 130 when
+    stopped (Ctrl-C or SIGTERM; resume with --resume RUN)."""
+    from studio.ml.run.options import settings_from_args
+
+    settings = settings_from_args(a)
+    device = settings.pop("device", "auto")
     bar = _ProgressBar()
     try:
-        res = train(
-            a.dir,
-            model=a.model,
-            epochs=a.epochs,
-            time_budget=a.time_budget,
-            batch_size=a.batch_size,
-            image_size=a.image_size,
-            weights=a.weights,
-            backbone_weights=a.backbone_weights,
-            device=a.device,
-            resume=a.resume,
-            workers=a.workers,
-            progress=bar,
-        )
+        res = train(a.dir, device=device, resume=a.resume, progress=bar, explain=_say, **settings)
     finally:
         bar.close()
     if int(os.environ.get("RANK", "0")) != 0:
@@ -292,6 +278,19 @@ def train_command(a: Any) -> int:
     )
     print(f"run {res['run_id']} finished ({res['reason']}) after {res['epoch']} epochs{metric}")
     print(f"checkpoint: {res['checkpoint']}")
+    return 0
+
+
+def weights_command(a: Any) -> int:
+    """`studio weights [--model NAME] [--project DIR]`: the pretrained files each model can
+    use, whether each is present and where, and where to put a missing one."""
+    from studio.ml.models.weights_catalog import format_weights_table, weights_files
+    from studio.ml.run.process import use_weights_setting
+
+    if getattr(a, "project", None):
+        with Project.open(a.project) as p:
+            use_weights_setting(p)
+    print(format_weights_table(weights_files(a.model)))
     return 0
 
 
@@ -338,6 +337,8 @@ def predict_command(a: Any) -> int:
     res = predict_run(a.dir, a.run, a.split, a.out)
     print(f"{res['predictions']} predictions on {res['images']} images stored for run "
           f"{res['run_id']}" + (f", written to {res['out']}" if res["out"] else ""))  # fmt: skip
+    if res["skipped"]:
+        print(f"{res['skipped']} images were unchanged since their last prediction")
     if res["missing_files"]:
         print(f"{res['missing_files']} image files are missing and were skipped")
     return 0

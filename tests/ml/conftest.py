@@ -1,8 +1,9 @@
 """Fixtures for the training tests: a tiny demo project and tiny models.
 
-The models here are built through TrainConfig.model = "tests.ml.conftest:<factory>", the
-same way a spawned training process or a torchrun rank builds them (by import path), so
-the repository root must be importable in those processes too (see REPO below).
+The tiny models are registered under plain names by the plugin in plugin_models/ (on
+STUDIO_PLUGIN_PATH), so a spawned training process or a torchrun rank finds them through
+the registry as the test process does; that plugin imports this module, so the repository
+root must be importable in those processes too (see REPO below).
 """
 
 from __future__ import annotations
@@ -31,10 +32,16 @@ if str(REPO) not in sys.path:
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
 )
+os.environ["STUDIO_PLUGIN_PATH"] = os.pathsep.join(
+    [
+        str(Path(__file__).parent / "plugin_models"),
+        *filter(None, [os.environ.get("STUDIO_PLUGIN_PATH")]),
+    ]
+)
 
-TINY = "tests.ml.conftest:tiny_detector"
-TINY_MASK = "tests.ml.conftest:tiny_mask_detector"
-BROKEN = "tests.ml.conftest:broken_detector"
+TINY = "tiny_detector"
+TINY_MASK = "tiny_mask_detector"
+BROKEN = "broken_detector"
 IMAGE_SIZE = 96  # shorter side the tiny models resize to
 
 
@@ -139,6 +146,7 @@ def tiny_config(**overrides) -> TrainConfig:
         backbone_weights="none",
         image_size=IMAGE_SIZE,
         epochs=2,
+        time_budget=None,
         batch_size=4,
         lr=2e-3,
         warmup_iters=4,

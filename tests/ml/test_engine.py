@@ -20,7 +20,7 @@ from studio.ml.data.transforms import build_transforms
 from studio.ml.evaluation.coco import STAT_NAMES, coco_evaluate, evaluate_outputs, run_model
 from studio.ml.run.process import create_run, execute_run
 from studio.ml.train import trainer as engine
-from studio.ml.train.config import TrainConfig
+from studio.ml.train.config import DEFAULT_TIME_BUDGET, TrainConfig
 from studio.ml.train.messages import (
     EpochMetrics,
     Finished,
@@ -64,10 +64,12 @@ def test_config_json_round_trip(tmp_path):
         TrainConfig.from_dict({**cfg.to_dict(), "epochz": 3})
     with pytest.raises(Exception, match="optimizer"):
         tiny_config(optimizer="adam").validate()
-    r = TrainConfig(backbone_weights="none", weights="none").resolved()
-    assert r.freeze_epochs == 0 and r.lr == 1e-4
+    r = TrainConfig(backbone_weights="none", weights="none", batch_size=8).resolved()
+    assert r.lr == pytest.approx(1e-3) and not r.pretrained
+    assert TrainConfig(batch_size=4).resolved(pretrained_model=True).lr == pytest.approx(5e-5)
     assert TrainConfig(optimizer="sgd", batch_size=8).resolved().lr == pytest.approx(0.01)
-    assert TrainConfig().resolved().freeze_epochs == 1
+    # One click: a time budget, no epoch limit.
+    assert TrainConfig().epochs is None and TrainConfig().time_budget == DEFAULT_TIME_BUDGET
 
 
 def test_messages_round_trip():

@@ -28,7 +28,6 @@ from studio.ml.models import (
     ModelConfigError,
     SpaceToDepth,
     WeightsError,
-    WeightsUnavailable,
     build_model,
     describe_model,
     format_description,
@@ -169,7 +168,9 @@ def test_registry_lists_every_model_with_consistent_specs():
         assert len(spec.feature_levels) == len(spec.strides)
         assert spec.default_image_size in spec.resize.values()
     assert {s.task for s in list_models("semantic_segmentation")} == {"semantic_segmentation"}
-    assert [s.name for s in list_models("instance_segmentation")] == ["maskrcnn_resnet50_fpn_v2"]
+    builtin = [s for s in list_models("instance_segmentation") if s.family != "tiny"]  # tests'
+    assert "maskrcnn_resnet50_fpn_v2" in [s.name for s in builtin]
+    assert {s.task for s in builtin} == {"instance_segmentation"}
     with pytest.raises(ModelConfigError):
         list_models("classification")
     with pytest.raises(ModelConfigError, match="unknown model"):
@@ -384,17 +385,16 @@ def test_default_weights_offline_fall_back_to_random_init(offline_torch_home):
     built = build_model("ssdlite320_mobilenet_v3_large", 3, weights="default", image_size=128)
     assert len(built.warnings) == 1
     message = built.warnings[0]
-    assert "cannot be downloaded: network is unreachable" in message
-    assert str(offline_torch_home / "hub" / "checkpoints") in message
-    assert "--weights none" in message
+    assert "ssdlite320_mobilenet_v3_large_coco-a79551df.pth" in message
+    assert "random init" in message and "studio weights" in message
     assert built.model.head.classification_head.num_columns == 4
 
     # Composable detectors' pretrained part is the ImageNet backbone: same fallback.
     built = build_model("composable", 3, weights="default", backbone="mobilenet_v3_small")
     assert "mobilenet_v3_small" in built.warnings[0]
-    # Asked for explicitly, a missing backbone is an error, not a silent random init.
-    with pytest.raises(WeightsUnavailable, match="cannot be downloaded"):
-        build_model("composable", 3, backbone="mobilenet_v3_small", backbone_weights="imagenet")
+    # The ImageNet backbone (the default backbone_weights) never blocks a build either.
+    built = build_model("composable", 3, backbone="mobilenet_v3_small", backbone_weights="imagenet")
+    assert len(built.warnings) == 1 and "random init" in built.warnings[0]
 
 
 def test_default_weights_from_cache_get_new_heads(offline_torch_home):

@@ -11,6 +11,8 @@ import pytest
 import torch
 
 from studio.core.errors import StudioError
+from studio.core.kinds import RunStatus
+from studio.core.project import Project
 from studio.ml import cli as commands
 from studio.ml.run.process import (
     INTERRUPTED,
@@ -201,3 +203,57 @@ def test_commands_train_list_evaluate_predict_export(demo_dir, tmp_path, capsys)
     # Resuming a finished run with more epochs trains on; the same epochs does nothing.
     again = commands.train(demo_dir, resume=res["run_id"], epochs=2)
     assert again["status"] == "finished" and again["epoch"] == 2
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_cli_run_like_stop(demo_dir):
+    """SIGTERM to `studio train` stops the run as Stop does: a checkpoint, status stopped,
+    exit status 130, instead of being ignored."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cmd = [sys.executable, "-m", "studio", "train", str(demo_dir), "--model", TINY,
+           "--epochs", "500", "--weights", "none", "--backbone-weights", "none",
+           "--batch-size", "2", "--workers", "0", "--device", "cpu"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        line = ""
+        while "run " not in line and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            assert line or proc.poll() is None, "studio train exited before training"
+        time.sleep(2.0)  # some iterations
+        proc.send_signal(signal.SIGTERM)
+        out, _err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, out
+    with Project.open(demo_dir) as p:
+        (run,) = p.runs()
+        assert run.status == RunStatus.STOPPED
+        assert (run.dir / "last.pt").is_file()
+
+
+@pytest.mark.slow
+def test_cli_trains_composable_from_a_backbone_file(demo_dir, tmp_path, capsys):
+    """`studio train DIR --model composable --backbone mobilenet_v2 --backbone-weights FILE
+    --time-budget S` trains offline from a torchvision-format file."""
+    from torchvision.models import mobilenet_v2
+
+    from studio.cli import main
+
+    path = tmp_path / "mobilenet_v2-b0353104.pth"
+    torch.save(mobilenet_v2(weights=None).state_dict(), path)
+    code = main(["train", str(demo_dir), "--model", "composable", "--backbone", "mobilenet_v2",
+                 "--backbone-weights", str(path), "--time-budget", "8", "--image-size", "96",
+                 "--batch-size", "2", "--workers", "0", "--device", "cpu"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    with Project.open(demo_dir) as p:
+        (run,) = p.runs()
+        cfg = json.loads((run.dir / "config.json").read_text())
+    assert run.status == RunStatus.FINISHED
+    assert (
+        cfg["backbone_weights"] == str(path) and cfg["model_options"]["backbone"] == "mobilenet_v2"
+    )

@@ -210,9 +210,16 @@ def test_box_with_the_default_detector_and_image_size(capsys: pytest.CaptureFixt
     rc, out, err = _run(capsys, "--box", 64, "--image-size", 512, "--json")
     assert rc == 0, err
     data = json.loads(out)
-    assert data["model"] == "fasterrcnn_mobilenet_v3_large_320_fpn"
+    from studio.ml.analysis.zoom_model import default_detector
+    from studio.ml.run.recipe import CPU_DETECTOR
+    from studio.ml.train.device import auto_device
+
+    assert data["model"] == default_detector()
     assert data["image_size"] == 512 and data["rows"][0]["image"] == 512
-    assert [lv["stride"] for lv in data["levels"]] == [32, 32, 64]
+    if auto_device() == "cpu":  # the one-click CPU detector: P3-P5, IDEAS.md's grids
+        assert data["model"] == CPU_DETECTOR
+        assert [lv["stride"] for lv in data["levels"]] == [8, 16, 32]
+        assert data["rows"][0]["cells"] == {"P3": 8.0, "P4": 4.0, "P5": 2.0}
 
 
 def test_project_json_has_objects_and_a_recommendation(

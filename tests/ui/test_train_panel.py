@@ -250,13 +250,32 @@ def test_a_failing_run_says_why(qtbot, panel, project):
     assert panel.progress.format() == "failed"
     assert "boom: this model always fails" in panel.notices.text()
     assert project.run(run_id).status == "failed"
-    qtbot.waitUntil(panel.resume_button.isEnabled, timeout=10_000)  # failed runs resume
+    # It failed before any checkpoint: nothing to resume, so Resume is not offered.
+    panel.runs.select_ids([run_id])
+    qtbot.wait(200)
+    assert not (project.run(run_id).dir / "last.pt").exists()
+    assert not panel.resume_button.isEnabled()
+
+
+def test_resume_only_offered_with_a_checkpoint_on_disk(qtbot, panel, project):
+    rid = fake_run(project, "stopped early", 1.0)
+    project.update_run(rid, status="stopped")
+    open_in(qtbot, panel, project)
+    qtbot.waitUntil(lambda: len(panel.runs.runs()) == 1, timeout=10_000)
+    panel.runs.select_ids([rid])
+    qtbot.wait(200)
+    assert not panel.resume_button.isEnabled()  # stopped, but no last.pt
+    (project.run(rid).dir / "last.pt").write_bytes(b"checkpoint")
+    panel.runs.select_ids([])
+    panel.runs.select_ids([rid])
+    qtbot.waitUntil(panel.resume_button.isEnabled, timeout=10_000)
 
 
 def test_no_resume_while_the_checks_run(qtbot, panel, project):
     """A run resumed while Train's checks ran would start beside the checked one."""
     rid = fake_run(project, "earlier", 1.0)
     project.update_run(rid, status="stopped")
+    (project.run(rid).dir / "last.pt").write_bytes(b"checkpoint")
     project.delete_annotations([a.id for a in project.annotations()])
     project.set_status(project.image_ids(), "new")  # the checks refuse: nothing trains
     open_in(qtbot, panel, project)
@@ -331,7 +350,7 @@ def test_runs_list_overlay_and_exports(qtbot, panel, project, tmp_path):
 
     panel.runs.select_ids([a])
     dialog = panel.runs.show_config()
-    assert '"model": "tests.ml.conftest:tiny_detector"' in dialog.text.toPlainText()
+    assert f'"model": "{TINY}"' in dialog.text.toPlainText()
     assert dialog.text.isReadOnly()
     dialog.close()
     run_dir = project.run(a).dir
@@ -366,3 +385,43 @@ def test_advanced_settings_are_remembered_and_summarised(qtbot, panel, project):
     panel.set_project(project)
     qtbot.waitUntil(lambda: panel.ml is not None, timeout=30_000)
     assert form.values()["epochs"] == 7 and form.values()["model_options"] == {"neck": "pan"}
+
+
+def test_window_and_command_line_build_the_same_config(qtbot, panel, project):
+    """The same choices in the Advanced section and on `studio train` give one TrainConfig."""
+    from studio.cli import build_parser
+    from studio.ml.run.options import settings_from_args
+
+    open_in(qtbot, panel, project)
+    form = panel.form
+    form._set_value("model", "composable")
+    # Parts unlike the defaults: the form keeps only parts that differ from them.
+    form._set_value(
+        "model_options", {"backbone": "mobilenet_v2", "neck": "pan", "head": "retinanet"}
+    )
+    form._set_value("weights", "none")
+    form._set_value("backbone_weights", "none")
+    form.epochs.setValue(3)
+    form.budget.setValue(5)
+    form.batch.setValue(2)
+    form.image_size.setValue(256)
+    form._set_value("optimizer", "sgd")
+    form.lr.setText("0.005")
+    form.freeze.setValue(2)
+    form.hflip.setValue(0)
+    form.jitter.setValue(0)
+    form.scale_lo.setValue(1)
+    form.scale_hi.setValue(1)
+    form._set_value("device", "cpu")
+    window_cfg, _ = preflight.config_from_settings(project, form.values())
+
+    args = build_parser().parse_args(
+        ["train", str(project.path), "--model", "composable", "--backbone", "mobilenet_v2",
+         "--neck", "pan", "--head", "retinanet", "--weights", "none", "--backbone-weights", "none",
+         "--epochs", "3", "--time-budget", "300", "--batch-size", "2", "--image-size", "256",
+         "--optimizer", "sgd", "--lr", "0.005", "--freeze-epochs", "2", "--no-augment",
+         "--device", "cpu"]
+    )  # fmt: skip
+    cli_cfg, _ = preflight.config_from_settings(project, settings_from_args(args))
+    assert cli_cfg.to_dict() == window_cfg.to_dict()
+    assert cli_cfg.model_options["backbone"] == "mobilenet_v2" and cli_cfg.time_budget == 300

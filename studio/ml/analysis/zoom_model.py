@@ -35,10 +35,11 @@ class ModelInput:
 
 
 def default_detector() -> str:
-    """The detector the Train button picks on a project of boxes."""
-    from studio.ml.run.recipe import DEFAULT_DETECTOR
+    """The detector the Train button picks on a project of boxes, on this machine."""
+    from studio.ml.run.recipe import CPU_DETECTOR, DEFAULT_DETECTOR
+    from studio.ml.train.device import auto_device
 
-    return DEFAULT_DETECTOR
+    return CPU_DETECTOR if auto_device() == "cpu" else DEFAULT_DETECTOR
 
 
 def model_input(

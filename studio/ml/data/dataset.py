@@ -41,6 +41,7 @@ class SnapshotDataset(Dataset):
         task: str,
         transforms: Transform | None = None,
         max_side: int | None = None,
+        cache: bool = False,
     ):
         if task not in TASKS:
             raise StudioError(f"unknown task {task!r}")
@@ -50,6 +51,9 @@ class SnapshotDataset(Dataset):
         # Decoding huge photos at a reduced size saves most of the loading time; the
         # geometry is scaled to match. None: decode at full size.
         self.max_side = max_side
+        # Decoded images kept in memory (see `cache_fits`): after the first epoch a step
+        # decodes nothing. Each DataLoader worker process keeps its own.
+        self._cache: dict[int, np.ndarray] | None = {} if cache else None
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -60,7 +64,7 @@ class SnapshotDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
         s = self.samples[index]
-        arr = decode_image(Path(s.path), max_side=self.max_side)
+        arr = self._decoded(index)
         h, w = arr.shape[:2]
         sx, sy = w / s.width, h / s.height
         image = tv_tensors.Image(torch.from_numpy(arr).permute(2, 0, 1).contiguous())
@@ -78,6 +82,40 @@ class SnapshotDataset(Dataset):
         if self.transforms is not None:
             image, target = self.transforms(image, target)
         return _plain(image), {k: _plain(v) for k, v in target.items()}
+
+    def _decoded(self, index: int) -> np.ndarray:
+        """The image of sample `index`, HxWx3 uint8, decoded at most at max_side."""
+        if self._cache is not None and index in self._cache:
+            return self._cache[index]
+        arr = decode_image(Path(self.samples[index].path), max_side=self.max_side)
+        if self._cache is not None:
+            self._cache[index] = arr
+        return arr
+
+    def enable_cache(self) -> None:
+        """Keep decoded images in memory from now on."""
+        if self._cache is None:
+            self._cache = {}
+
+    def decoded_bytes(self) -> int:
+        """Bytes the decoded images take (from the snapshot's sizes and max_side)."""
+        total = 0
+        for s in self.samples:
+            f = min(1.0, self.max_side / max(s.width, s.height)) if self.max_side else 1.0
+            total += round(s.width * f) * round(s.height * f) * 3
+        return total
+
+
+def cache_fits(nbytes: int, limit: int = 2 * 2**30, share: float = 0.25) -> bool:
+    """Whether `nbytes` of decoded images may stay in memory: at most `limit` bytes and
+    `share` of the memory available now."""
+    try:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    except ImportError:  # pragma: no cover - psutil is a dependency
+        available = limit * 4
+    return nbytes <= min(limit, share * available)
 
 
 def _plain(v: Any) -> Any:

@@ -120,6 +120,13 @@ BUILTIN_SPECS = [
         _rcnn_resize(800, 1333),
     ),
     _spec(
+        "maskrcnn_mobilenet_v3_large_fpn",
+        Task.INSTANCE_SEGMENTATION,
+        "Mask R-CNN, MobileNetV3-Large FPN (P3-P6): light boxes and masks, for a CPU",
+        (("P3", "P4", "P5a", "P5b", "P6"), (8, 16, 32, 32, 64)),
+        _rcnn_resize(512, 853),
+    ),
+    _spec(
         "deeplabv3_resnet50",
         Task.SEMANTIC_SEGMENTATION,
         "DeepLabV3, dilated ResNet-50 (stride 8): accurate, heavy",

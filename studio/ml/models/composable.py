@@ -87,6 +87,14 @@ def build_backbone(name: str, pretrained: bool = False) -> nn.Module:
     body = create_feature_extractor(model, return_nodes=nodes)
     if pretrained:
         freeze_batchnorm(body)
+    else:
+        # MobileNetV3 and EfficientNet keep running statistics with momentum 0.01, made
+        # for 600-epoch ImageNet runs: after the few hundred steps of a short run from
+        # scratch they lag far behind the weights, and evaluation (which uses them)
+        # finds nothing. torchvision's usual 0.1 follows within a few dozen steps.
+        for m in body.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.momentum is not None:
+                m.momentum = max(m.momentum, 0.1)
     return body
 
 

@@ -27,11 +27,12 @@ from studio.ml.models.weights import (
     BACKBONE_PRETRAINED,
     DEFAULT_WEIGHTS,
     NO_WEIGHTS,
+    WEIGHTS_DIR_ENV,
     WeightsUnavailable,
     is_path_like,
-    load_matching,
     read_weights_file,
 )
+from studio.ml.models.weights_fit import Part, load_weights_into
 from studio.ml.tasks import TASKS
 
 # Importable from here, where they were defined before.
@@ -47,6 +48,7 @@ __all__ = [
     "list_models",
     "param_groups",
     "register_model",
+    "register_plugin_models",
     "resize_for",
 ]
 
@@ -71,8 +73,36 @@ def _parse_composable(name: str) -> dict[str, Any] | None:
     return None
 
 
+_plugins_registered = False
+
+
+def register_plugin_models() -> None:
+    """Register the models plugins contributed (`studio.core.plugins`), once per process.
+
+    A plugin registers a model through `PluginAPI.add_model(spec)` (a spec of a built-in
+    family) or by calling `register_model(spec, build)` from its `register()`. Names are
+    resolved only through the registry: a run's config or checkpoint cannot make Studio
+    import a module of its choosing."""
+    global _plugins_registered
+    if _plugins_registered:
+        return
+    _plugins_registered = True
+    from studio.core.plugins import contributions, load_plugins
+
+    load_plugins()
+    for plugin in contributions().models:
+        if plugin.spec.name not in MODELS:
+            try:
+                register_model(plugin.spec, getattr(plugin, "build", None))
+            except ModelConfigError:
+                continue  # a spec without a builder: it stays unknown, and says so when named
+
+
 def get_spec(name: str) -> ModelSpec:
-    """The spec of a registered model, or of any "composable_<backbone>_<neck>_<head>" name."""
+    """The spec of a registered model (plugins' included), or of any
+    "composable_<backbone>_<neck>_<head>" name."""
+    if name not in MODELS:
+        register_plugin_models()
     if name in MODELS:
         return MODELS[name]
     options = _parse_composable(name)
@@ -89,6 +119,7 @@ def list_models(task: str | None = None) -> list[ModelSpec]:
     """Registered models in a stable order, optionally only those for `task`."""
     if task is not None and task not in TASKS:
         raise ModelConfigError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+    register_plugin_models()
     return [s for s in MODELS.values() if task is None or s.task == task]
 
 
@@ -153,13 +184,16 @@ def _checked_size(spec: ModelSpec, num_classes: int, image_size: int | None) -> 
     return size
 
 
-def _backbone_pretrained(backbone_weights: str) -> bool:
-    mode = str(backbone_weights).strip().lower()
-    if mode not in (NO_WEIGHTS, *BACKBONE_PRETRAINED):
-        raise ModelConfigError(
-            f"backbone_weights must be 'none' or 'imagenet', not {backbone_weights!r}"
-        )
-    return mode != NO_WEIGHTS
+def _backbone_mode(backbone_weights: str | os.PathLike[str]) -> str:
+    """NO_WEIGHTS, DEFAULT_WEIGHTS (torchvision's ImageNet file) or the path as given."""
+    mode = str(backbone_weights).strip()
+    if mode.lower() == NO_WEIGHTS:
+        return NO_WEIGHTS
+    if mode.lower() in BACKBONE_PRETRAINED:
+        return DEFAULT_WEIGHTS
+    if not mode:
+        raise ModelConfigError("backbone_weights must be 'none', 'imagenet' or a file path")
+    return mode
 
 
 def build_model(
@@ -167,38 +201,43 @@ def build_model(
     num_classes: int,
     *,
     weights: str | os.PathLike[str] = NO_WEIGHTS,
-    backbone_weights: str = NO_WEIGHTS,
+    backbone_weights: str | os.PathLike[str] = NO_WEIGHTS,
     image_size: int | None = None,
     **options: Any,
 ) -> BuiltModel:
     """Build model `name` for `num_classes` object classes (background not counted).
 
-    weights: "none" (random init), "default" (torchvision's pretrained weights through its cache;
-    when they cannot be had, random init plus a warning; for composable detectors, the ImageNet
-    backbone) or a path to a state dict / Studio checkpoint (tensors whose shape differs, such as
-    heads for another class count, keep their random init, with a warning).
-    backbone_weights: "none" or "imagenet" (alias "default"): torchvision's ImageNet weights for
-    the backbone, BatchNorm then frozen; raises WeightsUnavailable when they cannot be had.
+    weights: "none" (random init), "default" (torchvision's pretrained weights, found in a
+    weights folder, the torch cache or downloaded; for composable detectors, the ImageNet
+    backbone) or a path to a state dict / Studio checkpoint, fitted to the whole model or
+    its backbone (tensors whose shape differs, such as heads for another class count, keep
+    their random init, with a warning).
+    backbone_weights: "none", "imagenet" (alias "default"): torchvision's ImageNet weights
+    for the backbone, BatchNorm then frozen; or a path to a file for the backbone (a
+    torchvision classification state dict by any name, or a Studio checkpoint). A backbone
+    file replaces weights="default".
+    Pretrained weights that cannot be had (offline, not in a weights folder) never stop the
+    build: it falls back (model -> ImageNet backbone -> random init) with ONE warning.
     image_size: the input size in pixels (min_size, or the fixed size); the spec's default if None.
     options: model-specific, e.g. backbone=/neck=/head= for "composable", or keywords of the
     torchvision builder (score_thresh, trainable_backbone_layers...).
 
-    Raises ModelConfigError, WeightsError or WeightsUnavailable (all StudioError).
+    Raises ModelConfigError or WeightsError (StudioError) for bad arguments and files.
     """
     spec = get_spec(name)
     size = _checked_size(spec, num_classes, image_size)
-    backbone_pretrained = _backbone_pretrained(backbone_weights)
+    backbone = _backbone_mode(backbone_weights)
     merged = {**spec.options, **options}
     resize = resize_for(spec, size)
     warnings: list[str] = []
-    if backbone_pretrained and spec.family == "unet":
+    if backbone != NO_WEIGHTS and spec.family == "unet":
         warnings.append("unet has no pretrained backbone; backbone_weights ignored")
-        backbone_pretrained = False
+        backbone = NO_WEIGHTS
 
-    def construct(pretrained: bool) -> nn.Module:
+    def construct(pretrained: bool, backbone_pretrained: bool) -> nn.Module:
         return _construct(spec, num_classes, resize, pretrained, backbone_pretrained, dict(merged))
 
-    model, class_names = _with_weights(spec, weights, construct, warnings)
+    model, class_names = _with_weights(spec, str(weights), backbone, construct, warnings)
     return BuiltModel(
         model=model,
         spec=spec,
@@ -212,24 +251,65 @@ def build_model(
 
 def _with_weights(
     spec: ModelSpec,
-    weights: str | os.PathLike[str],
-    construct: Callable[[bool], nn.Module],
+    weights: str,
+    backbone: str,
+    construct: Callable[[bool, bool], nn.Module],
     warnings: list[str],
 ) -> tuple[nn.Module, list[str] | None]:
-    """The model built with `weights` (see build_model) and the class names of a Studio
-    checkpoint given as weights; appends to `warnings` what could not be used."""
-    mode = str(weights).strip().lower()
-    if is_path_like(weights):
-        loaded = read_weights_file(weights)  # before the slow build: a bad file fails fast
-        model = construct(False)
-        warnings += load_matching(model, loaded.state_dict, str(weights))
-        return model, loaded.class_names
-    if mode == DEFAULT_WEIGHTS and not spec.supports_pretrained:
+    """The model built with `weights` and `backbone` (see build_model) and the class names
+    of a Studio checkpoint given as weights; appends to `warnings` what could not be used."""
+    mode = weights.strip().lower()
+    backbone_file = backbone if is_path_like(backbone) else None
+    # Read files before the slow build: a bad file fails fast.
+    loaded = read_weights_file(weights) if is_path_like(weights) else None
+    backbone_state = read_weights_file(backbone_file).state_dict if backbone_file else None
+    want_model = mode == DEFAULT_WEIGHTS and backbone_file is None and loaded is None
+    if want_model and not spec.supports_pretrained:
         warnings.append(f"{spec.name} has no pretrained weights; it starts from random init")
-        return construct(False), None
-    if mode == DEFAULT_WEIGHTS:
+        want_model = False
+    model = _construct_pretrained(
+        spec, construct, want_model, backbone == DEFAULT_WEIGHTS, warnings
+    )
+    if backbone_state is not None:
+        warnings += load_weights_into(model, backbone_state, str(backbone_file), Part.BACKBONE)
+    if loaded is not None:
+        warnings += load_weights_into(model, loaded.state_dict, weights, Part.MODEL)
+        return model, loaded.class_names
+    return model, None
+
+
+def _construct_pretrained(
+    spec: ModelSpec,
+    construct: Callable[[bool, bool], nn.Module],
+    want_model: bool,
+    want_backbone: bool,
+    warnings: list[str],
+) -> nn.Module:
+    """Build with the pretrained weights wanted, falling back from the model's weights to
+    the ImageNet backbone to random init when files cannot be had, with one warning."""
+    attempts = [(True, want_backbone)] if want_model else []
+    if want_backbone:
+        attempts.append((False, True))
+    missing: list[str] = []
+    for pretrained, backbone_pretrained in attempts:
         try:
-            return construct(True), None
+            model = construct(pretrained, backbone_pretrained)
         except WeightsUnavailable as exc:
-            warnings.append(f"{exc} Starting from random init instead.")
-    return construct(False), None
+            if exc.filename not in missing:
+                missing.append(exc.filename or str(exc))
+            continue
+        if missing:
+            warnings.append(_fallback_warning(spec, missing, "the ImageNet backbone"))
+        return model
+    if missing:
+        warnings.append(_fallback_warning(spec, missing, "random init"))
+    return construct(False, False)
+
+
+def _fallback_warning(spec: ModelSpec, missing: list[str], start: str) -> str:
+    files = ", ".join(missing)
+    return (
+        f"pretrained weights for {spec.name} ({files}) are not in a weights folder or the torch "
+        f"cache and cannot be downloaded: it starts from {start}. `studio weights --model "
+        f"{spec.name}` says where to put the files (or set {WEIGHTS_DIR_ENV})."
+    )

@@ -10,11 +10,14 @@ from functools import partial
 from torch import nn
 from torchvision.models import get_model_builder
 from torchvision.models.detection import FCOS, FasterRCNN, MaskRCNN, RetinaNet
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.backbone_utils import mobilenet_backbone
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from torchvision.models.detection.mask_rcnn import MaskRCNNPredictor
 from torchvision.models.detection.ssd import SSD
 from torchvision.models.detection.ssdlite import SSDLiteClassificationHead
 from torchvision.models.segmentation import LRASPP
+from torchvision.ops import FrozenBatchNorm2d
 
 from studio.core.errors import StudioError
 from studio.ml.models.segmentation import SemanticSegmenter
@@ -29,6 +32,7 @@ BACKBONE_ARCH = {
     "fcos_resnet50_fpn": "resnet50",
     "ssdlite320_mobilenet_v3_large": "mobilenet_v3_large",
     "maskrcnn_resnet50_fpn_v2": "resnet50",
+    "maskrcnn_mobilenet_v3_large_fpn": "mobilenet_v3_large",
     "deeplabv3_resnet50": "resnet50",
     "deeplabv3_mobilenet_v3_large": "mobilenet_v3_large",
     "lraspp_mobilenet_v3_large": "mobilenet_v3_large",
@@ -44,6 +48,7 @@ _DETECTOR_CLASS = {
     "fcos_resnet50_fpn": FCOS,
     "ssdlite320_mobilenet_v3_large": SSD,
     "maskrcnn_resnet50_fpn_v2": MaskRCNN,
+    "maskrcnn_mobilenet_v3_large_fpn": MaskRCNN,
 }
 # Set by build_model itself, not through options.
 _RESERVED = {
@@ -63,10 +68,52 @@ class TorchvisionOptionError(StudioError, ValueError):
     """An option the torchvision builder does not accept."""
 
 
+def maskrcnn_mobilenet_v3_large_fpn(
+    *,
+    weights: object = None,
+    weights_backbone: object = None,
+    num_classes: int = 91,
+    progress: bool = True,
+    trainable_backbone_layers: int | None = None,
+    **kwargs: object,
+) -> MaskRCNN:
+    """Mask R-CNN on a MobileNetV3-Large FPN: a light instance segmenter (torchvision has no
+    such builder). Built like torchvision's fasterrcnn_mobilenet_v3_large_fpn, but the FPN
+    also takes the stride-8 and stride-16 stages (P3, P4, then two maps at stride 32 and a
+    pooled one at 64) so that small objects get fine features and masks. There are no COCO
+    weights for it: `weights` must be None; `weights_backbone`: ImageNet weights (BatchNorm
+    then frozen). Other keywords go to MaskRCNN (min_size, max_size, ...)."""
+    if weights is not None:
+        raise ValueError("maskrcnn_mobilenet_v3_large_fpn has no pretrained weights")
+    is_trained = weights_backbone is not None
+    if trainable_backbone_layers is None:
+        trainable_backbone_layers = 3 if is_trained else 6
+    backbone = mobilenet_backbone(
+        backbone_name="mobilenet_v3_large",
+        weights=weights_backbone,
+        fpn=True,
+        norm_layer=FrozenBatchNorm2d if is_trained else nn.BatchNorm2d,
+        trainable_layers=trainable_backbone_layers,
+        returned_layers=[2, 3, 4, 5],
+    )
+    anchors = AnchorGenerator(
+        ((16, 24), (32, 48), (64, 96), (128, 192), (256, 384)), ((0.5, 1.0, 2.0),) * 5
+    )
+    return MaskRCNN(backbone, num_classes, rpn_anchor_generator=anchors, **kwargs)
+
+
+# Models built here from torchvision's parts, by the same keywords as its builders.
+LOCAL_BUILDERS = {"maskrcnn_mobilenet_v3_large_fpn": maskrcnn_mobilenet_v3_large_fpn}
+
+
+def _builder(name: str):
+    return LOCAL_BUILDERS.get(name) or get_model_builder(name)
+
+
 def _check_options(name: str, options: dict[str, object]) -> None:
     # torchvision's constructors pass **kwargs down to layers that swallow unknown keywords, so a
     # misspelt option would otherwise be silently ignored.
-    builder = get_model_builder(name)
+    builder = _builder(name)
     allowed = set(inspect.signature(builder).parameters)
     if name in _DETECTOR_CLASS:
         allowed |= set(inspect.signature(_DETECTOR_CLASS[name].__init__).parameters)
@@ -80,7 +127,7 @@ def _check_options(name: str, options: dict[str, object]) -> None:
 
 def _call_builder(name: str, **kwargs: object) -> nn.Module:
     try:
-        return get_model_builder(name)(**kwargs)
+        return _builder(name)(**kwargs)
     except (TypeError, ValueError) as exc:
         # Unknown keywords surface as TypeError deep in the constructors, conflicting ones (e.g.
         # aux_loss=False with weights that have an aux head) as ValueError.
@@ -207,6 +254,8 @@ def _build_with_heads(
     """Pretrained: torchvision's weights, then new heads for `total` classes (the
     fine-tuning tutorial's recipe). Otherwise: built for `total` classes, with the
     backbone's ImageNet weights if asked."""
+    if pretrained and name in LOCAL_BUILDERS:  # no whole-model weights: the backbone's
+        pretrained, backbone_pretrained = False, True
     if pretrained:
         weights = default_weights(name)
         ensure_cached(weights, name)

@@ -7,6 +7,7 @@ import http.client
 import os
 import pickletools
 import re
+import shutil
 import urllib.error
 import warnings
 import zipfile
@@ -38,7 +39,59 @@ class WeightsError(StudioError):
 
 
 class WeightsUnavailable(WeightsError):
-    """Pretrained weights are neither in torchvision's cache nor downloadable (e.g. offline)."""
+    """Pretrained weights are neither in a weights folder, torchvision's cache nor
+    downloadable (e.g. offline). `filename` is the file's published name."""
+
+    def __init__(self, message: str, filename: str = ""):
+        super().__init__(message)
+        self.filename = filename
+
+
+# Folders searched for torchvision's files by their published names before torch's cache:
+# the environment's (an offline lab copies the files there once), then those the running
+# program set (a project's "weights folder" setting, see `set_weights_dirs`).
+WEIGHTS_DIR_ENV = "STUDIO_WEIGHTS_DIR"
+_set_dirs: list[Path] = []
+
+
+def set_weights_dirs(dirs: Iterable[str | os.PathLike[str]]) -> None:
+    """Folders (besides $STUDIO_WEIGHTS_DIR) to search for pretrained files in this process."""
+    _set_dirs[:] = [Path(d).expanduser() for d in dirs if str(d).strip()]
+
+
+def weights_dirs() -> list[Path]:
+    """The folders searched for torchvision's files, in order: those set by
+    `set_weights_dirs` (the project's setting), then $STUDIO_WEIGHTS_DIR (os.pathsep-separated)."""
+    env = [Path(d).expanduser() for d in os.environ.get(WEIGHTS_DIR_ENV, "").split(os.pathsep)]
+    return [*_set_dirs, *(d for d in env if str(d) not in ("", "."))]
+
+
+def published_name(weights: WeightsEnum) -> str:
+    """torchvision's file name for `weights`, e.g. "mobilenet_v2-b0353104.pth"."""
+    return os.path.basename(urlparse(weights.url).path)
+
+
+def locate(weights: WeightsEnum) -> Path | None:
+    """Where the file for `weights` is on this machine: a weights folder first, then
+    torch's hub cache; None when in neither."""
+    name = published_name(weights)
+    for folder in weights_dirs():
+        if (folder / name).is_file():
+            return folder / name
+    cached = cache_path(weights)
+    return cached if cached.is_file() else None
+
+
+def _link_into_cache(found: Path, cached: Path) -> None:
+    """torchvision's builders read the hub cache only: make the weights folder's file
+    appear there (a symbolic link; a copy where links are not possible)."""
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    if cached.is_symlink():  # a link to a file since deleted
+        cached.unlink()
+    try:
+        cached.symlink_to(found.resolve())
+    except OSError:
+        shutil.copyfile(found, cached)
 
 
 @dataclass
@@ -56,18 +109,30 @@ def is_path_like(weights: str | os.PathLike[str]) -> bool:
 
 def cache_path(weights: WeightsEnum) -> Path:
     """Where torch.hub keeps the file for `weights` (under $TORCH_HOME/hub/checkpoints)."""
-    filename = os.path.basename(urlparse(weights.url).path)
-    return Path(torch.hub.get_dir()) / "checkpoints" / filename
+    return Path(torch.hub.get_dir()) / "checkpoints" / published_name(weights)
 
 
 def ensure_cached(weights: WeightsEnum, what: str) -> Path:
-    """Make sure torchvision's file for `weights` is in the hub cache, downloading it if needed.
+    """Make sure torchvision's file for `weights` is in the hub cache: taken from a weights
+    folder (`weights_dirs`) when it is there, else downloaded.
 
     Returns the cached file's path. Raises WeightsUnavailable when it is missing and the download
-    fails, and WeightsError when the cached file is unreadable or unsafe. `what` names the model in
+    fails, and WeightsError when the file is unreadable or unsafe. `what` names the model in
     messages.
     """
     path = cache_path(weights)
+    found = locate(weights)
+    if found is not None and found != path:
+        read_weights_file(found)  # refuse a tampered file before torchvision reads it
+        try:
+            _link_into_cache(found, path)
+        except OSError as exc:
+            raise WeightsUnavailable(
+                f"{found}: cannot make it available in torch's cache {path.parent}: "
+                f"{exc.strerror or exc}",
+                path.name,
+            ) from exc
+        return path
     if not path.is_file():
         match = re.search(r"-([a-f0-9]*)\.", path.name)
         try:
@@ -82,9 +147,9 @@ def ensure_cached(weights: WeightsEnum, what: str) -> Path:
         except (OSError, RuntimeError, ValueError, http.client.HTTPException) as exc:
             reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
             raise WeightsUnavailable(
-                f"Pretrained weights for {what} are not in the cache ({path}) and cannot be "
-                f"downloaded: {reason}. Train from scratch with --weights none, or put the file "
-                "there."
+                f"Pretrained weights for {what} ({path.name}) are neither in a weights folder "
+                f"nor in the cache ({path.parent}) and cannot be downloaded: {reason}",
+                path.name,
             ) from exc
     # torchvision's builders later read this file with weights_only=False; reading it once with
     # weights_only=True first means a tampered cache file is refused instead of executed.
@@ -95,12 +160,24 @@ def ensure_cached(weights: WeightsEnum, what: str) -> Path:
     return path
 
 
-def default_weights(arch: str) -> WeightsEnum:
-    """torchvision's DEFAULT weights for the builder named `arch`, e.g. "resnet50"."""
+def published_files(arch: str) -> list[WeightsEnum]:
+    """torchvision's weights for the builder `arch`: DEFAULT first, then its other files
+    (e.g. mobilenet_v2's IMAGENET1K_V2, then IMAGENET1K_V1)."""
     try:
-        return get_model_weights(arch).DEFAULT
+        enum = get_model_weights(arch)
     except (ValueError, KeyError, AttributeError) as exc:
         raise WeightsError(f"torchvision has no pretrained weights for {arch}") from exc
+    default = enum.DEFAULT
+    return [default, *(w for w in enum if w is not default)]
+
+
+def default_weights(arch: str) -> WeightsEnum:
+    """torchvision's weights for the builder named `arch`, e.g. "resnet50": its DEFAULT
+    ones, or another of its published files where only that one is on this machine (an
+    offline lab may have copied mobilenet_v2-b0353104.pth, IMAGENET1K_V1, rather than the
+    DEFAULT V2)."""
+    files = published_files(arch)
+    return next((w for w in files if locate(w) is not None), files[0])
 
 
 def _unpickler_detail(message: str) -> str:

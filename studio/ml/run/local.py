@@ -21,10 +21,10 @@ from studio.core.kinds import RunStatus
 from studio.core.project import Project
 from studio.core.records import RunRecord
 from studio.ml.run.pidfile import reconcile_runs
-from studio.ml.run.process import execute_run
-from studio.ml.run.recipe import default_model
+from studio.ml.run.preflight import config_from_settings
+from studio.ml.run.process import execute_run, use_weights_setting
+from studio.ml.run.recipe import explain_choice
 from studio.ml.run.runs import RESUMABLE, create_run, find_run, update_resumed_config
-from studio.ml.train.config import TrainConfig
 from studio.ml.train.distributed import setup_distributed
 from studio.ml.train.messages import Message
 from studio.ml.train.state import TrainResult
@@ -60,8 +60,8 @@ def train(
     time_budget: float | None = None,
     batch_size: int | None = None,
     image_size: int | None = None,
-    weights: str = "default",
-    backbone_weights: str = "imagenet",
+    weights: str | None = None,
+    backbone_weights: str | None = None,
     device: str = "auto",
     resume: int | str | None = None,
     workers: int | None = None,
@@ -69,39 +69,41 @@ def train(
     *,
     name: str | None = None,
     model_options: dict[str, Any] | None = None,
+    explain: Callable[[str], None] | None = None,
     **settings: Any,
 ) -> dict[str, Any]:
     """Train a new run (or resume run `resume`, by id or name) in this process.
 
-    `progress` receives every message (see messages.py) for a progress bar. Other
-    `TrainConfig` fields (lr, optimizer, patience, freeze_epochs, ...) go in `settings`.
-    Under torchrun (WORLD_SIZE > 1) every rank calls this; rank 0 creates and records
-    the run. Returns {"run_id", "status", "epoch", "iteration", "best_metric",
-    "best_metric_name", "reason", "checkpoint", "run_dir"}.
+    The run's config is the one-click recipe for the project and device with the given
+    settings on top, as the window's Train makes it (`preflight.config_from_settings`):
+    arguments left at None are the recipe's. Other `TrainConfig` fields (lr, optimizer,
+    patience, ...) go in `settings`. `progress` gets every message; `explain` the recipe's
+    one-line reason. Under torchrun every rank calls this; rank 0 records the run. Returns
+    {"run_id", "status", "epoch", "reason", "checkpoint", "run_dir", "best_metric", ...}.
     """
+    given = {
+        "model": model,
+        "batch_size": batch_size,
+        "image_size": image_size,
+        "weights": weights,
+        "backbone_weights": backbone_weights,
+        "workers": workers,
+        "model_options": dict(model_options) if model_options else None,
+    }
+    chosen = _chosen(given, settings, device, epochs, time_budget)
     d = setup_distributed(device)
     try:
         payload: list[Any] = [None, None]
         if d.is_main:
             with Project.open(project_dir) as p:
                 reconcile_runs(p)
+                use_weights_setting(p)
                 if resume is not None:
                     run = _resumed_run(p, resume, epochs, time_budget, device, workers, settings)
                 else:
-                    cfg = TrainConfig(
-                        model=model or default_model(p),
-                        weights=weights,
-                        backbone_weights=backbone_weights,
-                        image_size=image_size,
-                        device=device,
-                        workers=workers,
-                        model_options=dict(model_options or {}),
-                        **settings,
-                    )
-                    if epochs is not None or time_budget is not None:
-                        cfg.epochs, cfg.time_budget = epochs, time_budget
-                    if batch_size is not None:
-                        cfg.batch_size = batch_size
+                    cfg, _ = config_from_settings(p, chosen, None if device == "auto" else device)
+                    if explain is not None:  # what one click chose, and why, in one line
+                        explain(explain_choice(p, cfg))
                     run = create_run(p, cfg, name)
             payload = [run.id, str(run.dir)]
         if d.distributed:
@@ -111,6 +113,21 @@ def train(
         return _summary(run_id, run_dir, result)
     finally:
         d.close()
+
+
+def _chosen(
+    given: dict[str, Any],
+    settings: dict[str, Any],
+    device: str,
+    epochs: int | None,
+    time_budget: float | None,
+) -> dict[str, Any]:
+    """The settings put over the recipe: the arguments given (not None) and `settings`."""
+    chosen = {**{k: v for k, v in given.items() if v is not None}, **settings, "device": device}
+    if epochs is not None or time_budget is not None:
+        # Either alone means only it: the recipe's other length must not cut it short.
+        chosen["epochs"], chosen["time_budget"] = epochs, time_budget
+    return chosen
 
 
 def _resumed_run(

@@ -114,6 +114,9 @@ def check(
     """What cannot work for `cfg` on `project`. `online()` says whether pretrained weights
     could be downloaded (default: a 2-second connection to download.pytorch.org); it is
     only asked when a file is missing from the cache."""
+    from studio.ml.run.process import use_weights_setting
+
+    use_weights_setting(project)  # the project's weights folder is searched too
     problems: list[Problem] = []
     try:
         cfg.validate()
@@ -211,7 +214,7 @@ def needed_weights(cfg: TrainConfig) -> tuple[list[tuple[str, Path]], list[tuple
     from studio.ml.models import get_spec
     from studio.ml.models.composable import DEFAULT_OPTIONS
     from studio.ml.models.torchvision_models import BACKBONE_ARCH
-    from studio.ml.models.weights import cache_path, default_weights
+    from studio.ml.models.weights import cache_path, default_weights, locate
 
     if ":" in cfg.model:
         return [], []
@@ -225,10 +228,16 @@ def needed_weights(cfg: TrainConfig) -> tuple[list[tuple[str, Path]], list[tuple
         full, backbone = [spec.name], [BACKBONE_ARCH[spec.name]]
 
     def files(archs: list[str]) -> list[tuple[str, Path]]:
-        return [(a, cache_path(default_weights(a))) for a in archs]
+        # Where each file is (a weights folder, the cache), else where it would be cached.
+        out = []
+        for a in archs:
+            w = default_weights(a)
+            out.append((a, locate(w) or cache_path(w)))
+        return out
 
     weights = cfg.weights.strip().lower()
-    wants_backbone = cfg.backbone_weights.strip().lower() != "none"
+    # A backbone file of one's own is checked as a file, not fetched.
+    wants_backbone = cfg.backbone_weights.strip().lower() in ("imagenet", "default")
     if weights == "default":
         # Composable detectors take "default" to mean their ImageNet backbone.
         return files(full), files(backbone) if (wants_backbone or not full) else []
@@ -240,6 +249,12 @@ def weights_problems(
 ) -> tuple[TrainConfig, list[Problem]]:
     """`cfg` with pretrained weights that cannot be had switched off, and what was switched."""
     weights = cfg.weights.strip()
+    backbone = cfg.backbone_weights.strip()
+    if backbone.lower() not in ("none", "imagenet", "default"):
+        if not Path(backbone).expanduser().is_file():
+            return cfg, [Problem("error", f"The backbone weights file {backbone} does not exist.")]
+        if weights.lower() == "default":
+            return cfg, []  # a backbone file replaces the default weights: nothing to fetch
     if weights.lower() not in ("none", "default"):
         if not Path(weights).expanduser().is_file():
             return cfg, [Problem("error", f"The weights file {weights} does not exist.")]

@@ -39,6 +39,7 @@ from studio.ml.run.procinfo import pid_alive
 from studio.ml.run.recorder import RunRecorder
 from studio.ml.run.runs import create_run
 from studio.ml.train.build import model_task
+from studio.ml.train.checkpoint import LAST
 from studio.ml.train.config import CONFIG_NAME, TrainConfig
 from studio.ml.train.messages import TERMINAL, Failed, Message
 from studio.ml.train.trainer import TrainResult, train_run
@@ -46,6 +47,7 @@ from studio.ml.train.trainer import TrainResult, train_run
 __all__ = [
     "INTERRUPTED",
     "PID_FILE",
+    "WEIGHTS_DIR_SETTING",
     "RunRecorder",
     "TrainingProcess",
     "create_run",
@@ -56,12 +58,24 @@ __all__ = [
     "read_pid_file",
     "reconcile_runs",
     "remove_pid_file",
+    "use_weights_setting",
     "write_pid_file",
     "write_snapshot",
 ]
 
 
 # --- running ---------------------------------------------------------------------------
+
+WEIGHTS_DIR_SETTING = "weights_dir"  # project setting: a folder of torchvision's weights files
+
+
+def use_weights_setting(project: Project) -> None:
+    """Search the project's "weights folder" setting for pretrained files in this process
+    (before $STUDIO_WEIGHTS_DIR and torch's cache; see models.weights.weights_dirs)."""
+    from studio.ml.models.weights import set_weights_dirs
+
+    folder = project.get_setting(WEIGHTS_DIR_SETTING)
+    set_weights_dirs([str(folder)] if folder else [])
 
 
 def execute_run(
@@ -86,6 +100,7 @@ def execute_run(
         if emit is not None:
             emit(msg)
 
+    use_weights_setting(project)
     if record:
         write_pid_file(run.dir)
     try:
@@ -217,11 +232,19 @@ class TrainingProcess:
             self._mark_interrupted()
             code = self._process.exitcode
             self.finished = Failed(
-                f"the training process died unexpectedly (exit code {code}); "
-                "resume continues from the last checkpoint"
+                f"the training process died unexpectedly (exit code {code})" + self._resume_hint()
             )
             out.append(self.finished)
         return out
+
+    def _resume_hint(self) -> str:
+        """What Resume would do, said only where a checkpoint exists to resume from."""
+        try:
+            with Project.open(self.project_dir) as p:
+                has = (p.run(self.run_id).dir / LAST).is_file()
+        except StudioError:
+            has = False
+        return "; resume continues from the last checkpoint" if has else "; no checkpoint was saved"
 
     def _mark_interrupted(self) -> None:
         try:

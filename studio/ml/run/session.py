@@ -57,6 +57,13 @@ if TYPE_CHECKING:
 KILL_AFTER_S = 20.0  # a stop that has not ended the run by then may be turned into a kill
 MEMORY_EVERY_S = 1.0  # the child's memory is read this often (a few ms with psutil)
 RESUMABLE = frozenset({RunStatus.STOPPED, RunStatus.FAILED, RunStatus.QUEUED})
+LAST_CHECKPOINT = "last.pt"  # train.checkpoint.LAST, named here without importing torch
+
+
+def can_resume(status: str, run_dir: Path) -> bool:
+    """Whether Resume may be offered for a run: a resumable status AND a checkpoint on disk
+    (a run that failed or was killed before its first save has nothing to continue)."""
+    return status in RESUMABLE and (Path(run_dir) / LAST_CHECKPOINT).is_file()
 
 
 class SessionState(StrEnum):

@@ -1,14 +1,14 @@
-"""Building the model a training config names: a registry model or a factory of one's own.
+"""Building the model a training config names, through the model registry.
 
-`TrainConfig.model` is a registry name (see `studio.ml.models.list_models`) or
-"package.module:function", a factory called like `build_model` (the tests' tiny models).
+`TrainConfig.model` is a registry name (see `studio.ml.models.list_models`; plugins register
+their own). A config or checkpoint is data from a file: a name of the old
+"package.module:function" form is refused, never imported, so a run folder cannot make
+Studio run code of its choosing.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
-from typing import Any
 
 from torch import nn
 
@@ -29,48 +29,42 @@ class ModelBundle:
 
 
 def is_factory(model: str) -> bool:
-    """Whether `model` names a "package.module:function" factory, not a registry model."""
+    """Whether `model` has the "package.module:function" form, which is refused."""
     return ":" in model
 
 
-def model_task(model: str, fallback: str = "") -> str:
-    """The task of registry model `model`; `fallback` for a factory (its task is known
-    only once it is built). Raises a StudioError for an unknown name."""
+def _check_name(model: str) -> None:
     if is_factory(model):
-        return fallback
+        raise StudioError(
+            f"model {model!r} names a module and function: Studio builds only registered "
+            "models (`studio models` lists them; a plugin registers its own), it never "
+            "imports code named by a config or checkpoint"
+        )
+
+
+def model_task(model: str, fallback: str = "") -> str:
+    """The task of registry model `model`. Raises a StudioError for an unknown name or a
+    "module:function" one. (`fallback` is kept for callers of the factory days.)"""
+    _check_name(model)
     return get_spec(model).task
 
 
 def build_for_config(cfg: TrainConfig, num_classes: int, *, pretrained: bool = True) -> ModelBundle:
-    """Build cfg.model for `num_classes` classes through the model registry, or through
-    a "package.module:function" factory called like `build_model` (returning a
-    BuiltModel, or a bare module when cfg.task names the task). `pretrained=False` skips
-    the weights (a checkpoint's state dict is loaded over the model right after)."""
+    """Build cfg.model for `num_classes` classes through the model registry.
+    `pretrained=False` skips the weights (a checkpoint's state dict is loaded over the model
+    right after). Raises StudioError for an unknown or "module:function" name."""
+    _check_name(cfg.model)
     weights = cfg.weights if pretrained else "none"
     backbone = cfg.backbone_weights if pretrained else "none"
-    factory = build_model
-    if is_factory(cfg.model):
-        mod_name, _, fn_name = cfg.model.partition(":")
-        try:
-            factory = getattr(importlib.import_module(mod_name), fn_name)
-        except (ImportError, AttributeError) as e:
-            raise StudioError(f"cannot import model factory {cfg.model!r}: {e}") from None
-        name_args: tuple[Any, ...] = ()
-    else:
-        name_args = (cfg.model,)
-    built = factory(
-        *name_args,
+    built = build_model(
+        cfg.model,
         num_classes,
         weights=weights,
         backbone_weights=backbone,
         image_size=cfg.image_size,
         **dict(cfg.model_options),
     )
-    if isinstance(built, nn.Module):
-        if not cfg.task:
-            raise StudioError(f"model factory {cfg.model!r} returns a bare module; set task")
-        return ModelBundle(built, cfg.task, cfg.image_size, param_groups(built), [])
-    size = getattr(built, "image_size", None) or cfg.image_size
+    size = built.image_size or cfg.image_size
     return ModelBundle(
         built.model, built.spec.task, size, param_groups(built.model), list(built.warnings)
     )

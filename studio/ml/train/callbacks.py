@@ -2,8 +2,8 @@
 
 The loop in trainer.py only trains, validates and keeps the counters; everything else
 hooks in here: the messages a watcher sees (`ProgressMessages`), checkpoints
-(`Checkpointing`), the backbone freezing schedule (`FreezeBackbone`), early stopping,
-the time budget and stop requests. A new feature (a warmup planned from the expected
+(`Checkpointing`), a fixed backbone freezing schedule (`FreezeBackbone`), early
+stopping and stop requests; the time budget and the planned schedule are in schedule.py. A new feature (a warmup planned from the expected
 iterations, a progressive unfreezing schedule, a time-budget planner) is a new class
 passed to `train_run(callbacks=...)`, not an edit of the loop.
 
@@ -12,8 +12,8 @@ Hooks run in list order, on every rank (under DDP, `trainer.dist.is_main` tells 
 
     on_fit_start
     per epoch: on_epoch_start; per batch: should_stop, then on_iteration_end (or
-        on_step_skipped); on_validation_end (when validated); on_epoch_end;
-        on_checkpoint
+        on_step_skipped); allow_validation, should_abort_evaluation per val batch,
+        on_validation_end (when validated); on_epoch_end; on_checkpoint
     on_checkpoint (stopped on request), on_fit_end
 """
 
@@ -72,6 +72,15 @@ class Callback(Protocol):
 
     def on_fit_start(self, trainer: Trainer) -> None: ...
 
+    def allow_validation(self, trainer: Trainer) -> bool:
+        """Whether an evaluation due at this epoch's end may run (rank 0 decides; every
+        callback must allow it). A finishing run's last evaluation is always made."""
+        return True
+
+    def should_abort_evaluation(self, trainer: Trainer) -> bool:
+        """Read before every val batch on rank 0: True aborts the evaluation."""
+        return False
+
     def on_epoch_start(self, trainer: Trainer) -> None: ...
 
     def should_stop(self, trainer: Trainer) -> bool:
@@ -105,18 +114,8 @@ class StopOnRequest(Callback):
     def should_stop(self, trainer: Trainer) -> bool:
         return bool(self.requested())
 
-
-class TimeBudget(Callback):
-    """Ends the epoch once `seconds` of training (across resumes) are spent; the run is
-    validated, saved and finishes with reason "time_budget"."""
-
-    stop_request = StopRequest(FinishReason.TIME_BUDGET)
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-
-    def should_stop(self, trainer: Trainer) -> bool:
-        return trainer.state.elapsed >= self.seconds
+    def should_abort_evaluation(self, trainer: Trainer) -> bool:
+        return bool(self.requested())
 
 
 class EarlyStopping(Callback):
@@ -247,19 +246,3 @@ class ProgressMessages(Callback):
                 str(trainer.best_path),
             )
         )
-
-
-def default_callbacks(trainer: Trainer, should_stop: Callable[[], bool] | None) -> list[Callback]:
-    """The callbacks of every run, from its resolved config. Checkpointing comes before
-    the messages, so that Finished names a best.pt that exists."""
-    cfg = trainer.cfg
-    out: list[Callback] = []
-    if should_stop is not None:
-        out.append(StopOnRequest(should_stop))
-    if cfg.time_budget:
-        out.append(TimeBudget(cfg.time_budget))
-    out.append(FreezeBackbone(cfg.freeze_epochs or 0))
-    if cfg.patience is not None:
-        out.append(EarlyStopping(cfg.patience))
-    out += [Checkpointing(), ProgressMessages()]
-    return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -19,24 +19,39 @@ from studio.core.errors import StudioError
 from studio.ml.train.build import ModelBundle, build_for_config
 from studio.ml.train.config import TrainConfig
 
+if TYPE_CHECKING:
+    from studio.ml.train.trainer import Trainer
+
 LAST = "last.pt"
 BEST = "best.pt"
 CHECKPOINT_FORMAT = 1
 
 
+class EvaluationAborted(Exception):
+    """Raised through an evaluation that a callback aborted (Stop, the time budget)."""
+
+
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """torch.save to a temporary file, then os.replace: a crash mid-write leaves the
-    previous checkpoint intact."""
+    previous checkpoint intact, and a failed write (disk full) leaves no .tmp behind."""
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def copy_checkpoint(src: Path, dst: Path) -> None:
     """Copy `src` to `dst` atomically (temporary file, then os.replace)."""
     tmp = dst.with_name(dst.name + ".tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -75,3 +90,26 @@ def build_with_state(
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         raise StudioError(f"the checkpoint does not fit model {cfg.model}: {shown}")
     return bundle
+
+
+def checkpoint_state(trainer: Trainer, status: str) -> dict[str, Any]:
+    """Everything a checkpoint of `trainer`'s run holds, as built-in types and tensors."""
+    opt, snap = trainer.opt, trainer.snapshot
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "model": trainer.model.state_dict(),
+        "optimizer": opt.optimizer.state_dict(),
+        "scheduler": opt.scheduler.state_dict(),
+        "scaler": opt.scaler.state_dict() if trainer.use_amp else {},
+        **trainer.state.to_checkpoint(),
+        "status": str(status),
+        "best_metric_name": trainer.metric_name,
+        "config": trainer.cfg.to_dict(),
+        "model_name": trainer.cfg.model,
+        "task": trainer.task,
+        "image_size": trainer.cfg.image_size,
+        "num_classes": snap.num_classes,
+        "class_names": list(snap.class_names),
+        "category_ids": list(snap.category_ids),
+        "rng": torch.get_rng_state(),
+    }

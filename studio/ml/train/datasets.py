@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 
 from torch.utils.data import DataLoader
 
-from studio.ml.data.dataset import SnapshotDataset
+from studio.ml.data.dataset import SnapshotDataset, cache_fits
 from studio.ml.data.loaders import GroupedBatchSampler, build_eval_loader, build_train_loader
 from studio.ml.data.snapshot import DataReport, Snapshot
 from studio.ml.data.transforms import build_transforms, load_max_side
-from studio.ml.train.config import TrainConfig
+from studio.ml.train.config import TrainConfig, default_workers
 from studio.ml.train.distributed import DistInfo
 from studio.ml.train.state import TrainingError
 
@@ -54,14 +54,19 @@ def prepare_data(snap: Snapshot, cfg: TrainConfig, task: str, dist: DistInfo) ->
         scale_range=cfg.scale_range,
         hflip=cfg.hflip,
         color_jitter=cfg.color_jitter,
+        hue=cfg.hue_jitter if cfg.hue_jitter is not None else dist.device.type == "cuda",
     )
     max_side = load_max_side(cfg.image_size, cfg.scale_range[1])
     train_set = SnapshotDataset(train_samples, task, train_tf, max_side)
     val_set = SnapshotDataset(
         val_samples, task, build_transforms(task, False), load_max_side(cfg.image_size)
     )
+    cached = cfg.cache_images and cache_fits(train_set.decoded_bytes() + val_set.decoded_bytes())
+    if cached:
+        train_set.enable_cache()
+        val_set.enable_cache()
     pin = dist.device.type == "cuda"
-    workers = int(cfg.workers or 0)
+    workers = loader_workers(cfg.workers, dist.device.type, cached)
     train_loader, batch_sampler = build_train_loader(
         train_set,
         batch_size=cfg.batch_size,
@@ -79,3 +84,15 @@ def prepare_data(snap: Snapshot, cfg: TrainConfig, task: str, dist: DistInfo) ->
     return TrainData(
         train_set, val_set, val_ids_kept, train_loader, batch_sampler, val_loader, report, warnings
     )
+
+
+def loader_workers(asked: int | None, device_type: str, cached: bool) -> int:
+    """DataLoader worker processes: as asked, else where they help. On a CPU, workers
+    take cores from the training step itself, and with the images cached in memory a
+    batch costs only its augmentation, so none; with a GPU the CPU is free to prepare
+    batches ahead."""
+    if asked is not None:
+        return int(asked)
+    if device_type == "cpu" and cached:
+        return 0
+    return default_workers()

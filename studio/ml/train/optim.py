@@ -55,8 +55,9 @@ class WarmupCosine:
     `warmup_iters`, then cosine decay to `min_ratio` x as `progress` goes 0 -> 1.
 
     Progress is given by the caller (fraction of planned iterations, or of the time
-    budget), which a LambdaLR of the step count cannot express. Each group's base rate
-    is its "initial_lr"."""
+    budget), which a LambdaLR of the step count cannot express. A plan re-made from a
+    time budget moves with the measured speed; the progress used never goes back, so
+    the rate after warmup only decreases. Each group's base rate is its "initial_lr"."""
 
     def __init__(
         self,
@@ -70,6 +71,7 @@ class WarmupCosine:
         self.warmup_factor = warmup_factor
         self.min_ratio = min_ratio
         self.factor = 1.0
+        self.progress = 0.0  # the furthest progress seen
         for g in optimizer.param_groups:
             g.setdefault("initial_lr", g["lr"])
 
@@ -82,6 +84,9 @@ class WarmupCosine:
 
     def step(self, iteration: int, progress: float) -> None:
         """Set the rates for optimizer step number `iteration` (0-based)."""
+        if iteration >= self.warmup_iters:
+            self.progress = max(self.progress, min(max(progress, 0.0), 1.0))
+            progress = self.progress
         self.factor = self.factor_at(iteration, progress)
         for g in self.optimizer.param_groups:
             g["lr"] = g["initial_lr"] * self.factor
@@ -92,6 +97,7 @@ class WarmupCosine:
             "warmup_factor": self.warmup_factor,
             "min_ratio": self.min_ratio,
             "factor": self.factor,
+            "progress": self.progress,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -99,6 +105,7 @@ class WarmupCosine:
         self.warmup_factor = float(state["warmup_factor"])
         self.min_ratio = float(state["min_ratio"])
         self.factor = float(state["factor"])
+        self.progress = float(state.get("progress", 0.0))
 
 
 @dataclass(slots=True)
@@ -119,13 +126,14 @@ def build_optimization(
     use_amp: bool,
 ) -> Optimization:
     """The optimizer over `groups` ("backbone" / "neck" / "head") for resolved `cfg`, with a
-    warmup capped at a third of the planned iterations (one epoch with a time budget)."""
+    warmup capped at a tenth of the planned iterations (one epoch with a time budget)."""
     param_groups = make_param_groups(groups, cfg.lr, cfg.backbone_lr_mult, cfg.weight_decay)
     optimizer = make_optimizer(cfg, param_groups)
     head_group = next((i for i, g in enumerate(optimizer.param_groups) if g["part"] == "head"), 0)
     total = cfg.epochs * iters_per_epoch if cfg.epochs else None
+    # schedule.PlannedSchedule re-plans the warmup from the expected iterations.
     warmup = cfg.warmup_iters
-    warmup = min(warmup, total // 3) if total else min(warmup, iters_per_epoch)
+    warmup = min(warmup, total // 10) if total else min(warmup, iters_per_epoch)
     scheduler = WarmupCosine(optimizer, warmup, cfg.warmup_factor, cfg.min_lr_ratio)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     return Optimization(optimizer, scheduler, scaler, head_group, total)

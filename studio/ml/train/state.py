@@ -44,6 +44,17 @@ class TrainState:
         """Wall-clock seconds of this run so far, across resumes (for the time budget)."""
         return self.elapsed_before + time.perf_counter() - self.started_at
 
+    def track_best(self, value: float | None, min_delta: float) -> bool:
+        """Whether `value` of the primary metric is the best so far (by more than
+        `min_delta`); counts the validations without improvement for early stopping."""
+        if value is None or value < 0:  # COCOeval gives -1 when undefined
+            return False
+        if self.best_metric is None or value > self.best_metric + min_delta:
+            self.best_metric, self.best_epoch, self.bad_epochs = value, self.epoch, 0
+            return True
+        self.bad_epochs += 1
+        return False
+
     def to_checkpoint(self) -> dict[str, Any]:
         return {
             "epoch": self.epoch,

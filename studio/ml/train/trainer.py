@@ -35,12 +35,13 @@ from studio.ml.data.snapshot import SNAPSHOT_NAME, Snapshot
 from studio.ml.evaluation.coco import evaluate_outputs, flatten_metrics, primary_metric, run_model
 from studio.ml.tasks import Task
 from studio.ml.train.build import ModelBundle, build_for_config
-from studio.ml.train.callbacks import Callback, Step, StopRequest, default_callbacks
+from studio.ml.train.callbacks import Callback, Step, StopRequest
 from studio.ml.train.checkpoint import (
     BEST,
-    CHECKPOINT_FORMAT,
     LAST,
+    EvaluationAborted,
     build_with_state,
+    checkpoint_state,
     copy_checkpoint,
     load_checkpoint,
     save_checkpoint,
@@ -51,6 +52,11 @@ from studio.ml.train.device import resolve_device
 from studio.ml.train.distributed import setup_distributed
 from studio.ml.train.messages import Message
 from studio.ml.train.optim import build_optimization
+from studio.ml.train.schedule import (
+    auto_image_size,
+    default_callbacks,
+    whole_model_pretrained,
+)
 from studio.ml.train.state import (
     EpochEnd,
     FinishReason,
@@ -97,6 +103,9 @@ class Trainer:
         self._finish_reason = ""  # requested during the current epoch
         self._needs_wrap = True  # the DDP wrapper must be (re)built before the next batch
         self._nonfinite = 0  # skipped steps in a row
+        self._interrupted = False  # a stop request aborted an evaluation
+        self.last_validation_s = 0.0  # seconds of the last (or aborted) evaluation
+        self.last_save_s = 0.0  # seconds of the last checkpoint write
 
     # --- setup ---------------------------------------------------------------------------
 
@@ -138,6 +147,10 @@ class Trainer:
         """Build (or rebuild from `ckpt`) the model on the device; sets cfg (resolved) and
         task. Appends to `warnings` what the user should know."""
         n = self.snapshot.num_classes
+        if cfg.image_size is None:  # Studio picks it (a resume: as it was picked)
+            size = ckpt.get("image_size") if ckpt is not None else None
+            size = size or auto_image_size(cfg, self.snapshot, self.device.type)
+            cfg = replace(cfg, image_size=size)
         if ckpt is not None:
             bundle = build_with_state(cfg, n, ckpt["model"])
         else:
@@ -152,7 +165,10 @@ class Trainer:
         # A plain string: the task goes into checkpoints, which hold built-in types only.
         self.task = str(bundle.task)
         size = bundle.image_size or cfg.image_size
-        self.cfg = replace(cfg, task=self.task, image_size=size).resolved()
+        pretrained_model = whole_model_pretrained(cfg, bundle.model)
+        self.cfg = replace(cfg, task=self.task, image_size=size).resolved(
+            pretrained_model=pretrained_model
+        )
         self.model = bundle.model.to(self.device)
         self.groups = bundle.groups
         self.use_amp = self.cfg.amp and self.device.type == "cuda"
@@ -208,7 +224,8 @@ class Trainer:
 
     def fit(self) -> TrainResult:
         """Train to the end, a stop request, the time budget or early stopping."""
-        self.state.started_at = time.perf_counter()
+        # The clock started when the Trainer was made: the time budget counts the setup
+        # (building the model, reading the data) too, as the user waits for it.
         self._hook("on_fit_start")
         if self._already_done():
             return self._end(RunStatus.FINISHED, self.resumed_reason or FinishReason.COMPLETED)
@@ -218,6 +235,9 @@ class Trainer:
                 self._hook("on_checkpoint", RunStatus.STOPPED, False)
                 return self._end(RunStatus.STOPPED, FinishReason.STOPPED)
             end = self._end_epoch(request)
+            if self._interrupted:  # Stop pressed during the evaluation
+                self._hook("on_checkpoint", RunStatus.STOPPED, False)
+                return self._end(RunStatus.STOPPED, FinishReason.STOPPED)
             self._hook("on_checkpoint", end.status, end.is_best)
             if end.finish_reason:
                 return self._end(RunStatus.FINISHED, end.finish_reason)
@@ -252,6 +272,10 @@ class Trainer:
             request = self._poll_stop()
             if request is not None:
                 return request
+            if self._needs_wrap:  # the schedule (un)froze parameters mid-epoch
+                self.ddp = self.model
+                self.ddp = self.dist.wrap(self.model)
+                self._needs_wrap = False
             losses = self._step(images, targets)
             now = time.perf_counter()
             seconds, t_last = now - t_last, now
@@ -331,15 +355,16 @@ class Trainer:
             )
 
     def progress(self) -> float:
-        """Fraction of the run done, for the cosine schedule (after warmup)."""
-        p = 0.0
+        """Fraction of the run done after the warmup, for the cosine schedule: of the
+        planned iterations (schedule.py re-plans them from the time budget), or of the
+        time budget when nothing planned them."""
         w = self.opt.scheduler.warmup_iters
         total = self.opt.total_iters
         if total:
-            p = (self.state.iteration - w) / max(1, total - w)
+            return (self.state.iteration - w) / max(1, total - w)
         if self.cfg.time_budget:
-            p = max(p, self.state.elapsed / self.cfg.time_budget)
-        return p
+            return self.state.elapsed / self.cfg.time_budget
+        return 0.0
 
     # --- the end of an epoch -------------------------------------------------------------
 
@@ -357,11 +382,13 @@ class Trainer:
             self.request_finish(FinishReason.COMPLETED)
         has_val = len(self.data.val_set) > 0
         is_best = False
-        if has_val and (s.epoch % cfg.eval_every == 0 or self._finish_reason):
+        due = s.epoch % cfg.eval_every == 0 and self._validation_allowed()
+        if has_val and (due or self._finish_reason):
             val = self.validate()
             metrics.update(val)
-            is_best = self._track_best(val.get(self.metric_name))
-            self._hook("on_validation_end", val)
+            is_best = s.track_best(val.get(self.metric_name), cfg.min_delta)
+            if val:
+                self._hook("on_validation_end", val)
         end = EpochEnd(s.epoch - 1, metrics, self.metric_name if has_val else None, is_best)
         self._hook("on_epoch_end", end)
         reason = self.dist.agree(self._finish_reason or None)  # only rank 0 validated
@@ -369,59 +396,53 @@ class Trainer:
         s.reason = reason or ""
         return replace(end, finish_reason=s.reason)
 
+    def _validation_allowed(self) -> bool:
+        """Whether every callback lets an evaluation due now run (rank 0 decides)."""
+        ok = all(getattr(cb, "allow_validation", lambda t: True)(self) for cb in self.callbacks)
+        return bool(self.dist.agree(ok))
+
     def validate(self) -> dict[str, float]:
-        """Metrics on the val images (rank 0 only; the others wait and get {})."""
+        """Metrics on the val images (rank 0 only; the others wait and get {}). {} too
+        when a callback aborted it (Stop, or a time budget about to be broken)."""
         metrics: dict[str, float] = {}
+        t0 = time.perf_counter()
         if self.dist.is_main and len(self.data.val_set):
-            pairs = run_model(self.model, self.data.val_loader, self.device, autocast=self.use_amp)
-            res = evaluate_outputs(pairs, self.task, self.snapshot, self.data.val_ids)
-            metrics = flatten_metrics(res.metrics)
+            batches = self._abortable(self.data.val_loader)
+            pairs = run_model(self.model, batches, self.device, autocast=self.use_amp)
+            try:
+                res = evaluate_outputs(pairs, self.task, self.snapshot, self.data.val_ids)
+                metrics = flatten_metrics(res.metrics)
+            except EvaluationAborted:
+                metrics = {}
+        self.last_validation_s = time.perf_counter() - t0
         self.dist.barrier()
+        self._interrupted = bool(self.dist.agree(self._interrupted))
         return metrics
 
-    def _track_best(self, value: float | None) -> bool:
-        """Whether `value` of the primary metric is the best so far (by more than
-        min_delta); counts the validations without improvement for early stopping."""
-        s = self.state
-        if value is None or value < 0:  # COCOeval gives -1 when undefined
-            return False
-        if s.best_metric is None or value > s.best_metric + self.cfg.min_delta:
-            s.best_metric, s.best_epoch, s.bad_epochs = value, s.epoch, 0
-            return True
-        s.bad_epochs += 1
-        return False
+    def _abortable(self, loader: Any) -> Any:
+        """`loader`'s batches, asking the callbacks before each whether to abort."""
+        for batch in loader:
+            for cb in self.callbacks:
+                if getattr(cb, "should_abort_evaluation", lambda t: False)(self):
+                    self._interrupted = cb.stop_request.interrupt
+                    raise EvaluationAborted
+            yield batch
 
     # --- checkpoints ---------------------------------------------------------------------
 
     def checkpoint_state(self, status: str) -> dict[str, Any]:
         """Everything a checkpoint holds (see checkpoint.py)."""
-        opt, snap = self.opt, self.snapshot
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "model": self.model.state_dict(),
-            "optimizer": opt.optimizer.state_dict(),
-            "scheduler": opt.scheduler.state_dict(),
-            "scaler": opt.scaler.state_dict() if self.use_amp else {},
-            **self.state.to_checkpoint(),
-            "status": str(status),
-            "best_metric_name": self.metric_name,
-            "config": self.cfg.to_dict(),
-            "model_name": self.cfg.model,
-            "task": self.task,
-            "image_size": self.cfg.image_size,
-            "num_classes": snap.num_classes,
-            "class_names": list(snap.class_names),
-            "category_ids": list(snap.category_ids),
-            "rng": torch.get_rng_state(),
-        }
+        return checkpoint_state(self, status)
 
     def save(self, status: str, is_best: bool = False) -> Path:
         """Write last.pt (rank 0), and best.pt as its copy when this is the best."""
         last = self.run_dir / LAST
+        t0 = time.perf_counter()
         if self.dist.is_main:
             save_checkpoint(self.checkpoint_state(status), last)
             if is_best:
                 copy_checkpoint(last, self.best_path)
+        self.last_save_s = time.perf_counter() - t0
         return last
 
     def ensure_best(self) -> None:

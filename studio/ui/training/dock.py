@@ -38,10 +38,10 @@ from studio.core.kinds import RunStatus
 from studio.core.project import Project
 from studio.core.records import RunRecord
 from studio.ml.run.session import (
-    RESUMABLE,
     NoticeLevel,
     SessionState,
     TrainingSession,
+    can_resume,
     check_and_create_run,
 )
 from studio.ml.train.messages import EpochMetrics, Iteration, Message, Started
@@ -313,7 +313,7 @@ class TrainPanel(QDockWidget):
     def _resumable(self) -> RunRecord | None:
         ids = self.runs.selected_ids()
         run = self.runs.run(ids[0]) if len(ids) == 1 else None
-        return run if run is not None and run.status in RESUMABLE else None
+        return run if run is not None and can_resume(run.status, run.dir) else None
 
     def _start(self, run_id: int, resume: bool, budget: float | None = None) -> None:
         """Start the child; `budget`: a new run's time budget in seconds, for the ETA."""
