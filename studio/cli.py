@@ -204,11 +204,18 @@ def _analysis_verbs(sub) -> None:
     c.add_argument("--run", required=True, help="run id or name")
     c.add_argument("--image", help="the image: its file name, stored path or id")
     c.add_argument("--layer", help="a layer id, or `list` to print the model's layers")
-    c.add_argument("--method", default="eigencam", choices=("eigencam", "gradcam", "features"))
+    c.add_argument(
+        "--method",
+        default="eigencam",
+        choices=("eigencam", "gradcam", "features"),
+        help="EigenCAM (any detector), Grad-CAM of one box, or raw feature maps",
+    )
     c.add_argument("--box", type=int, help="gradcam: the prediction, by score rank (0: best)")
     c.add_argument("--grid", type=int, help="features: tile the N strongest channels")
     c.add_argument("--alpha", type=float, default=0.5, help="opacity of the map (0.5)")
-    c.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    c.add_argument(
+        "--device", default="auto", choices=("auto", "cpu", "cuda", "mps"), help="where to run"
+    )
     c.add_argument("--out", type=Path, help="the PNG to write")
 
     e = what.add_parser("errors", help="TP/FP/FN, AP, confusion and error types of a run")
