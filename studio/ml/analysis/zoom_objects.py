@@ -67,6 +67,8 @@ class ObjectSize:
     class_name: str
     size: float
     image_side: float
+    image_id: int = 0  # where the object is, for a window to list it
+    annotation_id: int = 0
 
     def at_zoom(self, zoom: float) -> float:
         """The size in input pixels once the scene is zoomed out by `zoom`."""
@@ -89,7 +91,8 @@ def object_sizes(project: Project, resize: InputResize) -> list[ObjectSize]:
         _, _, w, h = ann.bbox
         size = math.sqrt(max(w, 0.0) * sx * max(h, 0.0) * sy)
         side = max(image.width * sx, image.height * sy)
-        sizes.append(ObjectSize(classes.get(ann.class_id, str(ann.class_id)), size, side))
+        name = classes.get(ann.class_id, str(ann.class_id))
+        sizes.append(ObjectSize(name, size, side, ann.image_id, ann.id))
     return sizes
 
 

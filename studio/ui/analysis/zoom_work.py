@@ -8,7 +8,6 @@ an object's size is sqrt(w * h) of its box.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +18,8 @@ from studio.core.progress import Progress
 from studio.core.project import Project
 from studio.ml.analysis.zoom_objects import (
     CELL_EDGES,
-    InputResize,
-    ObjectSize,
     analyse_objects,
+    object_sizes,
 )
 from studio.ml.analysis.zoom_report import ZoomReport, build_report
 from studio.ui.analysis.work import ObjectRef
@@ -62,28 +60,6 @@ class ZoomResult:
         ]
 
 
-def objects_with_ids(
-    project: Project, resize: InputResize
-) -> tuple[list[ObjectSize], list[tuple[int, int]]]:
-    """Every labelled object at the model input, as `zoom_objects.object_sizes` computes
-    it (crowd regions and images without a size left out), with its (image id,
-    annotation id) in the same order."""
-    images = {im.id: im for im in project.images()}
-    classes = {c.id: c.name for c in project.classes()}
-    sizes, ids = [], []
-    for ann in project.annotations():
-        image = images.get(ann.image_id)
-        if ann.iscrowd or image is None or image.width <= 0 or image.height <= 0:
-            continue
-        sx, sy = resize.scales(image.width, image.height)
-        _, _, w, h = ann.bbox
-        size = math.sqrt(max(w, 0.0) * sx * max(h, 0.0) * sy)
-        side = max(image.width * sx, image.height * sy)
-        sizes.append(ObjectSize(classes.get(ann.class_id, str(ann.class_id)), size, side))
-        ids.append((ann.image_id, ann.id))
-    return sizes, ids
-
-
 def _model(project: Project, choice: ZoomChoice):
     from studio.ml.analysis.zoom_model import default_detector, model_input, run_model_input
 
@@ -99,7 +75,8 @@ def static_zoom(project_dir: Path, choice: ZoomChoice, progress: Progress) -> Zo
     with Project.open(project_dir) as project:
         model = _model(project, choice)
         progress.step(text="reading the labels")
-        objects, ids = objects_with_ids(project, model.resize)
+        objects = object_sizes(project, model.resize)
+        ids = [(o.image_id, o.annotation_id) for o in objects]
     progress.step(text="counting cells")
     analysis = analyse_objects(objects, model.levels, choice.scales)
     report = build_report(model, choice.scales, choice.box, analysis)
