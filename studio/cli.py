@@ -174,6 +174,12 @@ def _model_verbs(sub) -> None:
     p.add_argument("--backbone", help="composable detector: the backbone")
     p.add_argument("--neck", help="composable detector: the neck (fpn, pan)")
     p.add_argument("--head", help="composable detector: the head (fcos, retinanet)")
+    p.add_argument(
+        "--attention",
+        choices=("none", "se", "eca", "cbam"),
+        help="composable detector: attention after each neck level (se, eca: channel; cbam: "
+        "channel + spatial); --describe lists where the modules go, their params and GFLOPs",
+    )
     p.add_argument("--task", help="only models of this task")
     p.add_argument("--no-flops", action="store_true", help="skip counting GFLOPs (faster)")
 

@@ -109,6 +109,21 @@ def tiny_detector(
     return _built(model, "detection", image_size)
 
 
+SLOW_STEP_S = 0.5  # long enough that a test's Stop always lands mid-run on a fast machine
+
+
+def slow_tiny_detector(num_classes, **kwargs):
+    """The tiny detector, half a second per training step: for tests that must act while
+    a run is still going (a fast machine finishes the plain one before a click lands)."""
+    import time
+
+    built = tiny_detector(num_classes, **kwargs)
+    built.model.register_forward_pre_hook(
+        lambda module, _args: time.sleep(SLOW_STEP_S) if module.training else None
+    )
+    return built
+
+
 def tiny_mask_detector(
     num_classes, *, weights="none", backbone_weights="none", image_size=None, **options
 ):

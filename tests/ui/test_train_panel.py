@@ -177,7 +177,8 @@ def status_text(panel: TrainPanel, run_id: int) -> str:
 
 
 def test_train_stop_resume_from_the_panel(qtbot, panel, project):
-    project.set_setting("train_settings", TINY_SETTINGS)
+    # Half a second a step: Stop must land while the run goes, however fast the machine.
+    project.set_setting("train_settings", {**TINY_SETTINGS, "model": "slow_tiny_detector"})
     open_in(qtbot, panel, project)
     ended: list[tuple[int, str]] = []
     current: list[int] = []

@@ -10,6 +10,11 @@ returns, and the layers worth showing are picked from those records:
   the neck's output where there is a neck), named "P3".."P7" by stride (P<k> has stride 2^k),
   plus "levels": every level at once, resized to the finest and stacked channel-wise;
 - neck: the blocks of a PAN neck ("backbone.neck.td3", ...);
+- attention: the attention modules (studio.ml.models.attention) after the composable
+  detector's neck levels ("neck.attention@P3"). For CBAM the layer is its spatial gate, so
+  the feature map is the spatial attention map ([1, 1, h, w]); for SE and ECA it is the
+  module's output, the channel-reweighted features, so the feature mean is the
+  channel-weighted mean;
 - head: the towers and output convs of one-stage heads and of the RPN, which run once per
   level, so each is listed per level ("head.classification_head.conv@P3").
 
@@ -30,6 +35,7 @@ import torch
 from torch import nn
 
 from studio.core.errors import StudioError
+from studio.ml.models.attention import CBAM, ChannelAttentionBase
 
 ALL_LEVELS = "levels"  # the layer id of every level, combined
 _BODY_ROOTS = ("backbone.body", "backbone.features", "net.backbone", "net.encoder", "backbone")
@@ -44,6 +50,7 @@ class LayerGroup(StrEnum):
     BACKBONE = "backbone"
     LEVELS = "levels"
     NECK = "neck"
+    ATTENTION = "attention"
     HEAD = "head"
 
 
@@ -221,6 +228,30 @@ def _neck_layers(model: nn.Module, probe: _Probe) -> list[LayerInfo]:
     return out
 
 
+def _attention_layers(model: nn.Module, probe: _Probe) -> list[LayerInfo]:
+    """One layer per attention module that ran once: "neck.attention@P3" for the composable
+    detector's (`backbone.attention.P3`), else the module path with its level."""
+    out = []
+    for path, module in model.named_modules():
+        if not isinstance(module, ChannelAttentionBase) or probe.counts.get(path) != 1:
+            continue
+        # CBAM's spatial map is what it attends to; SE/ECA weigh channels only, so their
+        # reweighted output is the map to show.
+        source = f"{path}.spatial" if isinstance(module, CBAM) else path
+        shape = probe.output(source)[2] if probe.counts.get(source) == 1 else None
+        if not isinstance(shape, tuple):
+            continue
+        stride = probe.stride(shape)
+        parent, _, _ = path.rpartition(".")
+        name = "neck.attention" if parent == "backbone.attention" else path
+        out.append(
+            LayerInfo(
+                f"{name}@{level_name(stride)}", LayerGroup.ATTENTION, source, stride, shape[0]
+            )  # fmt: skip
+        )
+    return out
+
+
 def _head_layers(model: nn.Module, probe: _Probe) -> list[LayerInfo]:
     """Modules up to two below a head root with 4-D outputs; one entry per call (level)."""
     out = []
@@ -247,13 +278,14 @@ def _head_layers(model: nn.Module, probe: _Probe) -> list[LayerInfo]:
 
 def list_layers(model: nn.Module, size: tuple[int, int] = (256, 256)) -> list[LayerInfo]:
     """The layers of `model` maps can be taken from, by group (backbone stages, levels,
-    neck blocks, head towers per level), each with its stride and channel count, probed
+    neck blocks, attention modules, head towers per level), each with its stride and channel count, probed
     on a gray image of `size` (height, width) pixels before the model's own resize."""
     probe = probe_model(model, size)
     body = _first_existing(model, _BODY_ROOTS)
     out = _last_per_stride(list(_stages(model, probe, body))) if body else []
     out += _level_layers(model, probe)
     out += _neck_layers(model, probe)
+    out += _attention_layers(model, probe)
     out += _head_layers(model, probe)
     return out
 

@@ -1,5 +1,6 @@
-"""The composable detector: any torchvision classification backbone, an FPN or PAN neck, and
-torchvision's FCOS or RetinaNet head, on feature levels P3/P4/P5 (strides 8/16/32)."""
+"""The composable detector: any torchvision classification backbone, an FPN or PAN neck,
+optional attention (SE, ECA or CBAM) on each neck level, and torchvision's FCOS or RetinaNet
+head, on feature levels P3/P4/P5 (strides 8/16/32)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from torchvision.models.feature_extraction import create_feature_extractor
 from torchvision.ops import FeaturePyramidNetwork
 
 from studio.core.errors import StudioError
+from studio.ml.models.attention import ATTENTIONS, make_attention
 from studio.ml.models.blocks import C3, SPPF, C2f, Conv, SpaceToDepth
 from studio.ml.models.weights import default_weights, ensure_cached, freeze_batchnorm
 
@@ -58,6 +60,7 @@ DEFAULT_OPTIONS: dict[str, object] = {
     "block": "c2f",  # PAN block: "c2f" or "c3"
     "depth": 1,  # bottlenecks per PAN block
     "head_convs": 4,  # FCOS tower depth
+    "attention": "none",  # after each neck level: none, se, eca or cbam (models/attention.py)
 }
 
 
@@ -158,16 +161,30 @@ class PANNeck(nn.Module):
 
 class BackboneWithNeck(nn.Module):
     """Backbone body plus neck, as torchvision's one-stage detectors expect their `backbone`:
-    [N,3,H,W] -> OrderedDict P3..P5 of [N,out_channels,H/s,W/s], s = 8, 16, 32."""
+    [N,3,H,W] -> OrderedDict P3..P5 of [N,out_channels,H/s,W/s], s = 8, 16, 32.
 
-    def __init__(self, body: nn.Module, neck: nn.Module, out_channels: int):
+    With `attention` ("se", "eca" or "cbam"), one attention module per level reweights the
+    neck's output (`attention.P3`...) before the head reads it. Without ("none") there is no
+    `attention` child at all, so the state dicts of earlier runs still load."""
+
+    def __init__(
+        self, body: nn.Module, neck: nn.Module, out_channels: int, attention: str = "none"
+    ):
         super().__init__()
         self.body = body
         self.neck = neck
         self.out_channels = out_channels
+        self.attention: nn.ModuleDict | None = None
+        if attention != "none":
+            self.attention = nn.ModuleDict(
+                {level: make_attention(attention, out_channels) for level in LEVELS}
+            )
 
     def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
-        return self.neck(self.body(x))
+        levels = self.neck(self.body(x))
+        if self.attention is None:
+            return levels
+        return OrderedDict((k, self.attention[k](v)) for k, v in levels.items())
 
 
 def _retinanet_anchors() -> AnchorGenerator:
@@ -197,12 +214,17 @@ def build_composable(
     block = str(opts.pop("block"))
     depth = int(opts.pop("depth"))  # type: ignore[arg-type]
     head_convs = int(opts.pop("head_convs"))  # type: ignore[arg-type]
+    attention = str(opts.pop("attention"))
     if neck_name not in NECKS:
         raise ComposableError(f"unknown neck {neck_name!r}; choose one of: {', '.join(NECKS)}")
     if head_name not in HEADS:
         raise ComposableError(f"unknown head {head_name!r}; choose one of: {', '.join(HEADS)}")
     if channels <= 0 or channels % 16:
         raise ComposableError(f"neck_channels must be a positive multiple of 16, not {channels}")
+    if attention not in ATTENTIONS:
+        raise ComposableError(
+            f"unknown attention {attention!r}; choose one of: {', '.join(ATTENTIONS)}"
+        )
 
     body = build_backbone(backbone_name, pretrained=backbone_pretrained)
     in_channels = retrieve_out_channels(body, (64, 64))
@@ -210,7 +232,7 @@ def build_composable(
         neck: nn.Module = FPNNeck(in_channels, channels)
     else:
         neck = PANNeck(in_channels, channels, block=block, depth=depth, downsample=downsample)
-    backbone = BackboneWithNeck(body, neck, channels)
+    backbone = BackboneWithNeck(body, neck, channels, attention)
 
     # Index 0 is background in torchvision's one-stage heads too: it is never a positive, so
     # labels 1..num_classes keep the same meaning as in the two-stage models.

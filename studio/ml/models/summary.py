@@ -81,6 +81,7 @@ def model_parts(model: nn.Module) -> list[tuple[str, str]]:
     if backbone is not None and hasattr(backbone, "body"):
         parts.append(("backbone", "backbone.body"))
         parts += [("neck", f"backbone.{n}") for n in ("fpn", "neck") if hasattr(backbone, n)]
+        parts += _attention_parts(backbone)
     elif isinstance(getattr(root, "encoder", None), nn.ModuleList):
         levels = len(root.encoder)
         parts += [(f"encoder.L{i + 1}", f"encoder.{i}") for i in range(levels)]
@@ -91,6 +92,16 @@ def model_parts(model: nn.Module) -> list[tuple[str, str]]:
         if child_name not in _SKIPPED_CHILDREN and any(True for _ in child.parameters()):
             parts.append((child_name, child_name))
     return [(label, prefix + path) for label, path in parts]
+
+
+def _attention_parts(backbone: nn.Module) -> list[tuple[str, str]]:
+    """The composable detector's attention modules, one per neck level, labelled by their
+    class and level ("CBAM@P3"): they run after the neck, before the head."""
+    attention = getattr(backbone, "attention", None)
+    if not isinstance(attention, nn.ModuleDict):
+        return []
+    return [(f"{type(m).__name__}@{level}", f"backbone.attention.{level}")
+            for level, m in attention.items()]  # fmt: skip
 
 
 def _has_tensor(obj: Any) -> bool:
@@ -263,9 +274,20 @@ def format_model_table(specs: Iterable[ModelSpec], with_flops: bool = True) -> s
     return _table(header, rows, right={2, 3, 4})
 
 
+def _millions(params: int) -> str:
+    # Small parts (attention modules: a few thousand weights) would all read 0.000.
+    return f"{params / 1e6:.6f}" if 0 < params < 100_000 else f"{params / 1e6:.3f}"
+
+
+def _gflops(gflops: float) -> str:
+    return f"{gflops:.5f}" if 0 < gflops < 0.01 else f"{gflops:.2f}"
+
+
 def format_description(parts: Iterable[PartSummary]) -> str:
     """`studio models --describe`: one line per part output (shape, stride), with the part's
-    params and GFLOPs on its first line, and a total."""
+    params and GFLOPs on its first line, and a total. Parts of under 0.1M params or 0.01
+    GFLOPs (attention modules) get more decimals. GFLOPs count matmuls and convolutions only
+    (torch's FlopCounterMode): the elementwise products of attention are not in them."""
     parts = list(parts)
     rows = []
     for part in parts:
@@ -278,8 +300,8 @@ def format_description(parts: Iterable[PartSummary]) -> str:
                     key,
                     "x".join(map(str, shape)) or "-",
                     "" if stride is None else str(stride),
-                    f"{part.params / 1e6:.3f}" if i == 0 else "",
-                    f"{part.gflops:.2f}" if i == 0 else "",
+                    _millions(part.params) if i == 0 else "",
+                    _gflops(part.gflops) if i == 0 else "",
                 ]
             )
     total_params = sum(p.params for p in parts)

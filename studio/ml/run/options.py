@@ -27,7 +27,15 @@ COMPOSABLE_OPTIONS: dict[str, tuple[type, str]] = {
     "block": (str, "composable detector: PAN block, c2f or c3"),
     "depth": (int, "composable detector: bottlenecks per PAN block"),
     "head_convs": (int, "composable detector: FCOS tower depth"),
+    "attention": (
+        str,
+        "composable detector: attention after each neck level: none, se, eca "
+        "(channel) or cbam (channel + spatial)",
+    ),
 }
+# Options with a fixed set of values. Spelled out here because this module stays torch-free;
+# equal to studio.ml.models.attention.ATTENTIONS (tests/ml/test_attention.py checks).
+COMPOSABLE_CHOICES: dict[str, tuple[str, ...]] = {"attention": ("none", "se", "eca", "cbam")}
 _FIELDS = {f.name for f in fields(TrainConfig)}
 # Command-line option -> TrainConfig field, with its argparse keywords.
 RECIPE_OPTIONS: dict[str, dict[str, Any]] = {
@@ -65,11 +73,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "--neck/--head, composable (also composable_<backbone>_<neck>_<head>)",
     )
     for name, (kind, text) in COMPOSABLE_OPTIONS.items():
+        choices = COMPOSABLE_CHOICES.get(name)
         p.add_argument(
             _flag(name),
             type=kind,
             dest=f"part_{name}",
-            metavar=name.split("_")[0].upper(),
+            choices=choices,
+            metavar=None if choices else name.split("_")[0].upper(),
             help=text,
         )
     for name, kw in RECIPE_OPTIONS.items():

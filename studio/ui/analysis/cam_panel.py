@@ -6,6 +6,10 @@ name: feature packages do not import each other). Maps are computed on one worke
 thread of the panel's own (`cam_work.CamService`: the model loads once per run, maps are
 cached on disk per run, image, layer and method), so the GUI thread only colours and
 paints. A result for an image no longer shown is dropped by the layer.
+
+A model with attention modules (SE, ECA, CBAM) gets a line of its mean attention entropy per
+level on the image shown (studio.ml.analysis.attention_entropy), measured on the same worker
+after the map.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import StudioError
+from studio.core.progress import Progress
 from studio.core.project import Project
 from studio.ui.analysis.cam_work import (
     GRID_CHANNELS,
@@ -49,6 +54,28 @@ COLORMAPS = ("jet", "turbo", "viridis", "inferno", "magma", "hot")
 OPACITY_STEPS = 100
 
 
+class AttentionCamService(CamService):
+    """CamService that also measures the attention entropy of a run's model on an image."""
+
+    def attention(self, run_id: int, image_id: int, progress: Progress) -> str:
+        """The per-level attention entropy line of run `run_id`'s model on image `image_id`
+        (one forward pass); "" when the model has no attention modules."""
+        from studio.ml.analysis.attention_entropy import (
+            format_entropies,
+            image_attention_entropies,
+        )
+
+        progress.start(1, "measuring attention")
+        with self._lock:
+            with Project.open(self.project_dir) as project:
+                cams = self._run_cams(project, run_id)
+                image = project.image(image_id)
+            entries = image_attention_entropies(cams.model.model, cams.decode(image))
+        progress.step()
+        line = format_entropies(entries)
+        return f"{line} (on {image.name})" if line else ""
+
+
 class CamPanel(QWidget):
     message = Signal(str)
     map_shown = Signal(object)  # CamResult, once it is on the canvas
@@ -62,6 +89,8 @@ class CamPanel(QWidget):
         self.layers: ModelLayers | None = None
         self.result: CamResult | None = None
         self.task: Task | None = None
+        self.attention_task: Task | None = None
+        self._has_attention = False  # the run's model has attention modules
         self._pending: CamAsk | None = None  # asked while a map was being computed
         self._computing = False  # a map is being computed (its callback not yet run)
         self.pool = QThreadPool(self)
@@ -141,7 +170,7 @@ class CamPanel(QWidget):
 
     def set_project(self, project: Project | None) -> None:
         self.project = project
-        self.service = CamService(project.path) if project is not None else None
+        self.service = AttentionCamService(project.path) if project is not None else None
         self.layers, self.result, self.image_id = None, None, None
         self.tree.clear()
         self.reload_runs(force=True)
@@ -166,6 +195,7 @@ class CamPanel(QWidget):
         self.export_btn.setEnabled(False)
         if self.follow.isChecked():
             self.refresh()
+        self._measure_attention()
 
     @property
     def run_id(self) -> int | None:
@@ -176,6 +206,7 @@ class CamPanel(QWidget):
 
     def _run_changed(self) -> None:
         self.layers = None
+        self._has_attention = False
         self.tree.clear()
         self.attention.setText("")
         if self.run_id is None or self.service is None:
@@ -191,6 +222,7 @@ class CamPanel(QWidget):
             return
         self.layers = layers
         self.attention.setText(layers.attention)
+        self._has_attention = any(row.group == "attention" for row in layers.layers)
         self.tree.blockSignals(True)
         self.tree.clear()
         groups: dict[str, QTreeWidgetItem] = {}
@@ -208,6 +240,7 @@ class CamPanel(QWidget):
         self.tree.resizeColumnToContents(0)
         self.status.setText("Model loaded.")
         self.refresh()
+        self._measure_attention()
 
     def _on_layers_failed(self, exc: BaseException) -> None:
         text = str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {exc}"
@@ -249,7 +282,31 @@ class CamPanel(QWidget):
     @property
     def busy(self) -> bool:
         """A map or the layer tree is being computed."""
-        return self._computing or (self.task is not None and not self.task.done)
+        tasks = (self.task, self.attention_task)
+        return self._computing or any(t is not None and not t.done for t in tasks)
+
+    def _measure_attention(self) -> None:
+        """The attention entropy line for the image shown, in the background (after the
+        map: one worker). Models without attention keep the layer tree's line."""
+        run_id, image_id, service = self.run_id, self.image_id, self.service
+        if not self._has_attention or run_id is None or service is None:
+            return
+        if image_id is None:
+            self.attention.setText("Show an image to measure the attention entropy per level.")
+            return
+        self.attention.setText("Measuring the attention entropy…")
+
+        def done(line: str) -> None:
+            if (self.run_id, self.image_id) == (run_id, image_id):
+                self.attention.setText(line)
+
+        def failed(exc: BaseException) -> None:
+            if (self.run_id, self.image_id) == (run_id, image_id):
+                text = str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {exc}"
+                self.attention.setText(f"No attention entropy: {text}")
+
+        self.attention_task = run_task(lambda p: service.attention(run_id, image_id, p), done,
+                                       failed, self.pool)  # fmt: skip
 
     def refresh(self, force: bool = False) -> None:
         """Compute the asked map in the background (the newest ask wins)."""

@@ -26,6 +26,7 @@ def register(api: Any) -> None:
 
     for name, factory, task in (
         ("tiny_detector", conftest.tiny_detector, "detection"),
+        ("slow_tiny_detector", conftest.slow_tiny_detector, "detection"),
         ("tiny_mask_detector", conftest.tiny_mask_detector, "instance_segmentation"),
         ("broken_detector", conftest.broken_detector, "detection"),
     ):
