@@ -8,6 +8,7 @@ import pickle
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -193,6 +194,25 @@ def test_a_failed_checkpoint_write_leaves_no_tmp(tmp_path):
     path = tmp_path / "last.pt"
     with pytest.raises((AttributeError, pickle.PicklingError)):
         save_checkpoint({"model": lambda: None}, path)  # a lambda cannot be pickled
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_during_a_checkpoint_is_one_line_and_leaves_no_tmp(tmp_path, monkeypatch):
+    import errno
+
+    import torch
+
+    from studio.core.errors import StudioError
+
+    def full_disk(obj, f, *args, **kwargs):
+        Path(f).write_bytes(b"partial")  # what a write cut short leaves behind
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    path = tmp_path / "last.pt"
+    with pytest.raises(StudioError) as info:
+        save_checkpoint({"model": {}}, path)
+    assert str(info.value) == f"{path}: cannot write the checkpoint: No space left on device"
     assert list(tmp_path.iterdir()) == []
 
 

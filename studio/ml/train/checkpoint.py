@@ -38,6 +38,9 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     try:
         torch.save(state, tmp)
         os.replace(tmp, path)
+    except OSError as e:  # disk full, folder gone or read-only: say which file, in one line
+        tmp.unlink(missing_ok=True)
+        raise StudioError(f"{path}: cannot write the checkpoint: {e.strerror or e}") from e
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -49,6 +52,9 @@ def copy_checkpoint(src: Path, dst: Path) -> None:
     try:
         shutil.copyfile(src, tmp)
         os.replace(tmp, dst)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise StudioError(f"{dst}: cannot write the checkpoint: {e.strerror or e}") from e
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
