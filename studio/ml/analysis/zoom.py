@@ -22,7 +22,7 @@ Torch-free: the table needs only strides, so `studio analyze zoom --box` stays l
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 DEFAULT_SCALES = (1.0, 0.8, 0.567, 0.4, 0.28)
@@ -37,12 +37,17 @@ class Level:
 
     `stride`: input pixels per grid cell along each axis. `receptive_field`: the side, in
     input pixels, of the square region that can influence one cell (see
-    `backbone_receptive_fields`), or None where it is not known.
+    `backbone_receptive_fields`, or measured by `studio.ml.analysis.receptive_field`), or
+    None where it is not known; `effective_field`: the side of the centred square holding
+    95% of that influence (measured), or None; `field_clipped`: the measured field touched
+    the measurement's input border, so `receptive_field` is a lower bound.
     """
 
     name: str
     stride: int
     receptive_field: int | None = None
+    effective_field: int | None = None
+    field_clipped: bool = False
 
     @property
     def label(self) -> str:
@@ -182,7 +187,22 @@ def backbone_receptive_fields(backbone: str) -> dict[int, int]:
     return fields
 
 
-def with_receptive_fields(levels: Sequence[Level], backbone: str) -> list[Level]:
-    """`levels` with the receptive field of `backbone` at each stride, where it is known."""
+def with_receptive_fields(
+    levels: Sequence[Level],
+    backbone: str,
+    measured: Mapping[int, tuple[int, bool, int]] | None = None,
+) -> list[Level]:
+    """`levels` with the receptive field of `backbone` at each stride, where it is known.
+
+    `measured`: stride -> (theoretical, clipped, effective) field in pixels measured
+    (`studio.ml.analysis.receptive_field`). The ResNet recurrence, exact, wins for the
+    theoretical field; the measurement fills the rest and gives the effective field."""
     fields = backbone_receptive_fields(backbone)
-    return [Level(lv.name, lv.stride, fields.get(lv.stride)) for lv in levels]
+    measured = measured or {}
+    out = []
+    for lv in levels:
+        theory, clipped, effective = measured.get(lv.stride, (None, False, None))
+        exact = lv.stride in fields
+        rf = fields[lv.stride] if exact else theory
+        out.append(Level(lv.name, lv.stride, rf, effective, clipped and not exact))
+    return out

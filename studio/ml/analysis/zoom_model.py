@@ -43,11 +43,16 @@ def default_detector() -> str:
 
 
 def model_input(
-    model: str, image_size: int | None = None, options: Mapping[str, Any] | None = None
+    model: str,
+    image_size: int | None = None,
+    options: Mapping[str, Any] | None = None,
+    measure: bool = False,
 ) -> ModelInput:
     """The resize and levels of registered model `model` at `image_size` (its default when
     None). `options`: build options (a composable detector's backbone=...), which decide
-    the receptive fields. Raises StudioError for an unknown model or a bad size."""
+    the receptive fields. `measure`: measure the receptive fields by input gradients
+    (seconds, once per model: cached); without it only a cached measurement is used.
+    Raises StudioError for an unknown model or a bad size."""
     from studio.ml.models import get_spec
     from studio.ml.models.composable import DEFAULT_OPTIONS
     from studio.ml.models.registry import resize_for
@@ -71,8 +76,18 @@ def model_input(
         model=spec.name,
         image_size=size,
         resize=InputResize.from_dict(resize_for(spec, size)),
-        levels=with_receptive_fields(levels, str(backbone)),
+        levels=with_receptive_fields(levels, str(backbone), _measured(spec.name, options, measure)),
     )
+
+
+def _measured(
+    model: str, options: Mapping[str, Any] | None, measure: bool
+) -> dict[int, tuple[int, bool, int]]:
+    """Stride -> (theoretical, clipped, effective) receptive field, measured or cached."""
+    from studio.ml.analysis.receptive_field import cached_fields, fields_by_stride, measure_fields
+
+    fields = measure_fields(model, options) if measure else cached_fields(model, options)
+    return fields_by_stride(fields or [])
 
 
 def run_config(project: Project, run: str) -> dict[str, Any]:
@@ -90,11 +105,14 @@ def run_config(project: Project, run: str) -> dict[str, Any]:
     return {"model": record.model, **record.config}
 
 
-def run_model_input(project: Project, run: str, image_size: int | None = None) -> ModelInput:
+def run_model_input(
+    project: Project, run: str, image_size: int | None = None, measure: bool = False
+) -> ModelInput:
     """The model and input size run `run` trained with; `image_size` overrides the size."""
     config = run_config(project, run)
     return model_input(
         str(config.get("model") or ""),
         image_size or config.get("image_size"),
         config.get("model_options") or {},
+        measure,
     )

@@ -4,7 +4,9 @@ The JSON object (a stable interface; scripts build on it):
 
 - `model`, `image_size` (the model's size setting, pixels), `resize` ({"min_size",
   "max_size"} or {"fixed"});
-- `levels`: [{"name", "stride", "receptive_field" (pixels or null)}];
+- `levels`: [{"name", "stride", "receptive_field" (theoretical, pixels or null),
+  "effective_field" (pixels or null), "receptive_field_at_least" (the field reached the
+  measurement's input border)}];
 - `box`: the box size the rows follow (pixels at the input, zoom 1): `--box`, or else the
   median object of the project;
 - `rows`: one per zoom: {"zoom", "image" (input side, pixels), "box" (pixels), "cells"
@@ -103,7 +105,13 @@ def report_json(report: ZoomReport) -> dict[str, Any]:
         if r.fixed
         else {"min_size": r.min_size, "max_size": r.max_size},
         "levels": [
-            {"name": lv.name, "stride": lv.stride, "receptive_field": lv.receptive_field}
+            {
+                "name": lv.name,
+                "stride": lv.stride,
+                "receptive_field": lv.receptive_field,
+                "effective_field": lv.effective_field,
+                "receptive_field_at_least": lv.field_clipped,
+            }
             for lv in m.levels
         ],
         "box": round(report.box, 4),
@@ -176,12 +184,27 @@ def _model_lines(m: ModelInput) -> list[str]:
         resize = f"input {r.max_size} on the longer side"
     else:
         resize = f"input {r.min_size} on the shorter side, at most {r.max_size} on the longer"
-    fields = ", ".join(
-        f"{lv.label} {lv.receptive_field} px" for lv in m.levels if lv.receptive_field
-    )
     lines = [f"model {m.model}, {resize}", "levels " + ", ".join(lv.label for lv in m.levels)]
-    if fields:
-        lines.append(f"receptive fields (theoretical, of the backbone) {fields}")
+    return lines + _field_lines(m.levels)
+
+
+def _field_lines(levels: Sequence[Level]) -> list[str]:
+    """The receptive fields, theoretical and effective, with what they mean."""
+    theory = ", ".join(
+        f"{lv.label} {'at least ' if lv.field_clipped else ''}{lv.receptive_field} px"
+        for lv in levels
+        if lv.receptive_field
+    )
+    effective = ", ".join(
+        f"{lv.label} {lv.effective_field} px" for lv in levels if lv.effective_field
+    )
+    lines = [f"receptive fields (theoretical, of the backbone) {theory}"] if theory else []
+    if effective:
+        lines.append(f"effective receptive fields (of the backbone) {effective}")
+        lines.append(
+            "(theoretical: every input pixel that can influence a cell; effective: the"
+            " centred square where 95% of the influence lies)"
+        )
     return lines
 
 
@@ -240,13 +263,16 @@ def _choose_model(a: argparse.Namespace, project) -> ModelInput:
     if a.run:
         if project is None:
             raise StudioError("--run needs the project folder")
-        return run_model_input(project, a.run, a.image_size)
+        return run_model_input(project, a.run, a.image_size, measure=True)
+    # Measuring the receptive fields builds the model (seconds): only for a project; a
+    # bare --box table stays fast and shows a cached measurement when there is one.
+    measure = project is not None
     if a.model:
-        return model_input(a.model, a.image_size)
+        return model_input(a.model, a.image_size, measure=measure)
     if project is not None:
         from studio.ml.run.recipe import default_model
 
-        return model_input(default_model(project), a.image_size)
+        return model_input(default_model(project), a.image_size, measure=measure)
     return model_input(default_detector(), a.image_size)
 
 
