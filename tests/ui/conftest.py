@@ -109,3 +109,27 @@ def window(qtbot, project_dir):
     yield w
     w.close()
     w.browser.thumbs.wait(5000)
+
+
+@pytest.fixture
+def setup(qtbot, tmp_path):
+    """A canvas showing the first of two images (800x600, 640x480) of a new project;
+    yields (view, project, image ids). Used by the canvas test modules."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from canvas_helpers import make_project, wait_until
+
+    from studio.ui.canvas import CanvasView
+
+    project, ids = make_project(tmp_path, [(800, 600), (640, 480)])
+    view = CanvasView()
+    qtbot.addWidget(view)
+    view.resize(900, 700)
+    view.show()
+    view.set_project(project)
+    view.show_image(ids[0])
+    wait_until(lambda: view.image_layer.has_pixels)
+    yield view, project, ids
+    view.shutdown()
+    project.close()

@@ -26,7 +26,6 @@ from canvas_helpers import (  # noqa: E402
     add_image_row,
     click,
     drag,
-    make_project,
     many_polygons,
     move,
     press,
@@ -35,26 +34,9 @@ from canvas_helpers import (  # noqa: E402
     wait_until,
 )
 
-from studio.ui.canvas import CanvasView  # noqa: E402
-
 RIGHT = Qt.MouseButton.RightButton
 SHIFT = Qt.KeyboardModifier.ShiftModifier
 CTRL = Qt.KeyboardModifier.ControlModifier
-
-
-@pytest.fixture
-def setup(qtbot, tmp_path):
-    project, ids = make_project(tmp_path, [(800, 600), (640, 480)])
-    view = CanvasView()
-    qtbot.addWidget(view)
-    view.resize(900, 700)
-    view.show()
-    view.set_project(project)
-    view.show_image(ids[0])
-    wait_until(lambda: view.image_layer.has_pixels)
-    yield view, project, ids
-    view.shutdown()
-    project.close()
 
 
 def anns(project, image_id):

@@ -21,25 +21,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from canvas_helpers import click, drag, make_project, wait_until  # noqa: E402
 
 from studio.core.kinds import ShapeKind  # noqa: E402
-from studio.ui.canvas import CanvasView  # noqa: E402
 from studio.ui.canvas.editor import Editor  # noqa: E402
 from studio.ui.canvas.layers import AnnotationLayer, Layer, SceneLayer  # noqa: E402
 from studio.ui.canvas.tools import CanvasContext, Interaction  # noqa: E402
-
-
-@pytest.fixture
-def setup(qtbot, tmp_path):
-    project, ids = make_project(tmp_path, [(800, 600), (640, 480)])
-    view = CanvasView()
-    qtbot.addWidget(view)
-    view.resize(900, 700)
-    view.show()
-    view.set_project(project)
-    view.show_image(ids[0])
-    wait_until(lambda: view.image_layer.has_pixels)
-    yield view, project, ids
-    view.shutdown()
-    project.close()
 
 
 class GridLayer(SceneLayer):
