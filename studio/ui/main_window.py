@@ -151,6 +151,7 @@ class MainWindow(QMainWindow):
         # maps): hidden until asked for, like training.
         self.inspect_dock = InspectDock(self)
         self.inspect_dock.attach_canvas(self.canvas, self.browser.selected_ids)
+        self.inspect_dock.image_errors.connect(self.browser.set_error_counts)
         self.analysis_dock = AnalysisDock(self)
         self.analysis_dock.attach_canvas(self.canvas)
         self.canvas.image_shown.connect(self.analysis_dock.show_image)
@@ -169,7 +170,7 @@ class MainWindow(QMainWindow):
     def _show_objects(self, refs: list[ObjectRef]) -> None:
         """Objects an Inspect number stands for: select their images, show the first."""
         if refs:
-            self.browser.select_ids(sorted({r.image_id for r in refs}))
+            self.browser.show_only(sorted({r.image_id for r in refs}))
             self.show_image(refs[0].image_id)
             self.inspect_dock.zoom_to(refs[0])
 

@@ -5,9 +5,12 @@ The window hands it the canvas (`attach_canvas`: the dock drives the canvas's
 "predictions" layer and layer toggles through the canvas's public methods) and where
 the browser's selection is (`selected_images`). Everything the dock finds is emitted
 as `objects_chosen` (a list of `work.ObjectRef`); the window shows those images in the
-browser and calls `zoom_to` with the one opened. Evaluation runs on a worker thread;
-moving the score slider or the IoU re-counts without AP (AP and the TIDE breakdown do
-not depend on the score threshold; TIDE matches at 0.5 whatever the IoU).
+browser and calls `zoom_to` with the one opened. Each new report (full evaluation, or a
+re-count after the slider, the IoU or a label changed) is also emitted per image as
+`image_errors` ({} when there is none), for the browser's counts, filters and sorts.
+Evaluation runs on a worker thread; moving the score slider or the IoU re-counts without
+AP (AP and the TIDE breakdown do not depend on the score threshold; TIDE matches at 0.5
+whatever the IoU).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from studio.core.project import Project
 from studio.ml.analysis.errors import ErrorReport
+from studio.ml.analysis.per_image import PerImageErrors, per_image_errors
 from studio.ui.analysis.evaluation import EvaluationView
 from studio.ui.analysis.predict_bar import ALL_SPLITS, PredictBar
 from studio.ui.analysis.review_panel import ReviewPanel
@@ -46,6 +50,7 @@ RECOUNT_MS = 120  # debounce of re-counting while the slider moves
 class InspectDock(QDockWidget):
     objects_chosen = Signal(object)  # list[ObjectRef]
     message = Signal(str)  # one line for the status bar
+    image_errors = Signal(object)  # PerImageErrors (dict: image id -> ImageErrors), or {}
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Inspect", parent)
@@ -147,8 +152,7 @@ class InspectDock(QDockWidget):
             self._bridge = None
         self.project = project
         self.review.project = project
-        self.report = None
-        self.evaluation.set_report(None)
+        self._set_report(None)
         if project is not None:
             self._bridge = ProjectBridge(project.events)
             self._bridge.connect_queued("annotations_changed", self._on_annotations_changed)
@@ -203,8 +207,7 @@ class InspectDock(QDockWidget):
             self.layer.set_errors_shown(on)
 
     def _on_run_changed(self, run_id: int | None) -> None:
-        self.report = None
-        self.evaluation.set_report(None)
+        self._set_report(None)
         if self.layer is not None:
             self.layer.set_run(run_id)
             self.review.refresh()
@@ -250,17 +253,18 @@ class InspectDock(QDockWidget):
         self._generation += 1
         gen = self._generation
 
-        def work(progress: Any) -> ErrorReport:
-            return evaluate(folder, run_id, split=split_arg, iou=iou, score=score,
-                            with_ap=with_ap, progress=progress)  # fmt: skip
+        def work(progress: Any) -> tuple[ErrorReport, PerImageErrors]:
+            report = evaluate(folder, run_id, split=split_arg, iou=iou, score=score,
+                              with_ap=with_ap, progress=progress)  # fmt: skip
+            return report, per_image_errors(report)
 
-        def done(report: ErrorReport) -> None:
+        def done(result: tuple[ErrorReport, PerImageErrors]) -> None:
             if gen != self._generation:
                 return  # a later evaluation is on its way
+            report, per_image = result
             if not with_ap and last is not None:
                 report.aps, report.tide = last.aps, last.tide
-            self.report = report
-            self.evaluation.set_report(report)
+            self._set_report(report, per_image)
             self.eval_btn.setEnabled(True)
 
         def failed(exc: BaseException) -> None:
@@ -271,6 +275,15 @@ class InspectDock(QDockWidget):
         self.eval_btn.setEnabled(False)
         self.evaluation.summary.setText("Evaluating…")
         run_task(work, done, failed)
+
+    def _set_report(
+        self, report: ErrorReport | None, per_image: PerImageErrors | None = None
+    ) -> None:
+        had = self.report is not None
+        self.report = report
+        self.evaluation.set_report(report)
+        if report is not None or had:
+            self.image_errors.emit(per_image if per_image is not None else {})
 
     # --- going to an object --------------------------------------------------------------
 

@@ -1,5 +1,7 @@
-"""How the browser paints a row: the thumbnail above the name in the grid, a status dot
-and the shape count."""
+"""How the browser paints a row: the thumbnail above the name in the grid, a status dot,
+the shape count and, while the Inspect dock has a report, the model's errors on the image
+("TP 3 · FP 1 · miss 2" in the canvas's error colours on a dark pill, so that it reads
+the same on light and dark themes)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,12 @@ from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem
 
 from studio.core.browse import BrowseRow
-from studio.ui.browser.model import STATUS_COLORS, RowRole
+from studio.ml.analysis.per_image import ImageErrors
+from studio.ui.browser.model import GRID_ICON, STATUS_COLORS, ErrorsRole, RowRole
+
+# The canvas's error colours (its predictions layer): TP green, FP red, missed orange.
+ERROR_COLORS = (QColor("#2ecc40"), QColor("#ff4136"), QColor("#ff851b"))
+SEPARATOR = " · "
 
 
 class ThumbDelegate(QStyledItemDelegate):
@@ -52,4 +59,37 @@ class ThumbDelegate(QStyledItemDelegate):
             painter.drawRoundedRect(badge, 4, 4)
             painter.setPen(QColor("white"))
             painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+        errors: ImageErrors | None = index.data(ErrorsRole)
+        if errors is not None:
+            compact = index.model().compact  # type: ignore[attr-defined]
+            self._paint_errors(painter, r, errors, compact)
         painter.restore()
+
+    def _paint_errors(self, painter: QPainter, r: QRect, e: ImageErrors, compact: bool) -> None:
+        """The counts on a dark pill: across the thumbnail's lower edge in the grid, at
+        the right end of the row in the list. Words are dropped when they do not fit."""
+        fm = painter.fontMetrics()
+        parts = [f"TP {e.tp}", f"FP {e.fp}", f"miss {e.fn}"]
+        width = fm.horizontalAdvance(SEPARATOR.join(parts)) + 8
+        if width > r.width() - 8:
+            parts = [str(e.tp), str(e.fp), str(e.fn)]
+            width = fm.horizontalAdvance(SEPARATOR.join(parts)) + 8
+        h = fm.height() + 2
+        if compact:
+            pill = QRect(r.right() - width - 4, r.center().y() - h // 2, width, h)
+        else:
+            # The picture sits at the top of the cell (`initStyleOption`).
+            bottom = r.top() + GRID_ICON.height() + 2
+            pill = QRect(r.center().x() - width // 2, bottom - h, width, h)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 190))
+        painter.drawRoundedRect(pill, 4, 4)
+        x = pill.left() + 4
+        for k, (part, color) in enumerate(zip(parts, ERROR_COLORS, strict=True)):
+            if k:
+                painter.setPen(QColor(220, 220, 220))
+                painter.drawText(x, pill.top(), width, h, Qt.AlignmentFlag.AlignVCenter, SEPARATOR)
+                x += fm.horizontalAdvance(SEPARATOR)
+            painter.setPen(color)
+            painter.drawText(x, pill.top(), width, h, Qt.AlignmentFlag.AlignVCenter, part)
+            x += fm.horizontalAdvance(part)

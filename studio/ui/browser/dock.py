@@ -3,7 +3,9 @@
 A QListView over `ImageListModel` (model.py), a list model holding only image ids
 (one query, see `studio.core.browse`). Row details come a page at a time, thumbnails only
 for painted rows, so 100,000 images scroll like 100. Filters show facet counts computed
-in a worker; bulk status / split / delete act on the selection.
+in a worker; bulk status / split / delete act on the selection. The model's errors
+(`set_error_counts`) and a pinned set of images (`show_only`) narrow and order that id
+list in Python (error_filter.py).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QColor, QPixmap
+from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -30,7 +32,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
-    QMenu,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -39,9 +40,11 @@ from PySide6.QtWidgets import (
 from studio.core import browse
 from studio.core.kinds import ImageStatus, Split
 from studio.core.project import Project
+from studio.ml.analysis.per_image import ErrorFilter
+from studio.ui.browser.bulk import BulkActions
 from studio.ui.browser.delegate import ThumbDelegate
+from studio.ui.browser.error_filter import ErrorFilterBar, error_sort
 from studio.ui.browser.model import GRID_ICON, LIST_ICON, STATUS_LABELS, ImageListModel
-from studio.ui.common import plain_text
 from studio.ui.common.concurrency import run_task
 
 SOURCE_LABELS = {
@@ -52,7 +55,7 @@ SOURCE_LABELS = {
 SORT_LABELS = {"name": "Name", "date": "Date added", "objects": "Objects"}
 
 
-class BrowserDock(QDockWidget):
+class BrowserDock(BulkActions, QDockWidget):
     """Filters + the image list. Emits `image_activated` when the user picks an image."""
 
     image_activated = Signal(int)
@@ -67,11 +70,13 @@ class BrowserDock(QDockWidget):
         self._syncing = False  # True while the code, not the user, moves the selection
         self._counts_generation = 0
         self.last_counts: dict[str, Any] = {}
+        self._base_ids: list[int] = []  # the last SQL result, before the error filter
         body = QWidget(self)
         layout = QVBoxLayout(body)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(4)
         layout.addLayout(self._build_filters())
+        layout.addWidget(self.errors.chip)
         layout.addWidget(self._build_view(), 1)
         layout.addLayout(self._build_actions())
         self.setWidget(body)
@@ -118,6 +123,9 @@ class BrowserDock(QDockWidget):
         self.view_button.setToolTip("Compact list instead of thumbnails")
         sort_row.addWidget(self.view_button)
         grid.addLayout(sort_row, 3, 0, 1, 2)
+        self.errors = ErrorFilterBar(self.sort_combo, self)
+        self.errors.changed.connect(self._reapply)
+        grid.addWidget(self.errors.combo, 4, 0, 1, 2)
         self.text_edit.textChanged.connect(lambda _t: self._text_timer.start())
         for combo in (self.class_combo, self.status_combo, self.split_combo, self.source_combo):
             combo.activated.connect(lambda _i: self.refresh_now())
@@ -155,31 +163,6 @@ class BrowserDock(QDockWidget):
         self._apply_view_mode(False)
         return self.view
 
-    def _build_actions(self) -> QHBoxLayout:
-        row = QHBoxLayout()
-        self.count_label = QLabel("")
-        self.status_button = QToolButton(text="Status")
-        self.split_button = QToolButton(text="Split")
-        self.delete_button = QToolButton(text="Delete…")
-        status_menu, split_menu = QMenu(self), QMenu(self)
-        for s in ImageStatus:
-            status_menu.addAction(STATUS_LABELS[s], lambda s=s: self.set_status_selected(s))
-        for s in Split:
-            split_menu.addAction(s.value, lambda s=s: self.set_split_selected(s))
-        self.status_button.setMenu(status_menu)
-        self.split_button.setMenu(split_menu)
-        for b in (self.status_button, self.split_button):
-            b.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-            b.setToolTip("Set for every selected image")
-        self.delete_button.setToolTip("Remove the selected images from the project")
-        self.delete_button.clicked.connect(self.delete_selected)
-        row.addWidget(self.count_label, 1)
-        row.addWidget(self.status_button)
-        row.addWidget(self.split_button)
-        row.addWidget(self.delete_button)
-        self._on_selection_changed()
-        return row
-
     def _build_timers(self) -> None:
         # Typing and bursts of project events (an import, a drag) refresh once.
         self._text_timer = QTimer(self, singleShot=True, interval=250)
@@ -216,6 +199,10 @@ class BrowserDock(QDockWidget):
         self.project = project
         self._counts_generation += 1
         self.model.set_project(project)
+        self.errors.blockSignals(True)  # refresh_now below applies both
+        self.errors.clear_pin()
+        self.set_error_counts({})
+        self.errors.blockSignals(False)
         self._reload_class_combo()
         self.refresh_now()
 
@@ -255,18 +242,28 @@ class BrowserDock(QDockWidget):
             self.count_label.setText("")
             return
         f = self.filters()
-        ids = browse.query_images(
-            self.project,
-            **f,
-            sort=self.sort_combo.currentData(),
-            descending=self.desc_button.isChecked(),
+        sort, descending = self.errors.sql_order(
+            self.sort_combo.currentData(), self.desc_button.isChecked()
         )
-        if ids == self.model.ids():
-            self.model.invalidate()
-        else:
-            self._replace_ids(ids)
-        self._update_count_label()
+        self._base_ids = browse.query_images(self.project, **f, sort=sort, descending=descending)
+        self._show_ids(invalidate=True)
         self._start_counts(f)
+
+    def _reapply(self) -> None:
+        """The error filter, error counts or pinned images changed: re-narrow the last
+        SQL result without querying again."""
+        if self.project is not None:
+            self._show_ids(invalidate=False)
+
+    def _show_ids(self, invalidate: bool) -> None:
+        ids = self.errors.apply(
+            self._base_ids, self.sort_combo.currentData(), self.desc_button.isChecked()
+        )
+        if ids != self.model.ids():
+            self._replace_ids(ids)
+        elif invalidate:
+            self.model.invalidate()
+        self._update_count_label()
 
     def _replace_ids(self, ids: list[int]) -> None:
         selected = self.selected_ids()
@@ -348,6 +345,31 @@ class BrowserDock(QDockWidget):
         finally:
             self._syncing = False
 
+    def set_error_counts(self, counts: dict[int, Any]) -> None:
+        """Per-image errors of the model (image id -> `per_image.ImageErrors`; {}: none):
+        shown on the rows, and the Errors filter and error sorts while there are any."""
+        was_error_sort = error_sort(self.sort_combo.currentData()) is not None
+        self.model.set_error_counts(counts)
+        self.errors.set_counts(counts)  # re-applies over the last SQL result
+        if was_error_sort and error_sort(self.sort_combo.currentData()) is None:
+            self.refresh_now()  # the error sort went away: back to an SQL order
+
+    def show_only(self, image_ids: Sequence[int], source: str = "Inspect") -> None:
+        """Filter the list to exactly `image_ids` (other filters reset, the sort kept)
+        until the "Showing N images from `source` ✕" button is clicked; the first of
+        `image_ids` becomes current, without emitting `image_activated`."""
+        for combo in (self.class_combo, self.status_combo, self.split_combo, self.source_combo):
+            combo.setCurrentIndex(0)
+        self.text_edit.blockSignals(True)
+        self.text_edit.clear()
+        self.text_edit.blockSignals(False)
+        self.errors.blockSignals(True)
+        self.errors.set_filter(ErrorFilter.ANY)
+        self.errors.pin(image_ids, source)
+        self.errors.blockSignals(False)
+        self.refresh_now()
+        self.select_ids(list(image_ids[:1]))
+
     def select_ids(self, image_ids: Sequence[int]) -> None:
         self._syncing = True
         try:
@@ -394,47 +416,6 @@ class BrowserDock(QDockWidget):
         end = last.row() if last.isValid() else self.model.rowCount() - 1
         ids = self.model.ids()
         self.thumbs.retain(ids[first.row() : end + 1])
-
-    # --- bulk actions ---
-
-    def set_status_selected(self, status: str) -> None:
-        ids = self.selected_ids()
-        if ids and self.project is not None:
-            self.project.set_status(ids, status)
-
-    def set_split_selected(self, split: str) -> None:
-        ids = self.selected_ids()
-        if ids and self.project is not None:
-            self.project.set_split(ids, split)
-
-    def delete_selected(self) -> bool:
-        ids = self.selected_ids()
-        if not ids or self.project is None:
-            return False
-        n = len(ids)
-        what = "this image" if n == 1 else f"these {n:,} images"
-        answer = plain_text.ask(
-            self,
-            "Delete images",
-            f"Remove {what} and {'its' if n == 1 else 'their'} shapes from the project?\n"
-            "The files stay on disk. Edit ▸ Undo brings them back.",
-        )
-        if not answer:
-            return False
-        self.project.delete_images(ids)
-        return True
-
-    def _context_menu(self, pos) -> None:
-        if not self.view.selectionModel().hasSelection():
-            return
-        menu = QMenu(self)
-        menu.addMenu(self.status_button.menu()).setText("Set status")
-        menu.addMenu(self.split_button.menu()).setText("Set split")
-        menu.addSeparator()
-        delete = QAction("Delete…", menu)
-        delete.triggered.connect(self.delete_selected)
-        menu.addAction(delete)
-        menu.exec(self.view.viewport().mapToGlobal(pos))
 
     # --- view options ---
 

@@ -8,7 +8,7 @@ one indexed query, well under a millisecond); thumbnails come from `ThumbnailLoa
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from PySide6.QtCore import (
@@ -25,6 +25,7 @@ from studio.core import browse
 from studio.core.browse import BrowseRow
 from studio.core.kinds import ImageStatus
 from studio.core.project import Project
+from studio.ml.analysis.per_image import ImageErrors
 from studio.ui.browser.thumbnails import ThumbnailLoader, placeholder_pixmap
 from studio.ui.common.plain_text import plain_tooltip
 
@@ -34,6 +35,7 @@ GRID_ICON = QSize(128, 96)
 LIST_ICON = QSize(40, 30)
 IdRole = Qt.ItemDataRole.UserRole + 1
 RowRole = Qt.ItemDataRole.UserRole + 2
+ErrorsRole = Qt.ItemDataRole.UserRole + 3  # the row's `per_image.ImageErrors`, or None
 
 STATUS_COLORS = {
     ImageStatus.NEW: QColor("#9e9e9e"),
@@ -55,6 +57,7 @@ _ROLES = frozenset(
         Qt.ItemDataRole.ToolTipRole,
         IdRole,
         RowRole,
+        ErrorsRole,
     }
 )
 
@@ -74,6 +77,7 @@ class ImageListModel(QStringListModel):
         self._ids: list[int] = []
         self._row_of: dict[int, int] | None = None  # built on first use
         self._pages: OrderedDict[int, dict[int, BrowseRow]] = OrderedDict()
+        self.error_counts: Mapping[int, ImageErrors] = {}
         self.compact = False
         self.thumbs = ThumbnailLoader(GRID_ICON, self)
         self.thumbs.ready.connect(self._thumb_ready)
@@ -107,6 +111,12 @@ class ImageListModel(QStringListModel):
     def invalidate(self) -> None:
         """Row details changed (status, split, shape count): refetch what is painted."""
         self._pages.clear()
+        if self._ids:
+            self.dataChanged.emit(self.index(0), self.index(len(self._ids) - 1))
+
+    def set_error_counts(self, counts: Mapping[int, ImageErrors]) -> None:
+        """The model's errors per image id ({}: none); repaints the rows."""
+        self.error_counts = counts or {}
         if self._ids:
             self.dataChanged.emit(self.index(0), self.index(len(self._ids) - 1))
 
@@ -150,6 +160,8 @@ class ImageListModel(QStringListModel):
         row = index.row()
         if role == IdRole:
             return self._ids[row]
+        if role == ErrorsRole:
+            return self.error_counts.get(self._ids[row])
         info = self.row_info(row)
         if info is None:
             return None
@@ -166,6 +178,11 @@ class ImageListModel(QStringListModel):
                 f"{info.path}\n{info.width} × {info.height} px · "
                 f"{STATUS_LABELS[info.status]} · {info.split} · {info.n_objects} shapes"
             )
+            errors = self.error_counts.get(info.id)
+            if errors is not None:
+                tip += f"\nModel: {errors.text()}"
+                if errors.lowest_score is not None:
+                    tip += f" · lowest score {errors.lowest_score:.2f}"
             error = self.thumbs.errors.get(info.id)
             return plain_tooltip(f"{tip}\ncannot show: {error}" if error else tip)
         if role == RowRole:
