@@ -1,8 +1,10 @@
 """Benchmark the labelling canvas (a script, not a test): python benchmarks/bench_canvas.py
 
-1. Edits on a canvas with 3,000 polygons, driven by real mouse events: a vertex move
-   (database write + scene refresh + the repaint it causes) and a box drawn with the
-   box tool (press, move, release, repaint). Median and p95 over 50 of each.
+1. A canvas with 3,000 polygons: opening the image; frames at fit (an unchanged
+   repaint, a pan step, a zoom step, the sharp redraw once a zoom settles); edits
+   driven by real mouse events: a vertex move (database write + scene refresh + the
+   repaint it causes), the undo of a vertex drag, and a box drawn with the box tool
+   (press, move, release, repaint). Median and p95 over 50 of each.
 2. A 24-megapixel JPEG (6000 x 4000, generated): from the key press that shows the next
    image to that image painted, with and without prefetch, each as a ratio to decoding
    the same JPEG with cv2.imread in the same run.
@@ -71,13 +73,7 @@ def bench_edits(app: QApplication, folder: Path) -> dict[str, list[float]]:
     wait_until(lambda: view.image_layer.has_pixels)
     app.processEvents()
     out: dict[str, list[float]] = {"open image with 3,000 polygons": [time.perf_counter() - t]}
-
-    full = []
-    for _ in range(5):
-        t = time.perf_counter()
-        view.viewport().repaint()
-        full.append(time.perf_counter() - t)
-    out["full repaint at fit (pan/zoom frame)"] = full
+    out.update(bench_frames(app, view))
 
     # Vertex moves, zoomed in as one is when editing vertices.
     rec = view.shapes.items[max(view.shapes.items)].record
@@ -124,6 +120,35 @@ def bench_edits(app: QApplication, folder: Path) -> dict[str, list[float]]:
     view.shutdown()
     view.close()
     project.close()
+    return out
+
+
+def bench_frames(app: QApplication, view: CanvasView) -> dict[str, list[float]]:
+    """Frames at fit over 3,000 polygons: a repaint of an unchanged view, a pan step,
+    a zoom step (a wheel notch), and the sharp redraw once a zoom settles."""
+
+    def timed(step) -> float:
+        t = time.perf_counter()
+        step()
+        view.viewport().repaint()
+        return time.perf_counter() - t
+
+    out: dict[str, list[float]] = {}
+    out["full repaint at fit (pan/zoom frame)"] = [timed(lambda: None) for _ in range(5)]
+    bar = view.horizontalScrollBar()
+    out["pan frame at fit (20 px + repaint)"] = [
+        timed(lambda i=i: bar.setValue(bar.value() + (20 if i % 2 else -20)))
+        for i in range(N_EDITS)
+    ]
+    zooms, settles = [], []
+    for i in range(N_EDITS // 2):
+        factor = 2.0 ** (0.25 if i % 2 == 0 else -0.25)  # one wheel notch in, then out
+        zooms.append(timed(lambda f=factor: view.set_zoom(view.zoom * f)))
+        settles.append(timed(view.shapes.raster.view_settled))
+    out["zoom frame (wheel notch + repaint)"] = zooms
+    out["sharp redraw once a zoom settles"] = settles
+    view.fit()
+    app.processEvents()
     return out
 
 

@@ -4,6 +4,8 @@ database by diffing.
 `AnnotationLayer` owns one item per annotation, keyed by annotation id, and updates only the
 items whose records changed, so an edit on a canvas of 3,000 polygons touches one item.
 It also draws the canvas-only state: hover, selection, handles, the active vertex.
+Plain shapes (neither hovered nor selected) are painted from one cached picture by a
+`ShapeRaster`; hovered and selected ones paint themselves above it.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtWidgets import QGraphicsScene
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 
 from studio.core.kinds import ShapeKind, Source
 from studio.core.project import Project
 from studio.core.records import AnnotationRecord, ClassRecord, ImageRecord
 from studio.ui.canvas.geometry import bbox_area, box_handle_points
 from studio.ui.canvas.layers.base import SceneLayer
+from studio.ui.canvas.layers.shape_raster import ShapeRaster
 from studio.ui.canvas.scene_items import (
     Z_SHAPES,
     BoxItem,
@@ -29,6 +32,7 @@ from studio.ui.canvas.scene_items import (
     shape_item_type,
 )
 
+NO_CONTENTS = QGraphicsItem.GraphicsItemFlag.ItemHasNoContents  # a plain shape: see raster
 MAX_HANDLES = 2000  # past this (a huge multi-selection), handles are left out
 # From this many shapes on, plain shapes are outlines only and lines are not
 # antialiased: a full repaint of 3,000 filled antialiased polygons takes ~0.6 s on a
@@ -61,16 +65,25 @@ class AnnotationLayer(SceneLayer):
         self.active_vertex: tuple[int, int, int] | None = None  # ann id, part, index
         self.dense = False
         self.on_density_changed: Callable[[bool], None] | None = None
+        self.items_built = 0  # shape items made or updated from records (tests read it)
         self._handles: list[HandleItem] = []
         self.tag = TagItem()
+        self.raster = ShapeRaster(self._plain_in)
 
     def attach(self, scene: QGraphicsScene) -> None:
         super().attach(scene)
         scene.addItem(self.tag)
+        scene.addItem(self.raster)
 
     def show_image(self, image: ImageRecord, project: Project) -> None:
         self.clear()
+        # Shapes lie on the image; the margin keeps a stray one (outside it) drawn.
+        m = max(image.width, image.height, 1)
+        self.raster.set_bounds(QRectF(-m, -m, image.width + 2 * m, image.height + 2 * m))
         self.replace_all(project.annotations(image_ids=[image.id]))
+
+    def view_changed(self, visible: QRectF, zoom: float) -> None:
+        self.raster.view_settled()
 
     @property
     def _scene(self) -> QGraphicsScene:
@@ -92,6 +105,7 @@ class AnnotationLayer(SceneLayer):
         self.styles = {c.id: ClassStyle(c.color) for c in classes}
         self.class_names = {c.id: c.name for c in classes}
         if old != {cid: s.color.name() for cid, s in self.styles.items()}:
+            self.raster.invalidate()
             for ann_id in self.items:
                 self._restyle(ann_id)
             self._update_handles()
@@ -106,10 +120,11 @@ class AnnotationLayer(SceneLayer):
         for item in self.items.values():
             self._scene.removeItem(item)
         self.items.clear()
+        self.raster.invalidate()
         self.selected.clear()
         self.hover = None
         self.active_vertex = None
-        self._check_density()
+        self._check_density(0)
         self._update_handles()
 
     def replace_all(self, records: list[AnnotationRecord]) -> bool:
@@ -126,38 +141,52 @@ class AnnotationLayer(SceneLayer):
         return self._apply(new, gone)
 
     def _apply(self, new: dict[int, AnnotationRecord], gone: list[int]) -> bool:
-        changed = bool(gone)
         for ann_id in gone:
-            self._scene.removeItem(self.items.pop(ann_id))
-            self.selected.discard(ann_id)
-            if self.hover == ann_id:
-                self.hover = None
-        for ann_id, rec in new.items():
-            item = self.items.get(ann_id)
-            if item is not None and item.record == rec:
-                continue
-            changed = True
-            if item is None or type(item) is not shape_item_type(rec):
-                if item is not None:
-                    self._scene.removeItem(item)
-                item = make_shape_item(rec)
-                self._scene.addItem(item)
-                self.items[ann_id] = item
-            else:
-                item.set_record(rec)
-            item.setVisible(self._shows(rec))
-            self._restyle(ann_id)
+            self._remove(ann_id)
+        todo = [(i, r) for i, r in new.items() if i not in self.items or self.items[i].record != r]
+        if todo:
+            # Decide the density first, so that each new item is styled once.
+            self._check_density(len(self.items) + sum(1 for i, _ in todo if i not in self.items))
+        for ann_id, rec in todo:
+            self._put(ann_id, rec)
         if self.active_vertex and not self._vertex_exists(*self.active_vertex):
             self.active_vertex = None
-        if changed:
-            self._check_density()
+        if gone or todo:
+            self._check_density(len(self.items))
             self._update_handles()
-        return changed
+        return bool(gone or todo)
 
-    def _check_density(self) -> None:
-        dense = len(self.items) >= DENSE_SHAPES
+    def _remove(self, ann_id: int) -> None:
+        item = self.items.pop(ann_id)
+        self._unpaint(item)
+        self._scene.removeItem(item)
+        self.selected.discard(ann_id)
+        if self.hover == ann_id:
+            self.hover = None
+
+    def _put(self, ann_id: int, rec: AnnotationRecord) -> None:
+        """Make or update the item of `rec` (`items_built` counts these)."""
+        item = self.items.get(ann_id)
+        if item is not None:
+            self._unpaint(item)  # where it was
+        if item is None or type(item) is not shape_item_type(rec):
+            if item is not None:
+                self._scene.removeItem(item)
+            item = make_shape_item(rec)
+            self._scene.addItem(item)
+            self.items[ann_id] = item
+        else:
+            item.set_record(rec)
+        self.items_built += 1
+        if not self._shows(rec):
+            item.setVisible(False)
+        self._restyle(ann_id)
+
+    def _check_density(self, count: int) -> None:
+        dense = count >= DENSE_SHAPES
         if dense != self.dense:
             self.dense = dense
+            self.raster.invalidate()
             for ann_id in self.items:
                 self._restyle(ann_id)
             if self.on_density_changed is not None:
@@ -195,6 +224,7 @@ class AnnotationLayer(SceneLayer):
     def set_fill_opacity(self, alpha: int | None) -> None:
         """Fill plain shapes at `alpha` (0-255; 0 = outlines only); None: the default."""
         self.fill_alpha = alpha
+        self.raster.invalidate()
         for ann_id in self.items:
             self._restyle(ann_id)
 
@@ -204,6 +234,7 @@ class AnnotationLayer(SceneLayer):
         self._update_tag()
 
     def _apply_visible(self) -> None:
+        self.raster.invalidate()
         for item in self.items.values():
             item.setVisible(self._shows(item.record))
         self.selected = {i for i in self.selected if self.is_visible(i)}
@@ -239,12 +270,38 @@ class AnnotationLayer(SceneLayer):
 
     def _restyle(self, ann_id: int) -> None:
         item = self.items[ann_id]
+        hover, selected = ann_id == self.hover, ann_id in self.selected
         item.apply_style(
-            self.style(item.record.class_id).with_fill(self.fill_alpha),
-            ann_id == self.hover,
-            ann_id in self.selected,
-            self.dense,
+            self.style(item.record.class_id).with_fill(self.fill_alpha), hover, selected, self.dense
         )
+        # Plain shapes are painted by the raster; hovered and selected ones by themselves.
+        plain = not (hover or selected)
+        if plain:
+            self.raster.mark_item(item)
+        else:
+            self._unpaint(item)
+        item.setFlag(NO_CONTENTS, plain)
+
+    def _unpaint(self, item: BoxItem | PolygonItem) -> None:
+        """Take `item` out of the raster's picture if it is there (a plain shape)."""
+        if item.flags() & NO_CONTENTS:
+            self.raster.mark_item(item)
+
+    def _plain_in(self, rect: QRectF) -> list[BoxItem | PolygonItem]:
+        """Visible plain shapes whose bounds meet `rect` (scene), bottom first: what the
+        raster draws, in the order the items would paint themselves."""
+        return [
+            it
+            for it in self._scene.items(
+                rect,
+                Qt.ItemSelectionMode.IntersectsItemBoundingRect,
+                Qt.SortOrder.AscendingOrder,
+            )
+            if isinstance(it, BoxItem | PolygonItem)
+            and it.isVisible()
+            and it.ann_id != self.hover
+            and it.ann_id not in self.selected
+        ]
 
     def _update_handles(self) -> None:
         """Place handles on the selected shapes, reusing the items already there: during

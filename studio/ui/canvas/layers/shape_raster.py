@@ -1,0 +1,233 @@
+"""The plain shapes of the annotation layer, drawn from one cached picture.
+
+Stroking 3,000 polygon outlines costs ~40 ms per frame in Qt's raster engine, whether
+as 3,000 items or as one path; a pan or zoom frame must take under 16 ms. So a shape in
+its plain style (neither hovered nor selected) does not paint itself: its item keeps
+`ItemHasNoContents` (it still exists for hit tests, visibility and its pen and brush),
+and this one item draws all of them into an image in viewport pixels, then paints by
+blitting that image:
+
+- a pan moves the picture (it covers the viewport plus half a viewport on each side);
+- an edit, a hover or a selection redraws only the scene rectangles that changed;
+- a zoom step of a dense picture shows the last picture scaled, and the sharp one is
+  drawn when the view settles (`view_settled`, the view's debounced `view_changed`).
+
+Shapes go into the picture exactly as their items would paint them (same pen, brush,
+order and the view's render hints), at an integral pixel offset, so the pixels equal
+those of items painting themselves.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt
+from PySide6.QtGui import QColor, QImage, QPainter, QTransform
+from PySide6.QtWidgets import (
+    QAbstractGraphicsShapeItem,
+    QGraphicsItem,
+    QStyleOptionGraphicsItem,
+    QWidget,
+)
+
+from studio.ui.canvas.scene_items import Z_SHAPES
+
+CACHE_MARGIN = 0.5  # of the viewport's size, drawn beyond each side so pans only blit
+MAX_CACHE_PIXELS = 24_000_000  # device pixels (96 MB); past it only the viewport is drawn
+PEN_MARGIN = 4.0  # device px beyond an item's bounds: a 3 px cosmetic pen, antialiased
+SCALE_WHILE_ZOOMING = 400  # plain shapes from which a zoom frame scales the last picture
+MAX_DIRTY = 64  # rectangles to redraw; past this the whole picture is redrawn
+
+PlainItems = Callable[[QRectF], list[QAbstractGraphicsShapeItem]]
+
+
+def same_scale(a: QTransform, b: QTransform) -> bool:
+    return (a.m11(), a.m12(), a.m21(), a.m22()) == (b.m11(), b.m12(), b.m21(), b.m22())
+
+
+def is_axis_aligned(t: QTransform) -> bool:
+    kind = QTransform.TransformationType
+    return t.type() in (kind.TxNone, kind.TxTranslate, kind.TxScale)
+
+
+class ShapeRaster(QGraphicsItem):
+    """Draws the plain shapes that `plain_in(scene_rect)` returns (bottom first) from a
+    picture in viewport pixels. Scene coordinates are image pixels. `full_renders`,
+    `partial_renders` and `shapes_drawn` count the work done (tests read them)."""
+
+    def __init__(self, plain_in: PlainItems):
+        super().__init__()
+        self.setZValue(Z_SHAPES)
+        self._plain_in = plain_in
+        self._bounds = QRectF()
+        self._image: QImage | None = None
+        self._xf = QTransform()  # scene -> viewport pixels when the picture was drawn
+        self._origin = QPointF()  # the picture's top-left in viewport pixels then
+        self._dpr = 1.0
+        self._count = 0  # shapes in the last full picture
+        self._dirty: list[QRectF] = []  # scene rects to redraw
+        self._option = QStyleOptionGraphicsItem()
+        self._scaled = False  # the last frame showed the picture scaled (a zoom step)
+        self.full_renders = 0
+        self.partial_renders = 0
+        self.shapes_drawn = 0
+
+    # --- what the layer tells it ---------------------------------------------------------
+
+    def set_bounds(self, rect: QRectF) -> None:
+        """Where shapes can be (scene rect); the item paints nowhere else."""
+        if rect != self._bounds:
+            self.prepareGeometryChange()
+            self._bounds = QRectF(rect)
+        self.invalidate()
+
+    def invalidate(self) -> None:
+        """Draw the whole picture again at the next paint."""
+        self._image = None
+        self._dirty.clear()
+        self.update()
+
+    def mark_dirty(self, rect: QRectF) -> None:
+        """The shapes in `rect` (scene) changed: redraw that part at the next paint."""
+        if self._image is None or rect.isEmpty():
+            self.update()
+            return
+        if len(self._dirty) >= MAX_DIRTY:
+            self.invalidate()
+            return
+        self._dirty.append(QRectF(rect))
+        m = PEN_MARGIN / max(abs(self._xf.m11()), 1e-9)
+        self.update(rect.adjusted(-m, -m, m, m))
+
+    def mark_item(self, item: QGraphicsItem) -> None:
+        """`item` changes (or goes): redraw where it is now."""
+        if self._image is not None:  # else the whole picture is drawn anyway
+            self.mark_dirty(item.sceneBoundingRect())
+
+    def view_settled(self) -> None:
+        """The view stopped zooming: replace a scaled picture by a sharp one."""
+        if self._image is not None and self._scaled:
+            self.invalidate()
+
+    # --- QGraphicsItem ---------------------------------------------------------------------
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        xf = painter.worldTransform()
+        if widget is None or not is_axis_aligned(xf):  # printing, rendering elsewhere
+            self._draw_shapes(painter, self._bounds)
+            return
+        self._scaled = False
+        if self._image is not None and widget.devicePixelRatioF() == self._dpr:
+            if same_scale(xf, self._xf):
+                shift = QPointF(xf.dx() - self._xf.dx(), xf.dy() - self._xf.dy())
+                if self._covers(shift, self._needed(xf, widget)):
+                    self._redraw_dirty(painter.renderHints())
+                    self._blit(painter, shift)
+                    return
+            elif self._count >= SCALE_WHILE_ZOOMING:
+                self._scaled = True
+                self._blit_scaled(painter, xf)
+                return
+        self._render(xf, widget, painter.renderHints())
+        self._blit(painter, QPointF())
+
+    # --- the picture -----------------------------------------------------------------------
+
+    def _needed(self, xf: QTransform, widget: QWidget) -> QRectF:
+        """Viewport pixels where shapes can show now."""
+        return xf.mapRect(self._bounds).intersected(QRectF(widget.rect()))
+
+    def _covers(self, shift: QPointF, needed: QRectF) -> bool:
+        """Whether the picture, moved by `shift` (viewport px), covers `needed`. A shift
+        by a fraction of a pixel would blur it: no."""
+        if abs(shift.x() - round(shift.x())) > 1e-6 or abs(shift.y() - round(shift.y())) > 1e-6:
+            return False
+        assert self._image is not None
+        size = self._image.deviceIndependentSize()
+        have = QRectF(self._origin + shift, size)
+        return needed.isEmpty() or have.contains(needed)
+
+    def _render(self, xf: QTransform, widget: QWidget, hints: QPainter.RenderHint) -> None:
+        """Draw every plain shape around the viewport into a new picture."""
+        view = QRectF(widget.rect())
+        dpr = widget.devicePixelRatioF()
+        mx, my = view.width() * CACHE_MARGIN, view.height() * CACHE_MARGIN
+        area = view.adjusted(-mx, -my, mx, my).intersected(xf.mapRect(self._bounds))
+        if area.width() * area.height() * dpr * dpr > MAX_CACHE_PIXELS:
+            area = view.intersected(xf.mapRect(self._bounds))
+        rect = area.toAlignedRect()
+        if rect.isEmpty():
+            rect = QRect(0, 0, 1, 1)
+        image = QImage(
+            max(1, math.ceil(rect.width() * dpr)),
+            max(1, math.ceil(rect.height() * dpr)),
+            QImage.Format.Format_ARGB32_Premultiplied,
+        )
+        image.setDevicePixelRatio(dpr)
+        image.fill(Qt.GlobalColor.transparent)
+        self._image, self._dpr, self._dirty = image, dpr, []
+        self._origin = QPointF(rect.topLeft())
+        self._xf = QTransform(xf)
+        painter = QPainter(image)
+        painter.setRenderHints(hints)
+        # An integral offset: each shape lands on the pixels it would paint itself.
+        painter.setTransform(self._picture_transform())
+        scene_rect = xf.inverted()[0].mapRect(QRectF(rect))
+        self._count = self._draw_shapes(painter, scene_rect)
+        painter.end()
+        self.full_renders += 1
+
+    def _picture_transform(self) -> QTransform:
+        """Scene -> picture pixels (logical)."""
+        return self._xf * QTransform.fromTranslate(-self._origin.x(), -self._origin.y())
+
+    def _redraw_dirty(self, hints: QPainter.RenderHint) -> None:
+        """Clear and redraw the picture where shapes changed, clipped to those places."""
+        if not self._dirty or self._image is None:
+            return
+        to_pic = self._picture_transform()
+        from_pic = to_pic.inverted()[0]
+        painter = QPainter(self._image)
+        painter.setRenderHints(hints)
+        for rect in self._dirty:
+            pic = to_pic.mapRect(rect).adjusted(-PEN_MARGIN, -PEN_MARGIN, PEN_MARGIN, PEN_MARGIN)
+            pic = QRectF(pic.toAlignedRect())
+            painter.resetTransform()
+            painter.setClipRect(pic)
+            painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
+            painter.fillRect(pic, QColor(0, 0, 0, 0))
+            painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceOver)
+            painter.setTransform(to_pic)
+            m = PEN_MARGIN * from_pic.m11()
+            self._draw_shapes(painter, from_pic.mapRect(pic).adjusted(-m, -m, m, m))
+            self.partial_renders += 1
+        painter.end()
+        self._dirty = []
+
+    def _draw_shapes(self, painter: QPainter, scene_rect: QRectF) -> int:
+        items = self._plain_in(scene_rect)
+        for item in items:
+            item.paint(painter, self._option, None)
+        self.shapes_drawn += len(items)
+        return len(items)
+
+    def _blit(self, painter: QPainter, shift: QPointF) -> None:
+        assert self._image is not None
+        painter.save()
+        painter.resetTransform()
+        painter.drawImage(self._origin + shift, self._image)
+        painter.restore()
+
+    def _blit_scaled(self, painter: QPainter, xf: QTransform) -> None:
+        """A zoom frame: the last picture, scaled to the new zoom (sharp once settled)."""
+        assert self._image is not None
+        painter.save()
+        painter.setTransform(self._picture_transform().inverted()[0] * xf)
+        painter.drawImage(QPointF(0, 0), self._image)
+        painter.restore()
