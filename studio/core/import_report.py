@@ -51,6 +51,15 @@ class ImportReport:
         if before < MAX_EXAMPLES and example:
             self.warnings.append(f"{kind}: {example}")
 
+    def missing_images(self) -> list[tuple[str, str]]:
+        """(image name, "annotation file: where") of each image left out as not found,
+        in the file's order: the name as the annotation file wrote it."""
+        out = []
+        for entry in self.missing:
+            where, _, name = entry.rpartition(": ")
+            out.append((name, where))
+        return out
+
     @property
     def problem_counts(self) -> dict[str, int]:
         return dict(self._problems)

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from studio.core import schema as S
 from studio.core.errors import ImageFileError, StudioError
 from studio.core.exporting import EXPORT_FORMATS, export_annotations
-from studio.core.formats.common import RESOLVING, Resolving, read_text_file
+from studio.core.formats.common import RESOLVING, Resolving, read_text_file, with_cli_hint
 from studio.core.imageinfo import IMAGE_EXTENSIONS, iter_image_files, read_image_info
 from studio.core.import_match import (
     ImageMatch,
@@ -201,7 +201,9 @@ def import_annotations(
     if not os.path.exists(path):
         raise StudioError(f"{path}: {source_problem(path)}")
     if images_dir is not None and not os.path.isdir(images_dir):
-        raise StudioError(f"{images_dir}: {source_problem(Path(images_dir))} (given as --images)")
+        raise with_cli_hint(
+            StudioError(f"{images_dir}: {source_problem(Path(images_dir))}"), " (given as --images)"
+        )
     names = read_class_names(Path(classes_file) if classes_file else None)
     ctx = Resolving(project_images_by_name(project), skip_missing)
     token = RESOLVING.set(ctx)

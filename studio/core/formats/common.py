@@ -262,6 +262,15 @@ class ImageResolver:
         )  # fmt: skip
 
 
+def with_cli_hint(exc: StudioError, hint: str) -> StudioError:
+    """`exc` with `hint` (what a command-line user can do: "; pass --images ...")
+    added to its message; `exc.without_hint` keeps the message without it, for the
+    window, which offers its own way out (as `MissingImageError` does)."""
+    exc.without_hint = StudioError(str(exc))  # type: ignore[attr-defined]
+    exc.args = (f"{exc}{hint}",)
+    return exc
+
+
 @dataclass
 class Resolving:
     """What an import knows while readers look for images: the project's images by
@@ -285,6 +294,24 @@ def display_size(path: Path) -> tuple[int, int]:
     """
     info = read_image_info(path)
     return info.width, info.height
+
+
+# labelme's conventions for "not a class": regions to ignore and the background
+# (labelme2coco and labelme2voc read them so, and its labels.txt lists them first).
+NOT_A_CLASS = frozenset({"__ignore__", "_background_"})
+
+
+def without_not_a_class(class_names: list[str] | None, warnings: list[str]) -> list[str] | None:
+    """`class_names` (a classes file's) without labelme's not-a-class labels, each one
+    left out noted in `warnings`: a labels.txt given as is makes no "__ignore__" class."""
+    if class_names is None:
+        return None
+    dropped = [n for n in class_names if n in NOT_A_CLASS]
+    if dropped:
+        warnings.append(
+            f"classes file: {', '.join(dropped)} left out (labelme's not-a-class labels)"
+        )
+    return [n for n in class_names if n not in NOT_A_CLASS]
 
 
 def first_seen_classes(found: Iterable[str], class_names: list[str] | None) -> list[str]:

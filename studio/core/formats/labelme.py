@@ -17,6 +17,7 @@ from typing import Any
 from studio.core.errors import FormatError
 from studio.core.formats.common import (
     MAX_DECLARED_SIDE,
+    NOT_A_CLASS,
     ImageResolver,
     declared_side,
     first_seen_classes,
@@ -24,6 +25,7 @@ from studio.core.formats.common import (
     load_json,
     relative_posix,
     unique_stems,
+    without_not_a_class,
     write_text_atomic,
 )
 from studio.core.geometry import bbox_of_polygons, polygons_from_rle
@@ -41,9 +43,9 @@ from studio.core.records import (
 
 LABELME_VERSION = "5.5.0"
 _SKIPPED_TYPES = ("circle", "line", "linestrip", "point", "points", "mask")
-# labelme's own conventions for "not a class": regions to ignore and the background
-# (labelme2coco and labelme2voc read them so); they never become trainable classes.
-IGNORED_LABELS = frozenset({"__ignore__", "_background_"})
+# labelme's own conventions for "not a class": regions to ignore and the background;
+# shapes so labelled are skipped and counted, and never become trainable classes.
+IGNORED_LABELS = NOT_A_CLASS
 
 # --- reading -------------------------------------------------------------------------------
 
@@ -95,7 +97,7 @@ def read_labelme(
         for ann in _shapes(f, rel, key, data["shapes"], skipped):
             found[ann.class_name] = None
             spec.annotations.append(ann)
-    spec.classes = first_seen_classes(found, class_names)
+    spec.classes = first_seen_classes(found, without_not_a_class(class_names, spec.warnings))
     for t, n in sorted(skipped.items()):
         if t == "short_polygon":
             reason = "polygons with fewer than 3 points skipped"

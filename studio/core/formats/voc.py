@@ -25,6 +25,7 @@ from studio.core.formats.common import (
     link_or_copy,
     read_text_file,
     unique_stems,
+    without_not_a_class,
     write_text_atomic,
     xml_text,
 )
@@ -83,7 +84,8 @@ def read_voc(
             ann = _object(f, rel, key, n, obj)
             found[ann.class_name] = None
             spec.annotations.append(ann)
-    spec.classes = first_seen_classes(found, class_names)
+    # labelme2voc's class_names.txt starts with "_background_": not a class here.
+    spec.classes = first_seen_classes(found, without_not_a_class(class_names, spec.warnings))
     if skipped:
         spec.warnings.append(f"{skipped} XML files are not VOC annotations and were skipped")
     return spec

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from studio.core.errors import FormatError
-from studio.core.formats.common import display_size, read_text_file
+from studio.core.formats.common import display_size, read_text_file, with_cli_hint
 
 # The writer lives in its own module; imported here so `formats.yolo` offers both.
 from studio.core.formats.yolo_writer import join_parts, write_yolo
@@ -130,11 +130,11 @@ def _orphan_labels(folder: Path | None, used: set[Path], spec: DatasetSpec) -> N
         return
     names = ", ".join(f.name for f in orphans[:3]) + (", ..." if len(orphans) > 3 else "")
     if not used:
-        raise FormatError(
-            folder,
-            "",
-            f"no image found for any of its {len(orphans)} label files ({names}); "
-            "pass --images with the folder that holds the images",
+        raise with_cli_hint(
+            FormatError(
+                folder, "", f"no image found for any of its {len(orphans)} label files ({names})"
+            ),
+            "; pass --images with the folder that holds the images",
         )
     spec.rejected[f"label files without an image skipped ({names})"] = len(orphans)
 

@@ -42,6 +42,9 @@ from studio.ui.objects.attributes import AttributesEditor
 from studio.ui.objects.model import AnnIdRole, Column, ObjectsModel, SortRole, object_rows
 
 RELOAD_MS = 120  # a burst of edits (a drag) re-reads the list once, this long after
+ICON_COLUMN_WIDTH = 26  # the eye and lock columns, pixels: a 16-px icon and its margins
+CLASS_MIN_WIDTH = 90  # pixels: "bicycle" and a colour swatch
+TEXT_PADDING = 18  # pixels around a cell's text (margins, the sort arrow in a header)
 
 
 class ObjectsTree(QTreeView):
@@ -107,15 +110,35 @@ class ObjectsDock(QDockWidget):
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.tree.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.tree.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        header = self.tree.header()
-        header.setStretchLastSection(False)
-        # Every column as wide as its contents (the class names first of all); a narrow
-        # dock scrolls sideways rather than squeezing the names to nothing.
-        for col in Column:
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self._fit_columns()
         self.tree.toggled.connect(self._on_toggled)
         self.tree.selectionModel().selectionChanged.connect(self._on_selection_changed)
         return self.tree
+
+    def _fit_columns(self) -> None:
+        """Kind, source and score as wide as their contents, the icons as wide as an
+        icon, and the class column takes the rest: every column shows at the dock's
+        default width, and a long class name is elided ("traffic li…") rather than
+        pushing the score out of sight. Below the class column's minimum the list
+        scrolls sideways."""
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setMinimumSectionSize(ICON_COLUMN_WIDTH)
+        fixed = QHeaderView.ResizeMode.Fixed
+        for col in (Column.EYE, Column.LOCK):
+            header.setSectionResizeMode(col, fixed)
+            header.resizeSection(col, ICON_COLUMN_WIDTH)
+        for col in (Column.KIND, Column.SOURCE, Column.SCORE):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(Column.CLASS, QHeaderView.ResizeMode.Stretch)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideRight)
+        # At least room for every column at its widest text: the dock cannot be made
+        # so narrow that the score is cut off (the list's frame and scroll bar added).
+        fm = self.tree.fontMetrics()
+        widest = ("polygon", "predicted", "Score")
+        texts = sum(fm.horizontalAdvance(t) + TEXT_PADDING for t in widest)
+        scroll = self.tree.verticalScrollBar().sizeHint().width()
+        self.tree.setMinimumWidth(CLASS_MIN_WIDTH + 2 * ICON_COLUMN_WIDTH + texts + scroll + 4)
 
     # --- what is shown ---
 

@@ -27,6 +27,7 @@ from studio.core.project import Project
 from studio.ui.common.concurrency import Task, run_with_progress
 from studio.ui.common.errors import show_error
 from studio.ui.common.plain_text import message_box
+from studio.ui.project.import_dialogs import for_window
 
 
 class FolderOpener(QObject):
@@ -68,7 +69,10 @@ class FolderOpener(QObject):
         def work(progress: Progress) -> FolderOpened:
             return open_folder(folder, project_dir, progress)
 
-        self.task = run_with_progress(self.window, "Opening folder", work, self._opened)
+        def failed(exc: BaseException) -> None:  # in the window's words: no flags
+            show_error(self.window, "Opening folder", for_window(exc))
+
+        self.task = run_with_progress(self.window, "Opening folder", work, self._opened, failed)
         return self.task
 
     def _opened(self, opened: FolderOpened) -> None:

@@ -10,12 +10,19 @@ from typing import Any
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from studio.core.errors import MissingImageError
+from studio.core.errors import MissingImageError, StudioError
 from studio.core.kinds import Split
 from studio.core.progress import Progress
 from studio.ui.common.concurrency import Task, run_with_progress
 from studio.ui.common.errors import show_error
 from studio.ui.common.plain_text import message_box
+from studio.ui.project.import_dialogs import (
+    SKIP_MISSING_TEXT,
+    ImportDialog,
+    ImportReportDialog,
+    for_window,
+    saved_skip_missing,
+)
 
 # (format or None to detect it, file or folder, images folder or None) per dropped item
 ImportJob = tuple[str | None, Path, Path | None]
@@ -80,36 +87,39 @@ class Transfers(QObject):
         self.window = window
         self.last_report = ""
         self.task: Task | None = None
+        # The last dialogs shown (tests and the screenshot helper look at them).
+        self.import_dialog: ImportDialog | None = None
+        self.report_dialog: ImportReportDialog | None = None
+        self.missing_box: QMessageBox | None = None
+        self.error_box: QMessageBox | None = None
 
     # --- imports ---
 
     def import_paths(self, paths: list[Path]) -> Task | None:
-        """Import dropped files and folders: each is recognised with `detect_format`."""
-        return self._import([(None, Path(p), None) for p in paths])
+        """Import dropped files and folders: each is recognised with `detect_format`;
+        missing images are skipped or not as the import dialog's check box was left."""
+        jobs: list[ImportJob] = [(None, Path(p), None) for p in paths]
+        return self._import(jobs, skip_missing=saved_skip_missing())
 
     def import_images_interactive(self) -> None:
         folder = QFileDialog.getExistingDirectory(self.window, "Import a folder of images")
         if folder:
             self._import([("images", Path(folder), None)])
 
-    def import_annotations_interactive(self, fmt: str) -> None:
-        label = self.FORMAT_LABELS[fmt]
-        if fmt == "coco":
-            path, _ = QFileDialog.getOpenFileName(
-                self.window, f"Import {label}", "", "COCO JSON (*.json)"
-            )
-        else:
-            path = QFileDialog.getExistingDirectory(
-                self.window, f"Import {label}: the dataset folder"
-            )
-        if not path:
-            return
-        images = None
-        if fmt in ("coco", "voc"):
-            images = QFileDialog.getExistingDirectory(
-                self.window, "Where are the images? (Cancel: next to the annotations)"
-            )
-        self._import([(fmt, Path(path), Path(images) if images else None)])
+    def import_annotations_interactive(self, fmt: str) -> ImportDialog:
+        """The import dialog for `fmt` (annotations, images folder, skip missing
+        images); the import starts when the user accepts it. Returns the dialog."""
+        dialog = ImportDialog(self.FORMAT_LABELS[fmt], fmt == "coco", self.window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def start() -> None:
+            c = dialog.choice()
+            self._import([(fmt, c.path, c.images)], skip_missing=c.skip_missing)
+
+        dialog.accepted.connect(start)
+        self.import_dialog = dialog
+        dialog.open()
+        return dialog
 
     def _import(self, jobs: list[ImportJob], skip_missing: bool = False) -> Task | None:
         project = self.window.project
@@ -121,25 +131,31 @@ class Transfers(QObject):
         return self.task
 
     def _import_failed(self, jobs: list[ImportJob], exc: BaseException) -> None:
-        """An image the annotations name is missing: say which, in the window's words
-        (no command-line flags), and offer to import the rest. Other errors as usual."""
-        if not isinstance(exc, MissingImageError):
+        """Say what went wrong in the window's words (no command-line flags: a message
+        with a hint for the command line carries `without_hint`). An image the
+        annotations name is missing: say which, and offer to import the rest."""
+        if not isinstance(exc, StudioError):
             show_error(self.window, "Importing", exc)
             return
-        self.last_report = str(exc.without_hint)
+        text = str(for_window(exc))
+        self.last_report = text
+        missing = isinstance(exc, MissingImageError)
         box = message_box(
-            self.window, QMessageBox.Icon.Warning, "Import: an image is missing",
-            f"{exc.without_hint}\n\nNothing was imported.",
+            self.window, QMessageBox.Icon.Warning,
+            "Import: an image is missing" if missing else "Import failed",
+            f"{text}\n\nNothing was imported.",
         )  # fmt: skip
-        box.setInformativeText(
-            "Import the rest, leaving out the images that are not found and their shapes? "
-            "The report lists them."
-        )
-        self.retry_button = box.addButton("Import the rest", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
+        if missing:
+            box.setInformativeText(
+                "Import the rest, leaving out the images that are not found and their "
+                f"shapes? The report lists them. (The import dialog's “{SKIP_MISSING_TEXT}” "
+                "does this from the start.)"
+            )
+            self.retry_button = box.addButton("Import the rest", QMessageBox.ButtonRole.AcceptRole)
+            box.addButton(QMessageBox.StandardButton.Cancel)
+            box.accepted.connect(lambda: self._import(jobs, skip_missing=True))
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.accepted.connect(lambda: self._import(jobs, skip_missing=True))
-        self.missing_box = box
+        self.missing_box = self.error_box = box
         box.open()
 
     def _import_done(self, result: ImportResult) -> None:
@@ -147,21 +163,23 @@ class Transfers(QObject):
         self.window.refresh_all()
         lines = [f"{name}: {r.summary()}" for name, r in reports]
         skipped = [*unknown, *(s for _, r in reports for s in r.skipped)]
-        skipped += [(where, "image not found") for _, r in reports for where in r.missing]
+        missing = [m for _, r in reports for m in r.missing_images()]
         warnings = [w for _, r in reports for w in r.warnings]
         if unknown:
             lines.append(f"{len(unknown)} dropped item(s) not recognised")
         details = [f"{f}: {why}" for f, why in skipped] + warnings
-        self.last_report = "\n".join(lines + details)
+        listed = [f"{where}: {name}: image not found" for name, where in missing]
+        self.last_report = "\n".join(lines + listed + details)
+        if missing or details:
+            # Every file left out, listed where it can be read (and copied).
+            dialog = ImportReportDialog(self.window, "\n".join(lines), missing, details)
+            self.report_dialog = dialog
+            dialog.open()
+            return
         box = message_box(
-            self.window,
-            QMessageBox.Icon.Warning if skipped else QMessageBox.Icon.Information,
-            "Import finished",
+            self.window, QMessageBox.Icon.Information, "Import finished",
             "\n".join(lines) or "Nothing to import.",
-        )
-        if details:
-            box.setInformativeText(f"{len(skipped)} skipped file(s), {len(warnings)} warning(s).")
-            box.setDetailedText("\n".join(details))
+        )  # fmt: skip
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()  # window-modal but not blocking: the report waits for the user
 
