@@ -184,6 +184,18 @@ def _model_verbs(sub) -> None:
     p.add_argument("--no-flops", action="store_true", help="skip counting GFLOPs (faster)")
 
 
+def _errors_verb(e: argparse.ArgumentParser) -> None:
+    _project_arg(e)
+    e.add_argument("--run", required=True, help="run id or name")
+    _split_arg(e, "analyse only this split (default: all labelled images)")
+    e.add_argument("--iou", type=float, default=0.5, help="IoU for a match (0.5)")
+    e.add_argument("--score", type=float, default=0.3, help="score a prediction needs (0.3)")
+    e.add_argument("--iou-type", choices=("auto", "bbox", "segm"), help="auto: masks if predicted")
+    e.add_argument("--bands", help="size bands for AP, e.g. tiny=0:16,small=16:32 (side, px)")
+    e.add_argument("--size-bands", metavar="EDGES", help="AP per size band, edges 8,16,32,96 (px)")
+    _json_arg(e)
+
+
 def _analysis_verbs(sub) -> None:
     p = sub.add_parser("analyze", help="analyses of a project against a model")
     what = p.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS")
@@ -224,14 +236,7 @@ def _analysis_verbs(sub) -> None:
     )
     c.add_argument("--out", type=Path, help="the PNG to write")
 
-    e = what.add_parser("errors", help="TP/FP/FN, AP, confusion and error types of a run")
-    _project_arg(e)
-    e.add_argument("--run", required=True, help="run id or name")
-    _split_arg(e, "analyse only this split (default: all labelled images)")
-    e.add_argument("--iou", type=float, default=0.5, help="IoU for a match (0.5)")
-    e.add_argument("--score", type=float, default=0.3, help="score a prediction needs (0.3)")
-    e.add_argument("--bands", help="size bands for AP, e.g. tiny=0:16,small=16:32 (side, px)")
-    _json_arg(e)
+    _errors_verb(what.add_parser("errors", help="TP/FP/FN, AP, confusion, errors of a run"))
 
     p = sub.add_parser("prelabel", help="add a run's predictions as shapes to review")
     _project_arg(p)

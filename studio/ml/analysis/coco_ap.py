@@ -1,10 +1,10 @@
 """Average precision: pycocotools' COCOeval itself, and its accumulate step re-done on
 matched arrays (for the error breakdown, which re-scores many "fixed" variants).
 
-`coco_class_aps` runs pycocotools' COCOeval unchanged except for its area ranges (COCO's
-all/small/medium/large plus the user's size bands, square pixels), so AP, AP50, AP75,
-APs, APm and APl are pycocotools' numbers read from `eval["precision"]` exactly as
-`COCOeval.summarize` reads them. `ap101` is COCOeval's `accumulate` for one IoU
+`coco_class_aps` runs pycocotools' COCOeval ("bbox" or "segm") unchanged except for its
+area ranges (COCO's all/small/medium/large plus the user's size bands, square pixels), so
+AP, AP50, AP75, APs, APm, APl and each band's AP and AP50 are pycocotools' numbers read
+from `eval["precision"]` exactly as `COCOeval.summarize` reads them. `ap101` is COCOeval's `accumulate` for one IoU
 threshold, one area range and 100 detections per image, on plain arrays.
 """
 
@@ -39,30 +39,26 @@ def coco_class_aps(
     gt: dict[str, Any],
     results: list[dict[str, Any]],
     size_bands: dict[str, tuple[float, float]] | None = None,
+    iou_type: str = "bbox",
 ) -> dict[int, dict[str, float]]:
     """Per category id: "ap" (IoU 0.50:0.95), "ap50", "ap75", "aps", "apm", "apl", and
-    "ap_<band>" for each user band (name -> (min, max) area in square pixels), all from
-    pycocotools' COCOeval ("bbox") on `gt` (a COCO dict) and `results` (COCO results:
-    image_id, category_id, bbox x, y, w, h, score). -1 where COCO leaves a number
-    undefined (no labels of that class in that size range). Key "all" holds the
-    category means (COCOeval's stats)."""
-    areas = {"all": (0.0, 1e10), **COCO_AREAS, **(size_bands or {})}
+    "ap_<band>" and "ap50_<band>" for each user band (name -> (min, max) area in square
+    pixels, bounds included as in COCOeval's areaRng), all from pycocotools' COCOeval
+    (`iou_type` "bbox" or "segm") on `gt` (a COCO dict) and `results` (COCO results:
+    image_id, category_id, bbox x, y, w, h or segmentation, score). -1 where COCO leaves
+    a number undefined (no labels of that class in that size range). Key "all" holds
+    the category means (COCOeval's stats)."""
+    bands = dict(size_bands or {})
+    areas = {"all": (0.0, 1e10), **COCO_AREAS, **bands}
     cat_ids = [c["id"] for c in gt["categories"]]
     if not results or not gt["annotations"]:
-        # pycocotools cannot load an empty results list: no detections score 0 on every
-        # class that has labels (undefined, -1, on the others).
-        labelled = {a["category_id"] for a in gt["annotations"]}
-        keys = ["ap", "ap50", "ap75", *(_AP_NAMES.get(n, f"ap_{n}") for n in list(areas)[1:])]
-        return {
-            c: dict.fromkeys(keys, 0.0 if c in labelled or (c == "all" and labelled) else -1.0)
-            for c in [*cat_ids, "all"]
-        }
+        return _without_detections(gt, areas, bands, cat_ids)
     with _quiet():
         coco_gt = COCO()
         coco_gt.dataset = gt
         coco_gt.createIndex()
         coco_dt = coco_gt.loadRes([dict(r) for r in results])
-        ev = COCOeval(coco_gt, coco_dt, "bbox")
+        ev = COCOeval(coco_gt, coco_dt, str(iou_type))
         ev.params.areaRng = [list(map(float, v)) for v in areas.values()]
         ev.params.areaRngLbl = list(areas)
         ev.evaluate()
@@ -83,6 +79,31 @@ def coco_class_aps(
         for a, name in enumerate(names[1:], 1):
             key = _AP_NAMES.get(name, f"ap_{name}")
             row[key] = _mean_valid(prec[:, :, ks, a, m])
+            if name in bands:
+                row[f"ap50_{name}"] = _mean_valid(prec[t50][:, :, ks, a, m])
+        out[cat] = row
+    return out
+
+
+def _without_detections(
+    gt: dict[str, Any], areas: dict[str, tuple[float, float]], bands: dict, cat_ids: list
+) -> dict[Any, dict[str, float]]:
+    """What COCOeval would give without detections (pycocotools cannot load an empty
+    results list): 0 where a class has labels COCO counts in the area range (not crowd,
+    min <= area <= max), -1 (undefined) where it has none; the means likewise."""
+    anns = [a for a in gt["annotations"] if not a.get("iscrowd")]
+    out: dict[Any, dict[str, float]] = {}
+    for cat in [*cat_ids, "all"]:
+        mine = [float(a["area"]) for a in anns if cat == "all" or a["category_id"] == cat]
+        row: dict[str, float] = {}
+        for name, (lo, hi) in areas.items():
+            v = 0.0 if any(lo <= x <= hi for x in mine) else -1.0
+            if name == "all":
+                row.update(ap=v, ap50=v, ap75=v)
+            else:
+                row[_AP_NAMES.get(name, f"ap_{name}")] = v
+                if name in bands:
+                    row[f"ap50_{name}"] = v
         out[cat] = row
     return out
 

@@ -9,17 +9,29 @@ label is neither TP nor FP, crowd labels are never missed. Every count can be tr
 back: `ErrorReport.pred_outcome` / `pred_label` / `label_pred` / `pred_cell` /
 `label_cell` / `tide.pred_error` / `tide.label_missed` index the `Labels` and
 `Detections` arrays, whose `ann_id` / `pred_id` / `image_id` name the rows.
+
+Overlap is box IoU for detectors and mask IoU (`mask_iou`, pycocotools' "segm") for
+segmenters: `iou_type` AUTO picks masks when the predictions carry them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Any
 
 import numpy as np
 
 from studio.ml.analysis.coco_ap import coco_class_aps
+from studio.ml.analysis.mask_iou import (
+    IouType,
+    det_rles,
+    label_rles,
+    mask_pairs,
+    resolve_iou_type,
+    segm_gt,
+    segm_results,
+)
 from studio.ml.analysis.matching import MAX_DETS, Pairs, greedy_match, image_pairs, rank_in_group
 from studio.ml.analysis.tide import TideBreakdown, tide_breakdown
 
@@ -70,16 +82,22 @@ class Detections:
     class_id: np.ndarray  # int64 [D]
     box: np.ndarray  # float64 [D, 4] x, y, w, h
     score: np.ndarray  # float64 [D]
+    # Per prediction its mask (a COCO RLE, or polygons: parts of x, y pixel pairs) or
+    # None for a box; None as a whole when no prediction has one (a detector).
+    segm: list[Any] | None = None
 
     @classmethod
     def from_rows(cls, rows: list[dict[str, Any]]) -> Detections:
-        """From `Project.predictions` rows (image_id, class_id, bbox, score, id)."""
+        """From `Project.predictions` rows (image_id, class_id, bbox, score, id, and
+        the mask as rle or polygons when the model is a segmenter)."""
+        segm = [r.get("rle") or r.get("polygons") or None for r in rows]
         return cls(
             np.array([r["image_id"] for r in rows], dtype=np.int64),
             np.array([r.get("id", i + 1) for i, r in enumerate(rows)], dtype=np.int64),
             np.array([r["class_id"] for r in rows], dtype=np.int64),
             np.array([r["bbox"] for r in rows], dtype=np.float64).reshape(-1, 4),
             np.array([r["score"] for r in rows], dtype=np.float64),
+            segm if any(s is not None for s in segm) else None,
         )
 
     def results(self) -> list[dict[str, Any]]:
@@ -136,6 +154,21 @@ class ErrorReport:
     confusion: np.ndarray  # int64 [K + 1, K + 1]: rows label class, cols predicted class
     aps: dict[Any, dict[str, float]] = field(default_factory=dict)
     tide: TideBreakdown | None = None
+    iou_type: IouType = IouType.BBOX  # what IoU measured: boxes or masks
+    # The user's size bands in `aps` (label -> (min, max) area, square pixels).
+    size_bands: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # What the matching was computed from, kept so that curves and AP can be redone
+    # without matching again: the pairs, the matching before any score threshold, and
+    # the COCO ground truth AP was (or can be) computed on.
+    pairs: Pairs | None = field(default=None, repr=False)
+    matching: Matching | None = field(default=None, repr=False)
+    gt: dict[str, Any] | None = field(default=None, repr=False)
+
+    def coco_results(self) -> list[dict[str, Any]]:
+        """The predictions as COCO results of this report's IoU type (masks: RLEs)."""
+        if self.iou_type == IouType.SEGM and self.dets.segm is not None:
+            return segm_results(self.dets, self.dets.segm)
+        return self.dets.results()
 
     def per_class(self) -> dict[str, dict[str, Any]]:
         """Class name -> tp, fp, fn, precision, recall (None when undefined), and the
@@ -187,6 +220,7 @@ class ErrorReport:
         """The stable JSON object of `studio analyze errors --json`."""
         out: dict[str, Any] = {
             "iou": self.iou,
+            "iou_type": str(self.iou_type),
             "score": self.score,
             "images": int(len(np.unique(np.r_[self.labels.image_id, self.dets.image_id]))),
             "per_class": self.per_class(),
@@ -224,24 +258,36 @@ def analyze_errors(
     with_ap: bool = True,
     with_tide: bool = True,
     size_bands: dict[str, tuple[float, float]] | None = None,
+    iou_type: str | IouType = IouType.AUTO,
 ) -> ErrorReport:
-    """Errors of `dets` against `gt` (a COCO dict: images, categories in display order,
-    annotations with id, bbox, area, iscrowd). A prediction counts when its score >=
-    `score`; it is a TP when matched at IoU >= `iou`. AP (pycocotools) uses every
-    prediction, whatever `score`. Predictions of images or classes outside `gt` are
-    left out (as COCOeval leaves them)."""
+    """Errors of `dets` against `gt` (a COCO dict: images with width and height,
+    categories in display order, annotations with id, bbox, area, iscrowd,
+    segmentation). A prediction counts when its score >= `score`; it is a TP when
+    matched at IoU >= `iou`, on boxes or on masks (`iou_type`; AUTO: masks when the
+    predictions have them). AP (pycocotools) uses every prediction, whatever `score`,
+    with COCO's area ranges plus `size_bands` (label -> (min, max) area in square
+    pixels). Predictions of images or classes outside `gt` are left out (as COCOeval
+    leaves them)."""
     labels = Labels.from_coco(gt)
     class_ids = [int(c["id"]) for c in gt["categories"]]
     names = [str(c["name"]) for c in gt["categories"]]
     inside = np.isin(dets.image_id, [im["id"] for im in gt["images"]])
     inside &= np.isin(dets.class_id, class_ids)
     dets = _subset(dets, inside)
-    pairs = image_pairs(dets.image_id, dets.box, labels.image_id, labels.box)
+    kind = resolve_iou_type(iou_type, dets)
+    if kind == IouType.SEGM:
+        gt = segm_gt(gt)
+        dets = replace(dets, segm=det_rles(dets, gt))
+        pairs = mask_pairs(dets.image_id, dets.segm, labels.image_id, label_rles(gt))
+    else:
+        pairs = image_pairs(dets.image_id, dets.box, labels.image_id, labels.box)
     m = match(labels, dets, iou, pairs)
     report = _outcomes(labels, dets, m, class_ids, names, iou, score)
+    report.iou_type, report.pairs, report.matching, report.gt = kind, pairs, m, gt
+    report.size_bands = dict(size_bands or {})
     _confusion(report, pairs)
     if with_ap:
-        report.aps = coco_class_aps(gt, dets.results(), size_bands)
+        report.aps = coco_class_aps(gt, report.coco_results(), size_bands, kind)
     if with_tide:
         m50 = m if iou == 0.5 else match(labels, dets, 0.5, pairs)
         report.tide = tide_breakdown(labels, dets, m50, pairs, class_ids)
@@ -249,7 +295,10 @@ def analyze_errors(
 
 
 def _subset(d: Detections, sel: np.ndarray) -> Detections:
-    return Detections(d.image_id[sel], d.pred_id[sel], d.class_id[sel], d.box[sel], d.score[sel])
+    segm = None if d.segm is None else [d.segm[i] for i in np.flatnonzero(sel).tolist()]
+    return Detections(
+        d.image_id[sel], d.pred_id[sel], d.class_id[sel], d.box[sel], d.score[sel], segm
+    )
 
 
 def _outcomes(

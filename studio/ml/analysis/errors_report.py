@@ -3,8 +3,10 @@ object or as readable tables.
 
 The JSON object (a stable interface; scripts build on it):
 
-- `run_id`, `iou` (matching threshold), `score` (a prediction counts when its score is at
-  least this), `images` (images analysed);
+- `run_id`, `iou` (matching threshold), `iou_type` ("bbox" or "segm": what the IoU was
+  measured on; --iou-type auto, the default, is "segm" when the run predicts masks),
+  `score` (a prediction counts when its score is at least this), `images` (images
+  analysed);
 - `per_class`: class name -> {`tp`, `fp`, `fn`, `precision`, `recall` (null when
   undefined), `ap` (IoU 0.50:0.95), `ap50`, `ap75`, `aps`, `apm`, `apl`, `ap_<band>` for
   each --band (all pycocotools' COCOeval numbers; -1 where COCO leaves them undefined)};
@@ -13,7 +15,11 @@ The JSON object (a stable interface; scripts build on it):
   classes, columns predicted classes (the last row: predictions matching no label, the
   last column: labels no prediction found)};
 - `errors`: the TIDE-style breakdown, AP50 gained by fixing each error type: `cls`,
-  `loc`, `both`, `dupe`, `bkg`, `miss`; `error_counts`: how many of each.
+  `loc`, `both`, `dupe`, `bkg`, `miss`; `error_counts`: how many of each;
+- `size_bands` (with --size-bands 8,16,32,96: edges on the object's side, pixels): band
+  label ("<8", "8-16", ..., ">96") -> {`ap`, `ap50` (class means, pycocotools with the
+  band's area range), `labels` (labels the band counts)}; the bands' per-class AP is
+  in `per_class` as `ap_<label>` and `ap50_<label>`.
 
 Images analysed: those of the split (all without one) that have labels or are marked
 done (an unlabelled image would make every prediction on it a false positive).
@@ -31,6 +37,13 @@ from studio.core.formats.coco import coco_dict
 from studio.core.kinds import ImageStatus
 from studio.core.project import Project
 from studio.ml.analysis.errors import Detections, ErrorReport, analyze_errors
+from studio.ml.analysis.mask_iou import IouType
+from studio.ml.analysis.size_bands import (
+    SizeBandsError,
+    band_summary,
+    bands_from_edges,
+    parse_size_edges,
+)
 from studio.ml.analysis.stored_predictions import update_predictions
 from studio.ml.run.runs import find_run, run_checkpoint
 
@@ -66,10 +79,11 @@ def error_analysis(
     score: float = 0.3,
     bands: dict[str, tuple[float, float]] | None = None,
     device: str = "auto",
+    iou_type: str | IouType = IouType.AUTO,
 ) -> tuple[int, ErrorReport]:
     """(run id, report) of a run's stored predictions against the labels of `split`'s
     images (all images without one); images without current predictions are predicted
-    first."""
+    first. `iou_type`: boxes, masks, or (auto) masks when the run predicts them."""
     _check(iou, score)
     with Project.open(project_dir) as p:
         rec = find_run(p, run)
@@ -83,7 +97,9 @@ def error_analysis(
         update_predictions(p, rec, run_checkpoint(rec), images, device=device)
         rows = p.predictions(rec.id, [im.id for im in images])
     gt = coco_dict(snap)
-    report = analyze_errors(gt, Detections.from_rows(rows), iou=iou, score=score, size_bands=bands)
+    report = analyze_errors(
+        gt, Detections.from_rows(rows), iou=iou, score=score, size_bands=bands, iou_type=iou_type
+    )
     return rec.id, report
 
 
@@ -95,8 +111,8 @@ def _fmt(v: Any) -> str:
 
 def format_report(data: dict[str, Any]) -> str:
     """The JSON object as text: the per-class table, the confusion matrix, the errors."""
-    lines = [f"run {data['run_id']}: {data['images']} images, IoU {data['iou']}, "
-             f"score >= {data['score']}"]  # fmt: skip
+    lines = [f"run {data['run_id']}: {data['images']} images, "
+             f"{data.get('iou_type', 'bbox')} IoU {data['iou']}, score >= {data['score']}"]  # fmt: skip
     cols = ("tp", "fp", "fn", "precision", "recall", "ap", "ap50", "ap75")
     lines.append(f"{'class':<20}" + "".join(f"{c:>10}" for c in cols))
     rows = [*data["per_class"].items(), ("total", {**data["total"], **data.get("ap", {})})]
@@ -107,6 +123,10 @@ def format_report(data: dict[str, Any]) -> str:
     lines.append(f"{'':<14}" + "".join(f"{n[:9]:>10}" for n in names))
     for name, row in zip(names, data["confusion"]["matrix"], strict=True):
         lines.append(f"{name[:14]:<14}" + "".join(f"{v:>10}" for v in row))
+    if data.get("size_bands"):
+        lines += ["", f"{'size band (side, px)':<22}{'AP':>10}{'AP50':>10}{'labels':>10}"]
+        for name, b in data["size_bands"].items():
+            lines.append(f"{name:<22}{_fmt(b['ap']):>10}{_fmt(b['ap50']):>10}{b['labels']:>10}")
     if "errors" in data:
         lines += ["", "errors (AP50 gained if fixed, count)"]
         for k, v in data["errors"].items():
@@ -114,12 +134,27 @@ def format_report(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def size_bands_arg(text: str | None) -> dict[str, tuple[float, float]]:
+    """--size-bands "8,16,32,96" -> {band label: (min, max) area}; a bad value is one
+    StudioError line naming the option and the problem."""
+    try:
+        return bands_from_edges(parse_size_edges(text or ""))
+    except SizeBandsError as e:
+        raise StudioError(f"--size-bands {text!r}: {e}") from None
+
+
 def errors_command(a: Any) -> int:
-    """`studio analyze errors DIR --run R [--split S] [--iou T] [--score T] [--json]`."""
+    """`studio analyze errors DIR --run R [--split S] [--iou T] [--score T]
+    [--iou-type auto|bbox|segm] [--size-bands 8,16,32,96] [--json]`."""
+    sized = size_bands_arg(a.size_bands)
+    bands = {**parse_bands(a.bands), **sized}
     run_id, report = error_analysis(
-        a.dir, a.run, a.split, iou=a.iou, score=a.score, bands=parse_bands(a.bands)
-    )
+        a.dir, a.run, a.split, iou=a.iou, score=a.score, bands=bands,
+        iou_type=a.iou_type or IouType.AUTO,
+    )  # fmt: skip
     data = {"run_id": run_id, **report.to_json()}
+    if sized:
+        data["size_bands"] = band_summary(report, sized)
     if a.json:
         print(json.dumps(data, indent=2))
     else:

@@ -18,9 +18,11 @@ from studio.core.formats.coco import coco_dict
 from studio.core.kinds import ImageStatus
 from studio.core.progress import Progress
 from studio.core.project import Project
-from studio.ml.analysis.errors import Detections, ErrorReport, analyze_errors
+from studio.ml.analysis.errors import Detections, ErrorReport, Matching, analyze_errors, match
 
 PREDICT_CHUNK = 64  # images per model pass between cancel checks (the model loads once each)
+# Project setting: the Evaluation view's size-band edges (object side, pixels), a list.
+SIZE_BANDS_SETTING = "evaluation.size_bands"
 
 
 class ObjectRef(NamedTuple):
@@ -101,10 +103,12 @@ def evaluate(
     with_ap: bool = True,
     progress: Progress | None = None,
 ) -> ErrorReport:
-    """The run's errors against the labels (see `evaluation_images` for which images).
-    AP and the TIDE breakdown (which do not depend on `score`) only `with_ap`."""
+    """The run's errors against the labels (see `evaluation_images` for which images),
+    on masks when the run predicts masks, else on boxes. AP and the TIDE breakdown
+    (which do not depend on `score`) only `with_ap`; AP with the project's size bands."""
     with Project.open(project_dir) as p:
         gt, rows = evaluation_images(p, run_id, split)
+        bands = saved_size_bands(p)
     if not gt["images"]:
         raise StudioError(
             f"{project_dir}: no labelled images with predictions of run {run_id}; predict first"
@@ -112,8 +116,29 @@ def evaluate(
     if progress is not None:
         progress.check()
     return analyze_errors(
-        gt, Detections.from_rows(rows), iou=iou, score=score, with_ap=with_ap, with_tide=with_ap
-    )
+        gt, Detections.from_rows(rows), iou=iou, score=score, with_ap=with_ap,
+        with_tide=with_ap, size_bands=bands,
+    )  # fmt: skip
+
+
+def saved_size_bands(p: Project) -> dict[str, tuple[float, float]]:
+    """The project's size bands (label -> area range); none when unset or unreadable
+    (a setting written by hand must not stop an evaluation)."""
+    from studio.ml.analysis.size_bands import SizeBandsError, bands_from_edges, parse_size_edges
+
+    edges = p.get_setting(SIZE_BANDS_SETTING, []) or []
+    try:
+        return bands_from_edges(parse_size_edges(" ".join(str(v) for v in edges)))
+    except (SizeBandsError, TypeError):
+        return {}
+
+
+def _matching(report: ErrorReport) -> Matching:
+    """The report's matching before any score threshold (made again for a report built
+    without it), on the report's IoU type."""
+    if report.matching is not None:
+        return report.matching
+    return match(report.labels, report.dets, report.iou, report.pairs)
 
 
 def pr_curve(report: ErrorReport, class_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -121,11 +146,9 @@ def pr_curve(report: ErrorReport, class_id: int) -> tuple[np.ndarray, np.ndarray
     report's IoU; every stored prediction counts (the threshold is a point on it).
     Predictions COCO ignores (matched to crowd labels, past the 100 per image) are
     left out; recall is over the class's non-crowd labels."""
-    from studio.ml.analysis.errors import match
-
     d, lab = report.dets, report.labels
-    # The report keeps matches above its threshold only: match again, whatever the score.
-    m = match(lab, d, report.iou)
+    # The report's counts keep matches above its threshold only: use the full matching.
+    m = _matching(report)
     sel = (d.class_id == class_id) & m.pred_kept & ~m.pred_crowd
     score, tp = d.score[sel], (m.pred_label >= 0)[sel]
     order = np.argsort(-score, kind="stable")
@@ -135,6 +158,32 @@ def pr_curve(report: ErrorReport, class_id: int) -> tuple[np.ndarray, np.ndarray
     precision = ctp / np.arange(1, len(tp) + 1)
     recall = ctp / n_pos if n_pos else np.zeros(len(tp))
     return recall, precision, score
+
+
+def pr_point_refs(report: ErrorReport, class_id: int, score: float) -> list[ObjectRef]:
+    """The objects behind one point of a class's PR curve (the operating point at
+    threshold `score`): its false positives, the labels still missed there, then its
+    true positives. Predictions are those of the class with score >= `score` that the
+    curve counts (not matched to a crowd label, among the 100 best of their image);
+    a label is missed when no such prediction matched it."""
+    d, lab = report.dets, report.labels
+    m = _matching(report)
+    sel = (d.class_id == class_id) & m.pred_kept & ~m.pred_crowd & (d.score >= score)
+    tp = sel & (m.pred_label >= 0)
+    fp = sel & (m.pred_label < 0)
+    found = np.zeros(len(lab.ann_id), dtype=bool)
+    found[m.pred_label[tp]] = True
+    missed = (lab.class_id == class_id) & ~lab.crowd & ~found
+
+    def preds(mask: np.ndarray) -> list[ObjectRef]:
+        # Best score first: the order the curve walks them in.
+        idx = np.flatnonzero(mask)
+        idx = idx[np.argsort(-d.score[idx], kind="stable")]
+        return refs(list(zip(d.image_id[idx].tolist(), d.pred_id[idx].tolist(), strict=True)),
+                    "prediction")  # fmt: skip
+
+    labels = list(zip(lab.image_id[missed].tolist(), lab.ann_id[missed].tolist(), strict=True))
+    return preds(fp) + refs(labels, "label") + preds(tp)
 
 
 def refs(pairs: list[tuple[int, int]], kind: str) -> list[ObjectRef]:
