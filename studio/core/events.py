@@ -9,8 +9,14 @@ from psygnal import Signal, SignalGroup
 class ProjectEvents(SignalGroup):
     # Lists of image ids whose rows changed (status, split, added, deleted); None = many.
     images_changed = Signal(object)
-    # Lists of image ids whose annotations changed.
+    # Lists of image ids whose annotations changed; None = any image's.
     annotations_changed = Signal(object)
+    # The ids of the annotation rows a write added, changed or deleted, sent just
+    # before that write's `annotations_changed` and only by writes that know them (the
+    # row-level writes undo and redo use). A listener that can refresh rows one by one
+    # keeps these and applies them on the `annotations_changed` that follows; a change
+    # that comes without them (a class merge, an import) touched rows nobody listed.
+    annotation_rows_changed = Signal(object)
     classes_changed = Signal()
     # A run id, or None when the list of runs changed.
     runs_changed = Signal(object)

@@ -1,7 +1,9 @@
 """What keeps the canvas fluid at thousands of shapes, checked by the work done rather
 than by timings: plain shapes are painted from one picture (layers/shape_raster.py) that
 a pan only moves, that a hover or an edit redraws only around the shape, and that looks
-the same as the shapes painting themselves. The timings are benchmarks/bench_canvas.py.
+the same as the shapes painting themselves; an undo or redo re-reads only the rows it
+names; an image of many shapes opens with one page of them and reads the rest between
+event-loop turns (layers/shape_pages.py). The timings are benchmarks/bench_canvas.py.
 """
 
 from __future__ import annotations
@@ -19,19 +21,25 @@ from PySide6.QtWidgets import QApplication
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from canvas_helpers import drag, many_polygons  # noqa: E402
+from canvas_helpers import drag, many_polygons, wait_until  # noqa: E402
 
 from studio.core.project import make_annotation_row  # noqa: E402
-from studio.ui.canvas.layers.annotations import DENSE_SHAPES, NO_CONTENTS  # noqa: E402
+from studio.ui.canvas.layers.annotations import (  # noqa: E402
+    DENSE_SHAPES,
+    FIRST_PAGE,
+    NO_CONTENTS,
+)
+from studio.ui.canvas.layers.shape_pages import PAGE_SIZE  # noqa: E402
 from studio.ui.canvas.layers.shape_raster import SCALE_WHILE_ZOOMING  # noqa: E402
 
 N_DENSE = max(DENSE_SHAPES, SCALE_WHILE_ZOOMING) + 100
 
 
 def shown(view, project, image_id, n: int, seed: int = 0) -> list[int]:
-    """`n` polygons on the image, shown, painted once."""
+    """`n` polygons on the image, shown (every page read), painted once."""
     ids = many_polygons(project, image_id, n, 800, 600, seed=seed)
     view.show_image(image_id)
+    wait_until(lambda: not view.shapes.pages.pending)
     repaint(view)
     return ids
 
@@ -148,3 +156,103 @@ def test_the_picture_looks_like_the_shapes_painting_themselves(setup):
         diff = np.abs(pixels(view) - items_painting_themselves(view))
         assert view.shapes.raster.full_renders > 0
         assert diff.max() <= 3, (image_id, int(diff.max()), int((diff > 3).sum()))
+
+
+def reads(project) -> list[dict]:
+    """Records the arguments of every `project.annotations` read from now on."""
+    calls: list[dict] = []
+    read = project.annotations
+
+    def counted(image_ids=None, ids=None):
+        calls.append({"image_ids": image_ids, "ids": ids})
+        return read(image_ids, ids)
+
+    project.annotations = counted
+    return calls
+
+
+def test_undo_and_redo_of_a_vertex_drag_read_only_the_dragged_row(setup):
+    view, project, ids = setup
+    ann = shown(view, project, ids[0], 50)
+    rec = view.shapes.record(ann[7])
+    x, y = rec.polygons[0][0], rec.polygons[0][1]
+    view.select([rec.id])
+    drag(view, [(x, y), (x + 6, y + 3)])
+    moved = view.shapes.record(rec.id).polygons
+    calls = reads(project)
+    project.undo()
+    assert view.shapes.record(rec.id).polygons == rec.polygons
+    project.redo()
+    assert view.shapes.record(rec.id).polygons == moved
+    assert calls == [{"image_ids": None, "ids": [rec.id]}] * 2
+
+
+def test_undo_of_a_delete_brings_the_item_back_from_its_row(setup):
+    view, project, ids = setup
+    ann = shown(view, project, ids[0], 30)
+    view.select(ann[3:5])
+    view.editor.delete_selected()
+    assert ann[3] not in view.shapes.items
+    calls = reads(project)
+    project.undo()
+    assert {ann[3], ann[4]} <= set(view.shapes.items) and len(view.shapes.items) == 30
+    project.redo()
+    assert ann[3] not in view.shapes.items and len(view.shapes.items) == 28
+    assert calls == [{"image_ids": None, "ids": ann[3:5]}] * 2
+
+
+def test_a_merge_of_classes_rereads_the_whole_image(setup):
+    """A change that names no rows (a merge moves every shape of a class) reloads."""
+    view, project, ids = setup
+    ann = shown(view, project, ids[0], 20)
+    cat, dog = (c.id for c in project.classes()[:2])
+    calls = reads(project)
+    project.merge_classes([cat], dog)
+    assert {view.shapes.record(i).class_id for i in ann} == {dog}
+    assert {"image_ids": [ids[0]], "ids": None} in calls
+
+
+# --- opening an image of many shapes: a page at once, the rest between turns -------------
+
+
+def test_many_shapes_open_with_one_page_and_the_rest_follow_between_turns(setup):
+    view, project, ids = setup
+    ann = many_polygons(project, ids[0], FIRST_PAGE + 2 * PAGE_SIZE + 50, 800, 600)
+    shapes = view.shapes
+    view.show_image(ids[0])
+    assert sorted(shapes.items) == ann[:FIRST_PAGE] and shapes.pages.pending
+    repaint(view)  # the image and the first page: later pages go onto this picture
+    renders, read = shapes.raster.full_renders, shapes.pages.pages_read
+    wait_until(lambda: not shapes.pages.pending)
+    assert sorted(shapes.items) == ann and shapes.pages.pages_read - read == 3
+    repaint(view)
+    assert shapes.raster.full_renders == renders  # drawn on top, nothing redrawn
+    diff = np.abs(pixels(view) - items_painting_themselves(view))
+    assert diff.max() <= 3, (int(diff.max()), int((diff > 3).sum()))
+
+
+def test_what_needs_every_shape_reads_the_pages_left_at_once(setup):
+    view, project, ids = setup
+    ann = many_polygons(project, ids[0], FIRST_PAGE + PAGE_SIZE, 800, 600)
+    view.show_image(ids[0])
+    view.select([ann[-1]])  # a shape of the second page (undo focus, the objects list)
+    assert view.selected_annotation_ids() == [ann[-1]] and len(view.shapes.items) == len(ann)
+    view.show_image(ids[0])
+    assert view.shapes.pages.pending
+    view.shapes.shape_at(400, 300)  # a click: hit tests see every shape
+    assert not view.shapes.pages.pending and len(view.shapes.items) == len(ann)
+
+
+def test_edits_while_pages_are_read_end_equal_to_the_database(setup):
+    view, project, ids = setup
+    ann = many_polygons(project, ids[0], FIRST_PAGE + PAGE_SIZE + 10, 800, 600)
+    view.show_image(ids[0])
+    assert view.shapes.pages.pending
+    project.delete_annotations([ann[-1], ann[0]])  # one not read yet, one shown
+    project.update_annotations({ann[-2]: {"polygons": [[10, 10, 60, 10, 60, 40]]}})
+    project.undo()
+    project.redo()
+    wait_until(lambda: not view.shapes.pages.pending)
+    in_db = {r.id: r for r in project.annotations(image_ids=[ids[0]])}
+    assert {i: it.record for i, it in view.shapes.items.items()} == in_db
+    assert ann[-1] not in in_db and in_db[ann[-2]].polygons == [[10, 10, 60, 10, 60, 40]]

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from studio.core import schema as S
 from studio.core.events import ProjectEvents
-from studio.core.records import NO_ATTRIBUTES, AnnotationRecord, Attributes
+from studio.core.records import NO_ATTRIBUTES, AnnotationRecord, Attributes, Polygons
 
 ANNOTATION_COLUMNS = (
     S.Annotation.id, S.Annotation.image_id, S.Annotation.class_id, S.Annotation.kind,
@@ -36,14 +36,28 @@ _INSERT_SQL = (
 )
 
 
-def annotation_record(r: Sequence) -> AnnotationRecord:
-    """An `AnnotationRecord` from a row of `ANNOTATION_COLUMNS`."""
+_PARSE = object()  # annotation_record's default: parse the row's polygons itself
+
+
+def annotation_record(r: Sequence, polygons: Polygons | None | object = _PARSE) -> AnnotationRecord:
+    """An `AnnotationRecord` from a row of `ANNOTATION_COLUMNS`; `polygons`: the row's
+    polygons already parsed (see `annotation_records`)."""
+    if polygons is _PARSE:
+        polygons = json.loads(r[8]) if r[8] else None
     return AnnotationRecord(
         id=r[0], image_id=r[1], class_id=r[2], kind=r[3], bbox=(r[4], r[5], r[6], r[7]),
-        polygons=json.loads(r[8]) if r[8] else None, rle=json.loads(r[9]) if r[9] else None,
+        polygons=polygons, rle=json.loads(r[9]) if r[9] else None,
         iscrowd=bool(r[10]), source=r[11], score=r[12], area=r[13],
         attributes=attributes_of(r[14:19]),
     )  # fmt: skip
+
+
+def annotation_records(rows: Sequence[Sequence]) -> list[AnnotationRecord]:
+    """Records of rows of `ANNOTATION_COLUMNS`, their polygons parsed by one
+    `json.loads` (per-call overhead was a fifth of reading 3,000 polygons)."""
+    texts = [r[8] for r in rows if r[8]]
+    parsed = iter(json.loads(f"[{','.join(texts)}]") if texts else ())
+    return [annotation_record(r, next(parsed) if r[8] else None) for r in rows]
 
 
 def attributes_of(r: Sequence) -> Attributes:
@@ -61,8 +75,9 @@ def attribute_values(a: Attributes) -> tuple:
 
 
 class AnnotationRepo:
-    """Reads and writes annotations and emits `annotations_changed` with the ids of the
-    images whose shapes changed."""
+    """Reads and writes annotations. Each write emits `annotation_rows_changed` with the
+    ids of the rows it touched, then `annotations_changed` with the ids of the images
+    whose shapes changed (see `ProjectEvents`)."""
 
     def __init__(self, engine: Engine, events: ProjectEvents):
         self.engine = engine
@@ -79,7 +94,21 @@ class AnnotationRepo:
             q = q.where(S.Annotation.id.in_(list(ids)))
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
-        return [annotation_record(r) for r in rows]
+        return annotation_records(rows)
+
+    def page(self, image_id: int, after_id: int, limit: int) -> list[AnnotationRecord]:
+        """At most `limit` annotations of one image with ids above `after_id`, in id
+        order: an image of thousands of shapes read a page at a time (the canvas shows
+        the first page at once and reads the rest between frames)."""
+        q = (
+            select(*ANNOTATION_COLUMNS)
+            .where(S.Annotation.image_id == image_id, S.Annotation.id > after_id)
+            .order_by(S.Annotation.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return annotation_records(rows)
 
     def count(self) -> int:
         with self.engine.connect() as conn:
@@ -107,7 +136,7 @@ class AnnotationRepo:
             for row in rows:
                 res = conn.execute(insert(S.Annotation).values(**row))
                 ids.append(row.get("id") or res.inserted_primary_key[0])
-        self.events.annotations_changed.emit(sorted({r["image_id"] for r in rows}))
+        self._changed(ids, {r["image_id"] for r in rows})
         return ids
 
     def delete_rows(self, ann_ids: Sequence[int]) -> list[dict]:
@@ -115,7 +144,7 @@ class AnnotationRepo:
         rows = self.rows(ann_ids)
         with self.engine.begin() as conn:
             conn.execute(delete(S.Annotation).where(S.Annotation.id.in_(list(ann_ids))))
-        self.events.annotations_changed.emit(sorted({r["image_id"] for r in rows}))
+        self._changed([r["id"] for r in rows], {r["image_id"] for r in rows})
         return rows
 
     def update_rows(self, changes: dict[int, dict]) -> None:
@@ -135,8 +164,14 @@ class AnnotationRepo:
             image_ids = conn.execute(
                 select(S.Annotation.image_id).where(S.Annotation.id.in_(list(changes)))
             ).scalars()
-            image_ids = sorted(set(image_ids))
-        self.events.annotations_changed.emit(image_ids)
+            image_ids = set(image_ids)
+        self._changed(list(changes), image_ids)
+
+    def _changed(self, ann_ids: Sequence[int], image_ids: set[int]) -> None:
+        """Tell listeners which rows (annotation ids) and images a committed write
+        touched: the rows first, so that a listener can refresh just those."""
+        self.events.annotation_rows_changed.emit(sorted(ann_ids))
+        self.events.annotations_changed.emit(sorted(image_ids))
 
     @staticmethod
     def insert_values(conn: Connection, values: list[tuple]) -> None:

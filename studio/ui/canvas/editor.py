@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 PASTE_OFFSET = 10.0  # image pixels a paste onto its own image is shifted by
 NUDGE_PAUSE = 1.0  # seconds between arrow presses that still count as one nudge
 LOCKED_TEXT = "Locked shape: unlock it in the Objects list to edit it"
+# Past this many changed rows (a bulk edit) one read of the whole image is cheaper than
+# reading the rows by id, and keeps the IN list within SQLite's limits.
+MAX_ROWS_REFRESHED = 200
 
 
 def movable(shapes: AnnotationLayer, ids: Iterable[int]) -> list[AnnotationRecord]:
@@ -73,6 +76,7 @@ class Editor:
         self._tell = tell
         self._selection_changed = selection_changed
         self._own_edits = 0
+        self._changed_rows: list[int] | None = None  # from `rows_changed`, until used
         self._nudge: tuple[object, float, frozenset[int]] = (None, 0.0, frozenset())
 
     # --- state ------------------------------------------------------------------------
@@ -323,13 +327,26 @@ class Editor:
         with self.selection_follows():
             self.shapes.refresh(ids, recs)
 
+    def rows_changed(self, ann_ids: list[int] | None) -> None:
+        """The project's `annotation_rows_changed`: the ids of the rows that the
+        `annotations_changed` following it is about; kept until then."""
+        self._changed_rows = list(ann_ids) if ann_ids is not None else None
+
     def annotations_changed(self, image_ids: list[int] | None) -> None:
-        """The project's event: re-read the shapes if the shown image's changed (and
-        the change is not the editor's own write, which refreshes just its rows)."""
+        """The project's event: follow a change of the shown image's shapes (unless it
+        is the editor's own write, which refreshes just its rows). An undo or redo
+        names its rows, so only those are re-read (~1 ms instead of ~45 ms for every
+        row of an image with 3,000 polygons); a change that names none (a class merge,
+        an import) or very many re-reads the whole image."""
+        rows, self._changed_rows = self._changed_rows, None
         if self.writing or self.image is None:
             return
-        if image_ids is None or self.image.id in image_ids:
+        if image_ids is not None and self.image.id not in image_ids:
+            return
+        if rows is None or len(rows) > MAX_ROWS_REFRESHED:
             self.reload()
+        else:
+            self.refresh(rows)
 
     def reload(self) -> None:
         """Re-read every shape of the image and apply the differences (undo, redo,

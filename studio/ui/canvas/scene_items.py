@@ -38,6 +38,9 @@ HANDLE_SIZE = 8.0  # screen pixels
 FALLBACK_COLOR = "#ffe119"
 DEFAULT_FILL_ALPHA = 40  # 0-255: a tint that leaves the pixels under a shape readable
 NO_BRUSH = QBrush(Qt.BrushStyle.NoBrush)
+# Scene units around a polygon's points in its bounds: half the widest pen (3), as Qt's
+# own bounds of a 3-pixel pen at 1:1.
+PEN_BOUNDS_MARGIN = 1.5
 
 
 class ClassStyle:
@@ -86,11 +89,13 @@ def tinted_brush(color: QColor, alpha: int) -> QBrush:
 
 
 def polygons_path(polys: Polygons) -> QPainterPath:
+    """A closed subpath per part ([x0, y0, x1, y1, ...], image pixels)."""
     path = QPainterPath()
+    line = path.lineTo  # bound once: 3,000 polygons of 12 points are 36,000 calls
     for part in polys:
         path.moveTo(part[0], part[1])
-        for i in range(2, len(part), 2):
-            path.lineTo(part[i], part[i + 1])
+        for x, y in zip(part[2::2], part[3::2], strict=True):
+            line(x, y)
         path.closeSubpath()
     return path
 
@@ -135,11 +140,22 @@ class PolygonItem(QGraphicsPathItem):
     def __init__(self, record: AnnotationRecord):
         super().__init__()
         self.ann_id = record.id
+        self._bounds = QRectF()
         self.set_record(record)
 
     def set_record(self, record: AnnotationRecord) -> None:
         self.record = record
-        self.setPath(polygons_path(record.polygons or []))
+        path = polygons_path(record.polygons or [])
+        self.prepareGeometryChange()  # the scene forgets the old bounds...
+        m = PEN_BOUNDS_MARGIN
+        self._bounds = path.controlPointRect().adjusted(-m, -m, m, m)
+        self.setPath(path)  # ...and repaints within the new ones
+
+    def boundingRect(self) -> QRectF:
+        # Qt's own strokes the path with the pen (~13 us a polygon): 40 ms of opening an
+        # image with 3,000 polygons went there. Cosmetic pens make a scene-unit stroke
+        # width meaningless anyway; the view pads what it repaints by a few pixels.
+        return self._bounds
 
     def apply_style(self, style: ClassStyle, hover: bool, selected: bool, dense: bool) -> None:
         apply_shape_style(self, style, hover, selected, dense)

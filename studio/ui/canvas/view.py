@@ -152,6 +152,7 @@ class CanvasView(QGraphicsView):
         self._bridge = ProjectBridge(project.events)
         # Direct from the GUI thread (the canvas follows an undo before it returns),
         # queued from a worker thread.
+        self._bridge.annotation_rows_changed.connect(self._on_annotation_rows_changed)
         self._bridge.annotations_changed.connect(self._on_annotations_changed)
         self._bridge.images_changed.connect(self._on_images_changed)
         self._bridge.classes_changed.connect(self._on_classes_changed)
@@ -482,13 +483,15 @@ class CanvasView(QGraphicsView):
             self._clear_image()
             self.image_layer.show_error(None, f"{shown.name} was removed from the project")
             return
-        if (image.abs_path, image.width, image.height) != (
-            shown.abs_path, shown.width, shown.height
-        ):  # fmt: skip
+        file = (image.abs_path, image.width, image.height)
+        if file != (shown.abs_path, shown.width, shown.height):
             self.source.invalidate(image.id)
             self.show_image(image.id)
         else:
             self.editor.image = image
+
+    def _on_annotation_rows_changed(self, ann_ids: list[int] | None) -> None:
+        self.editor.rows_changed(ann_ids)
 
     def _on_annotations_changed(self, image_ids: list[int] | None) -> None:
         self.editor.annotations_changed(image_ids)

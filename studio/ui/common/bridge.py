@@ -18,6 +18,9 @@ class ProjectBridge(QObject):
 
     images_changed = Signal(object)
     annotations_changed = Signal(object)
+    # Annotation ids a write touched, just before its `annotations_changed` (see
+    # ProjectEvents): the same order here, since both are queued or both direct.
+    annotation_rows_changed = Signal(object)
     classes_changed = Signal()
     runs_changed = Signal(object)
     undo_changed = Signal(bool, bool)
@@ -27,6 +30,7 @@ class ProjectBridge(QObject):
         self._events = events
         self._links = [
             (events.images_changed, self._images),
+            (events.annotation_rows_changed, self._annotation_rows),
             (events.annotations_changed, self._annotations),
             (events.classes_changed, self._classes),
             (events.runs_changed, self._runs),
@@ -48,6 +52,9 @@ class ProjectBridge(QObject):
 
     def _annotations(self, ids: object) -> None:
         self.annotations_changed.emit(ids)
+
+    def _annotation_rows(self, ann_ids: object) -> None:
+        self.annotation_rows_changed.emit(ann_ids)
 
     def _classes(self) -> None:
         self.classes_changed.emit()

@@ -69,6 +69,7 @@ class ShapeRaster(QGraphicsItem):
         self._dirty: list[QRectF] = []  # scene rects to redraw
         self._option = QStyleOptionGraphicsItem()
         self._scaled = False  # the last frame showed the picture scaled (a zoom step)
+        self._hints = QPainter.RenderHint(0)  # the view's, when the picture was drawn
         self.full_renders = 0
         self.partial_renders = 0
         self.shapes_drawn = 0
@@ -104,6 +105,23 @@ class ShapeRaster(QGraphicsItem):
         """`item` changes (or goes): redraw where it is now."""
         if self._image is not None:  # else the whole picture is drawn anyway
             self.mark_dirty(item.sceneBoundingRect())
+
+    def draw_on_top(self, items: list[QGraphicsItem]) -> None:
+        """New plain items, stacked above every plain shape already drawn: paint them
+        onto the picture as it stands (what lies under them is unchanged), which costs
+        only their own strokes, where a redraw of their places would repaint everything
+        there again."""
+        if self._image is None or not items:
+            return  # the next full picture draws them
+        painter = QPainter(self._image)
+        painter.setRenderHints(self._hints)
+        painter.setTransform(self._picture_transform())
+        for item in items:
+            item.paint(painter, self._option, None)
+        painter.end()
+        self.shapes_drawn += len(items)
+        self._count += len(items)
+        self.update()
 
     def view_settled(self) -> None:
         """The view stopped zooming: replace a scaled picture by a sharp one."""
@@ -171,7 +189,7 @@ class ShapeRaster(QGraphicsItem):
         )
         image.setDevicePixelRatio(dpr)
         image.fill(Qt.GlobalColor.transparent)
-        self._image, self._dpr, self._dirty = image, dpr, []
+        self._image, self._dpr, self._dirty, self._hints = image, dpr, [], hints
         self._origin = QPointF(rect.topLeft())
         self._xf = QTransform(xf)
         painter = QPainter(image)
