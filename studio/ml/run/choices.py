@@ -64,13 +64,17 @@ class PanelInfo:
 
 def panel_info(project_dir: Path | str) -> PanelInfo:
     """Reconcile the project's dead runs, and list the models, parts and device. Also
-    imports the runner, so that the window's later use of it does not import torch."""
+    imports the runner, so that the window's later use of it does not import torch.
+
+    "auto" is chosen with the project's weights folder searched (a pretrained backbone's
+    file there changes the CPU detector), as the run itself will search it."""
     from studio.ml.models import BACKBONE_NODES, HEADS, NECKS, list_models
     from studio.ml.models.composable import DEFAULT_OPTIONS
     from studio.ml.run import process as runner
 
     with Project.open(project_dir) as p:
         runner.reconcile_runs(p)
+        runner.use_weights_setting(p)
         model, device = recommended(p)
     return PanelInfo(
         auto_model=model,

@@ -23,7 +23,7 @@ from studio.core.records import RunRecord
 from studio.ml.run.pidfile import reconcile_runs
 from studio.ml.run.preflight import config_from_settings
 from studio.ml.run.process import execute_run, use_weights_setting
-from studio.ml.run.recipe import explain_choice
+from studio.ml.run.recipe import explain_choice, weights_note
 from studio.ml.run.runs import RESUMABLE, create_run, find_run, update_resumed_config
 from studio.ml.train.distributed import setup_distributed
 from studio.ml.train.messages import Message
@@ -104,6 +104,9 @@ def train(
                     cfg, _ = config_from_settings(p, chosen, None if device == "auto" else device)
                     if explain is not None:  # what one click chose, and why, in one line
                         explain(explain_choice(p, cfg))
+                        note = None if chosen.get("model") else weights_note(cfg.model)
+                        if note:
+                            explain(f"warning: {note}")
                     run = create_run(p, cfg, name)
             payload = [run.id, str(run.dir)]
         if d.distributed:

@@ -120,12 +120,16 @@ class StopOnRequest(Callback):
 
 class EarlyStopping(Callback):
     """Finishes the run once `patience` validations in a row brought no improvement
-    larger than the config's min_delta (counted by the trainer as `state.bad_epochs`)."""
+    larger than the config's min_delta (counted by the trainer as `state.bad_epochs`).
+    A model that has found nothing yet (best metric 0) has not stopped improving: it
+    has not started, which from scratch takes a while; its run goes on."""
 
     def __init__(self, patience: int):
         self.patience = patience
 
     def on_epoch_end(self, trainer: Trainer, end: EpochEnd) -> None:
+        if not trainer.state.best_metric:
+            return
         if trainer.state.bad_epochs >= self.patience:
             trainer.request_finish(FinishReason.EARLY_STOPPING)
 

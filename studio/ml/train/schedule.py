@@ -47,9 +47,11 @@ if TYPE_CHECKING:
 # frozen pretrained backbone first, then the deeper half of the backbone joins, then all.
 UNFREEZE_DEEP_AT = 0.1
 UNFREEZE_ALL_AT = 0.25
-# Share of the budget that evaluations between epochs may take: the first (after the
-# first epoch) makes a best checkpoint early; the one at the end is always made.
-EVAL_SHARE = 0.15
+# Share of the time spent so far that evaluations between epochs may take: the first
+# (after the first epoch) is always made, for a best checkpoint early; later ones are
+# paced by the time spent, so they spread over the run instead of crowding its start
+# (where the model finds little); the one at the end is always made.
+EVAL_SHARE = 0.1
 # Evaluation in progress past budget x this is aborted: the promise is 10%.
 ABORT_AT = 1.07
 # Before any evaluation was timed: seconds per val image, as a share of the seconds per
@@ -87,8 +89,8 @@ class TimeBudget(Callback):
 
     Training stops when the time left would not pay for another step, the final
     evaluation and the last checkpoint; evaluations between epochs happen only while
-    they fit in EVAL_SHARE of the budget; an evaluation still running at ABORT_AT x the
-    budget is aborted (the run keeps its best checkpoint so far)."""
+    they fit in EVAL_SHARE of the time spent (the first always); an evaluation still
+    running at ABORT_AT x the budget is aborted (the run keeps its best checkpoint)."""
 
     stop_request = StopRequest(FinishReason.TIME_BUDGET)
 
@@ -145,7 +147,8 @@ class TimeBudget(Callback):
 
     def allow_validation(self, trainer: Trainer) -> bool:
         e = self.expected_eval_s(trainer)
-        fits = self.eval_spent + e <= EVAL_SHARE * self.seconds
+        paid = EVAL_SHARE * (trainer.state.elapsed + e)
+        fits = self.eval_spent == 0 or self.eval_spent + e <= paid
         # ... and the final evaluation must still fit after this one and some training.
         return fits and self.training_left(trainer) > e + (self.step_s or 0.0)
 
@@ -273,7 +276,9 @@ def default_callbacks(trainer: Trainer, should_stop: Callable[[], bool] | None) 
     out.append(PlannedSchedule(budget, progressive, cfg.warmup_iters))
     if cfg.freeze_epochs:
         out.append(FreezeBackbone(cfg.freeze_epochs))
-    if cfg.patience is not None:
+    if cfg.patience is not None and not cfg.time_budget:
+        # A budgeted run's schedule is planned to its end, where the decayed learning
+        # rate gives its best model: stopping it early would skip exactly that.
         out.append(EarlyStopping(cfg.patience))
     out += [Checkpointing(), ProgressMessages()]
     return out
@@ -285,6 +290,14 @@ def loaded_pretrained(model: nn.Module) -> bool:
     could not be had fall back to random init: freezing a random backbone would waste
     the budget."""
     return any(isinstance(m, FrozenBatchNorm2d) for m in model.modules())
+
+
+def trained_from_scratch(cfg: TrainConfig, model: nn.Module) -> bool:
+    """Whether the run starts from random init: no pretrained backbone was loaded (none
+    asked for, none to be had, or a backbone made for scratch) and no weights file."""
+    files = [w for w in (cfg.weights, cfg.backbone_weights) if w not in ("none", "default")]
+    files = [w for w in files if w != "imagenet"]
+    return not files and not loaded_pretrained(model)
 
 
 def whole_model_pretrained(cfg: TrainConfig, model: nn.Module) -> bool:

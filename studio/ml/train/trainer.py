@@ -1,8 +1,8 @@
 """The training loop: one run folder in, checkpoints and messages out.
 
 `train_run(run_dir)` reads only the run folder's ``config.json`` (a `TrainConfig`) and
-``dataset.json`` (the frozen COCO snapshot), trains, evaluates after every epoch, and
-writes ``last.pt`` / ``best.pt`` there. It reports through an `emit(message)` callback
+``dataset.json`` (the frozen COCO snapshot), trains, evaluates, writes ``last.pt`` /
+``best.pt`` there. It reports through an `emit(message)` callback
 (see messages.py) and asks `should_stop()` before every batch; it never prints and never
 exits the process: problems are raised (`TrainingError` and other `StudioError`s for
 the user, anything else is a bug).
@@ -13,8 +13,7 @@ distributed.py). The model contract is torchvision's detection API: in train mod
 ``model(images, targets)`` returns a dict of losses, in eval mode a list of dicts.
 
 `Trainer` keeps to the loop: `fit` / `train_epoch` / `validate` / `save`. Messages,
-checkpoints, freezing, early stopping, the time budget and stop requests are callbacks
-(callbacks.py).
+checkpoints, freezing, early stopping, the time budget, stops are callbacks.
 """
 
 from __future__ import annotations
@@ -55,6 +54,7 @@ from studio.ml.train.optim import build_optimization
 from studio.ml.train.schedule import (
     auto_image_size,
     default_callbacks,
+    trained_from_scratch,
     whole_model_pretrained,
 )
 from studio.ml.train.state import (
@@ -165,9 +165,9 @@ class Trainer:
         # A plain string: the task goes into checkpoints, which hold built-in types only.
         self.task = str(bundle.task)
         size = bundle.image_size or cfg.image_size
-        pretrained_model = whole_model_pretrained(cfg, bundle.model)
         self.cfg = replace(cfg, task=self.task, image_size=size).resolved(
-            pretrained_model=pretrained_model
+            pretrained_model=whole_model_pretrained(cfg, bundle.model),
+            from_scratch=trained_from_scratch(cfg, bundle.model),
         )
         self.model = bundle.model.to(self.device)
         self.groups = bundle.groups

@@ -1,0 +1,127 @@
+"""The CPU detector one click trains: from scratch offline, on a pretrained MobileNet
+when its ImageNet file is here; the learning rate follows what is pretrained."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from studio.core.kinds import ShapeKind
+from studio.ml.models import build_model, get_spec
+from studio.ml.models.cspnet import SCRATCH_BACKBONES, build_cspnet
+from studio.ml.run.recipe import (
+    CPU_DETECTOR,
+    CPU_PRETRAINED_DETECTOR,
+    default_model,
+    explain_choice,
+    recipe,
+    weights_note,
+)
+from studio.ml.train.config import TrainConfig, default_lr
+from studio.ml.train.schedule import trained_from_scratch
+
+
+@pytest.fixture
+def no_weights(tmp_path, monkeypatch):
+    """A machine with no pretrained file anywhere: an empty weights folder and torch cache."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("STUDIO_WEIGHTS_DIR", str(tmp_path / "weights"))
+    (tmp_path / "weights").mkdir()
+    return tmp_path / "weights"
+
+
+def test_offline_the_cpu_detector_learns_from_scratch_and_says_why(project, no_weights):
+    assert project.info()["kinds"][ShapeKind.BOX]
+    assert default_model(project, "cpu") == CPU_DETECTOR
+    cfg = TrainConfig.from_dict(recipe(CPU_DETECTOR, "cpu"))
+    assert cfg.batch_size == 4
+    sentence = explain_choice(project, cfg, "cpu")
+    assert sentence.startswith(f"{CPU_DETECTOR} (a light detector: no GPU")
+    assert "no ImageNet file here: made to learn from scratch" in sentence
+    note = weights_note(CPU_DETECTOR)
+    assert (
+        note
+        and "random init" in note
+        and f"studio weights --model {CPU_PRETRAINED_DETECTOR}" in note
+    )
+
+
+def test_with_the_imagenet_file_the_cpu_detector_is_pretrained(project, no_weights):
+    # The file by its published name in the weights folder is enough (not read here).
+    (no_weights / "mobilenet_v3_large-5c1a4163.pth").write_bytes(b"")
+    assert default_model(project, "cpu") == CPU_PRETRAINED_DETECTOR
+    assert TrainConfig.from_dict(recipe(CPU_PRETRAINED_DETECTOR, "cpu")).batch_size == 8
+    assert weights_note(CPU_DETECTOR) is None
+
+
+def test_the_scratch_detector_has_no_weights_to_miss(no_weights):
+    built = build_model(CPU_DETECTOR, 4, backbone_weights="imagenet", image_size=128)
+    assert built.warnings == []  # nothing to download, nothing to warn about
+    assert not get_spec(CPU_DETECTOR).supports_pretrained
+    cfg = TrainConfig(model=CPU_DETECTOR)
+    assert trained_from_scratch(cfg, built.model)
+    with torch.no_grad():
+        feats = built.model.backbone.eval()(torch.rand(1, 3, 100, 150))
+    assert [tuple(f.shape[-2:]) for f in feats.values()] == [(13, 19), (7, 10), (4, 5)]
+
+
+@pytest.mark.parametrize("name", sorted(SCRATCH_BACKBONES))
+def test_cspnet_levels(name):
+    widths, _ = SCRATCH_BACKBONES[name]
+    out = build_cspnet(name)(torch.rand(2, 3, 64, 96))
+    assert [(k, v.shape[1], v.shape[-1]) for k, v in out.items()] == [
+        ("C3", widths[2], 12), ("C4", widths[3], 6), ("C5", widths[4], 3)
+    ]  # fmt: skip
+
+
+def test_learning_rate_follows_what_is_pretrained():
+    assert default_lr("adamw", 8, from_scratch=True) == pytest.approx(6e-3)
+    assert default_lr("adamw", 4, from_scratch=True) == pytest.approx(3e-3)
+    assert default_lr("adamw", 8) == pytest.approx(1e-3)  # heads on a pretrained backbone
+    assert default_lr("adamw", 8, pretrained_model=True) == pytest.approx(1e-4)
+    assert default_lr("sgd", 16, from_scratch=True) == pytest.approx(0.02)
+    cfg = TrainConfig(model=CPU_DETECTOR, batch_size=4)
+    assert cfg.resolved(from_scratch=True).lr == pytest.approx(3e-3)
+    assert TrainConfig(model=CPU_DETECTOR, lr=0.5).resolved(from_scratch=True).lr == 0.5
+
+
+def test_only_the_mobilenet_v2_file_gives_the_v2_detector(project, no_weights):
+    (no_weights / "mobilenet_v2-b0353104.pth").write_bytes(b"")  # IMAGENET1K_V1's name
+    assert default_model(project, "cpu") == "composable_mobilenet_v2_pan_fcos"
+    assert weights_note(CPU_DETECTOR) is None
+
+
+def test_a_budgeted_run_is_not_stopped_early_an_epoch_run_is():
+    from types import SimpleNamespace
+
+    from studio.ml.train.callbacks import EarlyStopping
+    from studio.ml.train.schedule import default_callbacks
+
+    def kinds(**fields):
+        trainer = SimpleNamespace(
+            cfg=TrainConfig(model=CPU_DETECTOR, **fields), model=torch.nn.Linear(1, 1)
+        )
+        return {type(c) for c in default_callbacks(trainer, None)}
+
+    assert EarlyStopping not in kinds(time_budget=600.0, patience=3)
+    assert EarlyStopping in kinds(time_budget=None, epochs=20, patience=3)
+
+
+def test_a_model_that_found_nothing_yet_is_not_stopped_early():
+    from types import SimpleNamespace
+
+    from studio.ml.train.callbacks import EarlyStopping
+    from studio.ml.train.state import TrainState
+
+    state = TrainState()
+    asked = []
+    trainer = SimpleNamespace(state=state, request_finish=asked.append)
+    for _ in range(5):
+        state.track_best(0.0, 0.0)
+        EarlyStopping(2).on_epoch_end(trainer, None)
+    assert asked == []  # AP 0 five times: not started, not stalled
+    state.track_best(0.2, 0.0)
+    for _ in range(2):
+        state.track_best(0.1, 0.0)
+    EarlyStopping(2).on_epoch_end(trainer, None)
+    assert asked == ["early_stopping"]
