@@ -6,9 +6,12 @@ Nothing here runs a model: the predictions are rows already in the database (see
 `studio.ml.analysis.stored_predictions`). Items for every stored prediction of the image
 are made once per image; moving the score threshold only flips the visibility of the
 items whose side of the threshold changed, so 500 predictions refilter in a few ms.
-Matching is `studio.ml.analysis.errors.match` (pycocotools' rules) on this image alone,
-at the chosen IoU: TP green, FP red, labels no prediction above the threshold found
-orange. Scene coordinates are image pixels as displayed; boxes are (x, y, w, h).
+Matching is the Evaluation panel's (`prediction_matching`: pycocotools' rules, on mask
+IoU when the predictions carry masks, else on box IoU) on this image alone, at the chosen
+IoU: TP green, FP red, labels no prediction above the threshold found orange. The pairs
+and their IoUs are computed once per image (and when its labels change); a new IoU
+threshold only re-runs the greedy assignment, a new score threshold not even that.
+Scene coordinates are image pixels as displayed; boxes are (x, y, w, h).
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ from PySide6.QtWidgets import (
 
 from studio.core.project import Project
 from studio.core.records import AnnotationRecord, ImageRecord
-from studio.ml.analysis.errors import Detections, Labels, Outcome, match
-from studio.ml.analysis.matching import image_pairs
+from studio.ml.analysis.errors import Outcome
+from studio.ml.analysis.mask_iou import IouType
 from studio.ui.canvas.layers.base import SceneLayer
+from studio.ui.canvas.layers.prediction_matching import PreparedImage, outcomes, prepare
 from studio.ui.canvas.scene_items import (
     FALLBACK_COLOR,
     Z_SHAPES,
@@ -44,7 +48,6 @@ Z_PREDICTIONS = Z_SHAPES + 5  # over the labels, under selected labels and handl
 TAG_LIMIT = 60  # from this many drawn predictions on, only the selected one is tagged
 ERROR_COLORS = {"tp": "#2ecc40", "fp": "#ff4136", "missed": "#ff851b", "other": "#aaaaaa"}
 DASH = Qt.PenStyle.DashLine
-COVERED_IOU = 0.99  # a label this close to a prediction of its class is that prediction
 
 
 class _Pens:
@@ -102,6 +105,7 @@ class PredictionLayer(SceneLayer):
         self.scores = np.zeros(0)  # per row
         self.covered = np.zeros(0, dtype=bool)  # per row: a label of its class is on it
         self._masks: list[tuple[int, Any]] | None = None  # decoded once per image
+        self._prepared: PreparedImage | None = None  # pairs of rows x labels, any IoU
         self.dismissed: set[int] = set()  # prediction ids rejected in this session
         self.selected: int | None = None  # prediction id
         self.class_colors: dict[int, str] = {}
@@ -150,7 +154,7 @@ class PredictionLayer(SceneLayer):
         """Match predictions to labels at IoU >= `iou` (0..1]."""
         if iou != self.iou:
             self.iou = float(iou)
-            self._match()
+            self._match(pair_again=False)
             self._refilter(force=True)
 
     def set_errors_shown(self, on: bool) -> None:
@@ -216,35 +220,26 @@ class PredictionLayer(SceneLayer):
         self._match()
         self._refilter(force=True)
 
-    def _match(self) -> None:
+    def _match(self, pair_again: bool = True) -> None:
         """Outcome of each prediction at `iou` (as if every one counted) and, per label,
-        the score of the TP that found it: a label is missed at a threshold above it."""
+        the score of the TP that found it: a label is missed at a threshold above it.
+        `pair_again`: rows or labels changed, so pair them again (rasterising masks); a new
+        IoU alone reuses the pairs."""
         n, labs = len(self.rows), self.labels
-        self.outcome = np.full(n, Outcome.FP, dtype=np.int8)
-        self.label_score = np.full(len(labs), -1.0)
-        self.covered = np.zeros(n, dtype=bool)
         if not n:
+            self._prepared = None
+            self.outcome = np.zeros(0, dtype=np.int8)
+            self.label_score = np.full(len(labs), -1.0)
+            self.covered = np.zeros(0, dtype=bool)
             return
-        dets = Detections.from_rows(self.rows)
-        labels = Labels(
-            np.array([a.image_id for a in labs], dtype=np.int64),
-            np.array([a.id for a in labs], dtype=np.int64),
-            np.array([a.class_id for a in labs], dtype=np.int64),
-            np.array([a.bbox for a in labs], dtype=np.float64).reshape(-1, 4),
-            np.array([a.area or 0.0 for a in labs], dtype=np.float64),
-            np.array([a.iscrowd for a in labs], dtype=bool),
-        )
-        m = match(labels, dets, self.iou)
+        if pair_again or self._prepared is None:
+            h, w = (self.image.height, self.image.width) if self.image is not None else (0, 0)
+            self._prepared = prepare(self.rows, labs, h, w)
+        got = outcomes(self._prepared, self.iou)
+        self.outcome, self.label_score = got.outcome, got.label_score
         # A prediction with a label of its class on the very same spot was accepted:
         # the label shows it (undo the acceptance and it comes back).
-        pairs = image_pairs(dets.image_id, dets.box, labels.image_id, labels.box)
-        same = labels.class_id[pairs.label] == dets.class_id[pairs.pred]
-        self.covered[pairs.pred[same & (pairs.iou >= COVERED_IOU)]] = True
-        tp = (m.pred_label >= 0) & ~m.pred_crowd & m.pred_kept
-        self.outcome[tp] = Outcome.TP
-        self.outcome[m.pred_crowd] = Outcome.CROWD
-        self.outcome[~m.pred_kept] = Outcome.EXCESS
-        self.label_score[m.pred_label[tp]] = self.scores[tp]
+        self.covered = self._prepared.covered
 
     # --- drawing -----------------------------------------------------------------------
 
@@ -384,6 +379,11 @@ class PredictionLayer(SceneLayer):
         i = next(i for i, r in enumerate(self.rows) if r["id"] == pred_id)
         o = self.outcome[i]
         return "tp" if o == Outcome.TP else "fp" if o == Outcome.FP else "other"
+
+    def iou_type(self) -> IouType:
+        """What the matching measured on this image: masks (SEGM) when its predictions
+        carry masks, else boxes (BBOX), as the Evaluation panel decides."""
+        return self._prepared.iou_type if self._prepared is not None else IouType.BBOX
 
     def counts(self) -> dict[str, int]:
         """TP, FP and missed labels on this image at the threshold and IoU (accepted
