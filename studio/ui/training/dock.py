@@ -47,6 +47,7 @@ from studio.ml.run.session import (
 from studio.ml.train.messages import EpochMetrics, Iteration, Message, Started
 from studio.ui.common.concurrency import run_task
 from studio.ui.common.errors import error_text
+from studio.ui.training.choice_lines import ChoiceLines
 from studio.ui.training.live_curves import LiveCurves
 from studio.ui.training.ml_info import panel_info
 from studio.ui.training.notices import NoticeList
@@ -55,6 +56,7 @@ from studio.ui.training.run_progress import Eta, RunProgress
 from studio.ui.training.runs_list import RunsView
 from studio.ui.training.settings_form import AdvancedForm
 from studio.ui.training.stall_meter import StallMeter
+from studio.ui.training.weights_folder import WEIGHTS_DIR_KEY
 
 if TYPE_CHECKING:
     from studio.ml.run.preflight import PanelInfo, Preflight
@@ -86,6 +88,7 @@ class TrainPanel(QDockWidget):
         self.project: Project | None = None
         self.ml: PanelInfo | None = None  # read by a worker once the project opens
         self._gen = 0  # bumped by set_project: results for another project are dropped
+        self._ml_asked = 0  # the newest panel_info asked for; older answers are dropped
         self.session = TrainingSession()
         self.live: LiveCurves | None = None  # the curves of the run this window trains
         self._shown_at = 0.0  # when the progress was last shown
@@ -153,8 +156,9 @@ class TrainPanel(QDockWidget):
         self.recipe_label.setWordWrap(True)
         self.run_progress = RunProgress()
         self.progress, self.stats_label = self.run_progress.bar, self.run_progress.stats
+        self.choice = ChoiceLines()  # why one click chooses what it does
         self.notices = NoticeList()
-        for w in (self.recipe_label, self.run_progress, self.notices):
+        for w in (self.recipe_label, self.choice, self.run_progress, self.notices):
             layout.addWidget(w)
         return box
 
@@ -169,6 +173,7 @@ class TrainPanel(QDockWidget):
         self.advanced_button.toggled.connect(self._toggle_advanced)
         self.form = AdvancedForm()
         self.form.changed.connect(self._on_form_changed)
+        self.form.weights_folder.folder_changed.connect(self._on_weights_folder)
         self.advanced_area = QScrollArea()
         self.advanced_area.setWidgetResizable(True)
         self.advanced_area.setWidget(self.form)
@@ -220,29 +225,55 @@ class TrainPanel(QDockWidget):
         self.ml = None
         self.live = None
         self.notices.replace([])
+        self.choice.clear()
         self.runs.set_project(project)
         self.form.set_info(None, {})
+        self.form.weights_folder.set_folder(project and project.get_setting(WEIGHTS_DIR_KEY))
         if project is None:
             self.recipe_label.setText("Open a project to train.")
             self._update_buttons()
             return
-        settings = project.get_setting(SETTINGS_KEY, {}) or {}
         self.recipe_label.setText("Looking at the project…")
-        gen, path = self._gen, project.path
-        run_task(
-            lambda _p: panel_info(path),
-            lambda info: self._on_ml_info(gen, info, settings),
-            lambda exc: self._on_error(gen, "Training is not available", exc),
-        )
+        self._ask_ml()
         self._update_buttons()
 
-    def _on_ml_info(self, gen: int, info: PanelInfo, settings: dict[str, Any]) -> None:
-        if gen != self._gen:
+    def _ask_ml(self) -> None:
+        """Read the models, the device and what "auto" means here, in a worker; again
+        when the weights folder changes what one click chooses."""
+        assert self.project is not None
+        self._ml_asked += 1
+        gen, asked, path = self._gen, self._ml_asked, self.project.path
+        run_task(
+            lambda _p: panel_info(path),
+            lambda info: self._on_ml_info(gen, asked, info),
+            lambda exc: self._on_error(gen, "Training is not available", exc),
+        )
+
+    def _on_ml_info(self, gen: int, asked: int, info: PanelInfo) -> None:
+        if gen != self._gen or asked != self._ml_asked:
             return
+        # The user's settings as they are now (a recipe that changes keeps them).
+        settings = self.form.overrides() if self.ml is not None else self._stored_settings()
         self.ml = info
         self.form.set_info(info, settings)
         self._update_recipe_label()
         self._update_buttons()
+        self._explain()
+
+    def _on_weights_folder(self, folder: str) -> None:
+        """A new weights folder (valid; "" for none): saved in the project, and what one
+        click chooses is asked again (a pretrained backbone may now be here)."""
+        if self.project is None:
+            return
+        if folder:
+            self.project.set_setting(WEIGHTS_DIR_KEY, folder)
+        else:
+            self.project.delete_setting(WEIGHTS_DIR_KEY)
+        self._ask_ml()
+
+    def _explain(self) -> None:
+        if self.project is not None and self.ml is not None:
+            self.choice.refresh(self.project.path, self.form.overrides())
 
     def _on_error(self, gen: int, what: str, exc: BaseException) -> None:
         if gen == self._gen:
@@ -255,6 +286,7 @@ class TrainPanel(QDockWidget):
     def _save_settings(self) -> None:
         if self.project is not None and self.ml is not None:
             self.project.set_setting(SETTINGS_KEY, self.form.overrides())
+            self._explain()
 
     def _update_recipe_label(self) -> None:
         if self.ml is not None:

@@ -34,6 +34,7 @@ from studio.ml.train.config import TrainConfig
 from studio.ui.common.concurrency import run_task
 from studio.ui.training.ml_info import ModelSummaries
 from studio.ui.training.run_progress import format_duration
+from studio.ui.training.weights_folder import WeightsFolderField
 
 if TYPE_CHECKING:
     from PySide6.QtGui import QShowEvent
@@ -151,14 +152,21 @@ class AdvancedForm(QWidget):
         row.addWidget(browse)
         form.addRow("Weights", self.weights)
         form.addRow("", self.weights_file)
+        # A project setting, not a training one: the dock saves it (folder_changed).
+        self.weights_folder = WeightsFolderField()
+        form.addRow("Weights folder", self.weights_folder)
         self.device = self._combo(DEVICE_CHOICES)
         form.addRow("Device", self.device)
 
     def _build_length(self, form: QFormLayout) -> None:
         self.epochs = self._spin(0, 10000, "no limit")
-        self.budget = self._spin(0, 100000, "none")
+        # In minutes, with fractions for short tries (0.5 = 30 s); the config holds seconds.
+        self.budget = self._fspin(0, 100000, 1)
+        self.budget.setSpecialValueText("none")
         self.budget.setSuffix(" min")
-        self.budget.setToolTip("Stop gracefully (and evaluate) after this many minutes")
+        self.budget.setToolTip(
+            "The run, evaluation included, ends within this many minutes (0.5 = 30 s)"
+        )
         row = QHBoxLayout()
         row.addWidget(self.epochs, 1)
         row.addWidget(QLabel("time budget"))
@@ -274,7 +282,7 @@ class AdvancedForm(QWidget):
         elif key == "epochs":
             self.epochs.setValue(int(value or 0))
         elif key == "time_budget":
-            self.budget.setValue(round((value or 0) / 60))
+            self.budget.setValue((value or 0) / 60)
         elif key in ("batch_size", "image_size"):
             (self.batch if key == "batch_size" else self.image_size).setValue(int(value or 0))
         elif key == "optimizer":
@@ -334,7 +342,8 @@ class AdvancedForm(QWidget):
             "weights": weights,
             "backbone_weights": backbone,
             "epochs": self.epochs.value() or None,
-            "time_budget": float(self.budget.value() * 60) or None,
+            # Whole seconds: the spin box keeps minutes to 2 decimals (0.33 min = 20 s).
+            "time_budget": float(round(self.budget.value() * 60)) or None,
             "batch_size": self.batch.value(),
             "image_size": self.image_size.value() or None,
             "optimizer": self.optimizer.currentData(),
