@@ -96,6 +96,7 @@ def test_a_backbone_file_in_the_folder_changes_what_one_click_trains(
     assert "learn from scratch" in panel.choice.why.text()
     assert "random init" in panel.choice.note.text()
     assert panel.choice.why.toolTip() == panel.choice.note.text().removeprefix("Note: ")
+    assert f"trains <b>{CPU_DETECTOR}</b> from scratch" in panel.recipe_label.text()
 
     folder = tmp_path / "weights"
     folder.mkdir()
@@ -110,6 +111,7 @@ def test_a_backbone_file_in_the_folder_changes_what_one_click_trains(
         timeout=30_000,
     )
     assert not panel.choice.note.isVisibleTo(panel) and panel.choice.why.toolTip() == ""
+    assert f"fine-tunes <b>{CPU_PRETRAINED_DETECTOR}</b>" in panel.recipe_label.text()
 
     # Emptied, the project has no folder again: back to learning from scratch.
     type_folder(qtbot, field, "")

@@ -46,6 +46,7 @@ class ModelChoice:
     description: str
     family: str
     options: dict[str, Any]
+    supports_pretrained: bool = True  # False: made to train from scratch (no weights file)
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,9 @@ def panel_info(project_dir: Path | str) -> PanelInfo:
         auto_model=model,
         device=device,
         models=[
-            ModelChoice(s.name, s.task, s.description, s.family, dict(s.options))
+            ModelChoice(
+                s.name, s.task, s.description, s.family, dict(s.options), s.supports_pretrained
+            )
             for s in list_models()
         ],
         backbones=list(BACKBONE_NODES),

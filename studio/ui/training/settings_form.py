@@ -384,6 +384,8 @@ class AdvancedForm(QWidget):
         size = f"{v['image_size']} px" if v["image_size"] else "its default size"
         gpu = " (no GPU found)" if device == "cpu" and v["device"] == "auto" else ""
         scratch = v["weights"] == "none" and v["backbone_weights"] == "none"
+        choice = next((m for m in self.info.models if m.name == model), None)
+        scratch = scratch or (choice is not None and not choice.supports_pretrained)
         verb = "trains <b>{}</b> from scratch" if scratch else "fine-tunes <b>{}</b>"
         return (
             f"Train {verb.format(model)} on the <b>{device}</b>{gpu}: {length}, batch "
