@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from canvas_helpers import drag, many_polygons, wait_until  # noqa: E402
 
 from studio.core.project import make_annotation_row  # noqa: E402
+from studio.ui.canvas.layers import shape_raster  # noqa: E402
 from studio.ui.canvas.layers.annotations import (  # noqa: E402
     DENSE_SHAPES,
     FIRST_PAGE,
@@ -50,9 +51,11 @@ def repaint(view) -> None:
 
 
 def settle(view) -> None:
-    """After a zoom: the scaled frame, then the sharp one (as the view's pause does)."""
+    """After a zoom: the scaled frame, then the sharp one (as the view's pause does),
+    drawn over event-loop turns."""
     repaint(view)
     view.shapes.raster.view_settled()
+    wait_until(lambda: not view.shapes.raster.sharpening)
     repaint(view)
 
 
@@ -132,8 +135,84 @@ def test_a_zoom_step_scales_the_picture_and_the_settled_view_redraws_it(setup):
     view.viewport().repaint()
     assert raster.full_renders == renders  # the last picture, scaled
     view.shapes.view_changed(view.sceneRect(), view.zoom)  # what the view calls on a pause
+    wait_until(lambda: not raster.sharpening)
     view.viewport().repaint()
     assert raster.full_renders == renders + 1
+
+
+def turn(raster) -> None:
+    """One event-loop turn of the sharp redraw (its timer's, run now)."""
+    raster._timer.stop()
+    raster._sharp_turn()
+
+
+def test_the_sharp_picture_is_drawn_in_batches_between_turns(setup, monkeypatch):
+    """The redraw after a zoom never draws every shape in one turn: with no time to
+    spare, each turn draws one batch, and the scaled picture shows until the last."""
+    monkeypatch.setattr(shape_raster, "TURN_SECONDS", 0.0)
+    view, project, ids = setup
+    shown(view, project, ids[0], N_DENSE)
+    raster = view.shapes.raster
+    view.set_zoom(view.zoom * 1.19)
+    repaint(view)
+    renders, drawn, turns = raster.full_renders, raster.shapes_drawn, raster.sharp_turns
+    raster.view_settled()
+    repaint(view)
+    assert raster.shapes_drawn == drawn  # nothing drawn in the settle itself
+    most = 0
+    while raster.sharpening:
+        before = raster.shapes_drawn
+        turn(raster)
+        most = max(most, raster.shapes_drawn - before)
+        if raster.sharpening:
+            assert raster.full_renders == renders  # still the scaled picture
+    batches = -(-(raster.shapes_drawn - drawn) // shape_raster.BATCH)
+    assert raster.shapes_drawn - drawn >= N_DENSE and most == shape_raster.BATCH
+    assert raster.sharp_turns - turns == 1 + batches  # the plan, then one batch a turn
+    assert raster.full_renders == renders + 1
+    repaint(view)
+    assert raster.full_renders == renders + 1  # shown as it is: no redraw at the paint
+    diff = np.abs(pixels(view) - items_painting_themselves(view))
+    assert diff.max() <= 3, (int(diff.max()), int((diff > 3).sum()))
+
+
+def test_a_zoom_during_the_sharp_redraw_drops_it(setup, monkeypatch):
+    monkeypatch.setattr(shape_raster, "TURN_SECONDS", 0.0)
+    view, project, ids = setup
+    shown(view, project, ids[0], N_DENSE)
+    raster = view.shapes.raster
+    view.set_zoom(view.zoom * 1.19)
+    repaint(view)
+    renders = raster.full_renders
+    raster.view_settled()
+    turn(raster)  # planned
+    turn(raster)  # one batch drawn
+    assert raster.sharpening
+    view.set_zoom(view.zoom * 1.19)
+    repaint(view)  # a scaled frame at the new zoom
+    assert not raster.sharpening and raster.full_renders == renders
+    settle(view)
+    assert raster.full_renders == renders + 1
+
+
+def test_edits_during_the_sharp_redraw_show_once_it_is_complete(setup, monkeypatch):
+    monkeypatch.setattr(shape_raster, "TURN_SECONDS", 0.0)
+    view, project, ids = setup
+    ann = shown(view, project, ids[0], N_DENSE)
+    raster = view.shapes.raster
+    view.set_zoom(view.zoom * 1.19)
+    repaint(view)
+    raster.view_settled()
+    turn(raster)  # planned: its shapes are the ones before the edits
+    project.delete_annotations(ann[:5])
+    moved = [[10, 10, 200, 10, 200, 150, 10, 150]]
+    project.update_annotations({ann[-1]: {"polygons": moved}})
+    view.shapes.set_hover(ann[8])
+    wait_until(lambda: not raster.sharpening)
+    repaint(view)
+    assert ann[0] not in view.shapes.items
+    diff = np.abs(pixels(view) - items_painting_themselves(view))
+    assert diff.max() <= 3, (int(diff.max()), int((diff > 3).sum()))
 
 
 def test_the_picture_looks_like_the_shapes_painting_themselves(setup):

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QPainter
-from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem
+from PySide6.QtWidgets import QAbstractItemView, QStyledItemDelegate, QStyleOptionViewItem
 
 from studio.core.browse import BrowseRow
 from studio.ml.analysis.per_image import ImageErrors
-from studio.ui.browser.model import GRID_ICON, STATUS_COLORS, ErrorsRole, RowRole
+from studio.ui.browser.model import GRID_ICON, STATUS_COLORS, ImageListModel
 
 # The canvas's error colours (its predictions layer): TP green, FP red, missed orange.
 ERROR_COLORS = (QColor("#2ecc40"), QColor("#ff4136"), QColor("#ff851b"))
 SEPARATOR = " · "
+Feature = QStyleOptionViewItem.ViewItemFeature
+LINE_SEPARATOR = "\u2028"
 
 
 class ThumbDelegate(QStyledItemDelegate):
@@ -23,9 +25,35 @@ class ThumbDelegate(QStyledItemDelegate):
     the cheap layout, so the delegate puts the picture on top), plus a status dot and
     the shape count."""
 
+    def __init__(self, view: QAbstractItemView):
+        super().__init__(view)
+        self._view = view
+        self._model: ImageListModel | None = None
+
+    def _watch(self, model: ImageListModel) -> None:
+        """Repaint a row when its thumbnail arrives by updating its rectangle, not by a
+        `dataChanged` (see `ImageListModel.repaint_row`)."""
+        if model is not self._model:
+            self._model = model
+            model.repaint_row = self._view.update
+
     def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex) -> None:
-        super().initStyleOption(option, index)
-        if not index.model().compact:  # type: ignore[attr-defined]
+        """What Qt's own would set from `data()` (text and picture; the model answers no
+        font, colour, alignment or check roles), read from the model directly: Qt's asks
+        `data()` for nine roles per row per paint, each a call into Python."""
+        model: ImageListModel = index.model()  # type: ignore[assignment]
+        self._watch(model)
+        info = model.row_info(index.row())
+        if info is None:
+            super().initStyleOption(option, index)
+        else:
+            option.index = index
+            option.features |= Feature.HasDisplay | Feature.HasDecoration
+            # As Qt's `displayText` does: a line break the text layout keeps.
+            option.text = model.display_text(info).replace("\n", LINE_SEPARATOR)
+            option.icon = model.icon(info)
+            option.decorationSize = model.thumbs.size
+        if not model.compact:
             option.decorationPosition = QStyleOptionViewItem.Position.Top
             option.decorationAlignment = Qt.AlignmentFlag.AlignCenter
             option.displayAlignment = Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
@@ -40,7 +68,8 @@ class ThumbDelegate(QStyledItemDelegate):
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
         super().paint(painter, option, index)
-        info: BrowseRow | None = index.data(RowRole)
+        model: ImageListModel = index.model()  # type: ignore[assignment]
+        info: BrowseRow | None = model.row_info(index.row())
         if info is None:
             return
         painter.save()
@@ -49,7 +78,7 @@ class ThumbDelegate(QStyledItemDelegate):
         painter.setPen(QColor(30, 30, 30))
         painter.setBrush(STATUS_COLORS.get(info.status, QColor("gray")))
         painter.drawEllipse(r.left() + 5, r.top() + 5, 10, 10)
-        if info.n_objects and not index.model().compact:  # type: ignore[attr-defined]
+        if info.n_objects and not model.compact:
             text = str(info.n_objects)
             fm = painter.fontMetrics()
             w = fm.horizontalAdvance(text) + 8
@@ -59,10 +88,9 @@ class ThumbDelegate(QStyledItemDelegate):
             painter.drawRoundedRect(badge, 4, 4)
             painter.setPen(QColor("white"))
             painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
-        errors: ImageErrors | None = index.data(ErrorsRole)
+        errors: ImageErrors | None = model.error_counts.get(info.id)
         if errors is not None:
-            compact = index.model().compact  # type: ignore[attr-defined]
-            self._paint_errors(painter, r, errors, compact)
+            self._paint_errors(painter, r, errors, model.compact)
         painter.restore()
 
     def _paint_errors(self, painter: QPainter, r: QRect, e: ImageErrors, compact: bool) -> None:

@@ -10,7 +10,10 @@ blitting that image:
 - a pan moves the picture (it covers the viewport plus half a viewport on each side);
 - an edit, a hover or a selection redraws only the scene rectangles that changed;
 - a zoom step of a dense picture shows the last picture scaled, and the sharp one is
-  drawn when the view settles (`view_settled`, the view's debounced `view_changed`).
+  drawn when the view settles (`view_settled`, the view's debounced `view_changed`):
+  over several event-loop turns (`SharpPicture`), each under `TURN_SECONDS`, while the
+  scaled one stays on screen; it replaces it when complete, and a zoom, a redraw of
+  everything or another image meanwhile drops it.
 
 Shapes go into the picture exactly as their items would paint them (same pen, brush,
 order and the view's render hints), at an integral pixel offset, so the pixels equal
@@ -20,9 +23,11 @@ those of items painting themselves.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from PySide6.QtCore import QPointF, QRect, QRectF, Qt
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QImage, QPainter, QTransform
 from PySide6.QtWidgets import (
     QAbstractGraphicsShapeItem,
@@ -38,6 +43,10 @@ MAX_CACHE_PIXELS = 24_000_000  # device pixels (96 MB); past it only the viewpor
 PEN_MARGIN = 4.0  # device px beyond an item's bounds: a 3 px cosmetic pen, antialiased
 SCALE_WHILE_ZOOMING = 400  # plain shapes from which a zoom frame scales the last picture
 MAX_DIRTY = 64  # rectangles to redraw; past this the whole picture is redrawn
+# Drawing a sharp picture after a zoom stops after the batch that passes this (seconds
+# of one event-loop turn), so input and frames get a turn at least every ~16 ms.
+TURN_SECONDS = 0.008
+BATCH = 32  # shapes drawn between two looks at the clock
 
 PlainItems = Callable[[QRectF], list[QAbstractGraphicsShapeItem]]
 
@@ -51,10 +60,31 @@ def is_axis_aligned(t: QTransform) -> bool:
     return t.type() in (kind.TxNone, kind.TxTranslate, kind.TxScale)
 
 
+@dataclass
+class SharpPicture:
+    """A picture being drawn a batch per event-loop turn (after a zoom settles). Its
+    transform and origin are fixed when it starts; `items` are read in its second turn;
+    `dirty` are the scene rects that changed since it started (redrawn once it shows)."""
+
+    xf: QTransform  # scene -> viewport pixels it is drawn for
+    rect: QRect  # its extent in viewport pixels (logical)
+    dpr: float
+    hints: QPainter.RenderHint
+    image: QImage | None = None
+    items: list[QAbstractGraphicsShapeItem] | None = None
+    done: int = 0  # items drawn so far
+    dirty: list[QRectF] = field(default_factory=list)
+
+    def transform(self) -> QTransform:
+        """Scene -> picture pixels (logical)."""
+        return self.xf * QTransform.fromTranslate(-self.rect.x(), -self.rect.y())
+
+
 class ShapeRaster(QGraphicsItem):
     """Draws the plain shapes that `plain_in(scene_rect)` returns (bottom first) from a
     picture in viewport pixels. Scene coordinates are image pixels. `full_renders`,
-    `partial_renders` and `shapes_drawn` count the work done (tests read them)."""
+    `partial_renders`, `shapes_drawn` and `sharp_turns` (event-loop turns spent on sharp
+    pictures) count the work done (tests read them)."""
 
     def __init__(self, plain_in: PlainItems):
         super().__init__()
@@ -70,9 +100,15 @@ class ShapeRaster(QGraphicsItem):
         self._option = QStyleOptionGraphicsItem()
         self._scaled = False  # the last frame showed the picture scaled (a zoom step)
         self._hints = QPainter.RenderHint(0)  # the view's, when the picture was drawn
+        self._sharp: SharpPicture | None = None  # being drawn, not shown yet
+        self._timer = QTimer()
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self._sharp_turn)
         self.full_renders = 0
         self.partial_renders = 0
         self.shapes_drawn = 0
+        self.sharp_turns = 0
 
     # --- what the layer tells it ---------------------------------------------------------
 
@@ -87,17 +123,26 @@ class ShapeRaster(QGraphicsItem):
         """Draw the whole picture again at the next paint."""
         self._image = None
         self._dirty.clear()
+        self._drop_sharp()
         self.update()
+
+    @property
+    def sharpening(self) -> bool:
+        """A sharp picture is due or being drawn between event-loop turns."""
+        return self._sharp is not None or self._timer.isActive()
 
     def mark_dirty(self, rect: QRectF) -> None:
         """The shapes in `rect` (scene) changed: redraw that part at the next paint."""
         if self._image is None or rect.isEmpty():
             self.update()
             return
-        if len(self._dirty) >= MAX_DIRTY:
+        sharp = self._sharp
+        if len(self._dirty) >= MAX_DIRTY or (sharp is not None and len(sharp.dirty) >= MAX_DIRTY):
             self.invalidate()
             return
         self._dirty.append(QRectF(rect))
+        if sharp is not None:  # it may have drawn the shape as it was: redraw it there
+            sharp.dirty.append(QRectF(rect))
         m = PEN_MARGIN / max(abs(self._xf.m11()), 1e-9)
         self.update(rect.adjusted(-m, -m, m, m))
 
@@ -113,6 +158,8 @@ class ShapeRaster(QGraphicsItem):
         there again."""
         if self._image is None or not items:
             return  # the next full picture draws them
+        if self._sharp is not None and self._sharp.items is not None:
+            self._sharp.items.extend(items)  # on top there as well
         painter = QPainter(self._image)
         painter.setRenderHints(self._hints)
         painter.setTransform(self._picture_transform())
@@ -124,9 +171,10 @@ class ShapeRaster(QGraphicsItem):
         self.update()
 
     def view_settled(self) -> None:
-        """The view stopped zooming: replace a scaled picture by a sharp one."""
-        if self._image is not None and self._scaled:
-            self.invalidate()
+        """The view stopped zooming: replace a scaled picture by a sharp one, drawn over
+        the next event-loop turns (the scaled one shows meanwhile)."""
+        if self._image is not None and self._scaled and self._sharp is None:
+            self._timer.start()
 
     # --- QGraphicsItem ---------------------------------------------------------------------
 
@@ -140,6 +188,8 @@ class ShapeRaster(QGraphicsItem):
         if widget is None or not is_axis_aligned(xf):  # printing, rendering elsewhere
             self._draw_shapes(painter, self._bounds)
             return
+        if self._sharp is not None and not same_scale(xf, self._sharp.xf):
+            self._drop_sharp()  # zoomed again: the view settles again later
         self._scaled = False
         if self._image is not None and widget.devicePixelRatioF() == self._dpr:
             if same_scale(xf, self._xf):
@@ -171,24 +221,22 @@ class ShapeRaster(QGraphicsItem):
         have = QRectF(self._origin + shift, size)
         return needed.isEmpty() or have.contains(needed)
 
-    def _render(self, xf: QTransform, widget: QWidget, hints: QPainter.RenderHint) -> None:
-        """Draw every plain shape around the viewport into a new picture."""
-        view = QRectF(widget.rect())
-        dpr = widget.devicePixelRatioF()
+    def _picture_rect(self, xf: QTransform, view: QRectF, dpr: float) -> QRect:
+        """Viewport pixels a new picture covers: the viewport and a margin around it,
+        where shapes can be."""
         mx, my = view.width() * CACHE_MARGIN, view.height() * CACHE_MARGIN
         area = view.adjusted(-mx, -my, mx, my).intersected(xf.mapRect(self._bounds))
         if area.width() * area.height() * dpr * dpr > MAX_CACHE_PIXELS:
             area = view.intersected(xf.mapRect(self._bounds))
         rect = area.toAlignedRect()
-        if rect.isEmpty():
-            rect = QRect(0, 0, 1, 1)
-        image = QImage(
-            max(1, math.ceil(rect.width() * dpr)),
-            max(1, math.ceil(rect.height() * dpr)),
-            QImage.Format.Format_ARGB32_Premultiplied,
-        )
-        image.setDevicePixelRatio(dpr)
-        image.fill(Qt.GlobalColor.transparent)
+        return QRect(0, 0, 1, 1) if rect.isEmpty() else rect
+
+    def _render(self, xf: QTransform, widget: QWidget, hints: QPainter.RenderHint) -> None:
+        """Draw every plain shape around the viewport into a new picture."""
+        self._drop_sharp()  # this one is up to date
+        dpr = widget.devicePixelRatioF()
+        rect = self._picture_rect(xf, QRectF(widget.rect()), dpr)
+        image = blank_picture(rect, dpr)
         self._image, self._dpr, self._dirty, self._hints = image, dpr, [], hints
         self._origin = QPointF(rect.topLeft())
         self._xf = QTransform(xf)
@@ -228,6 +276,73 @@ class ShapeRaster(QGraphicsItem):
         painter.end()
         self._dirty = []
 
+    # --- the sharp picture after a zoom, a batch per event-loop turn ------------------------
+
+    def _drop_sharp(self) -> None:
+        self._sharp = None
+        self._timer.stop()
+
+    def _sharp_turn(self) -> None:
+        """One event-loop turn on the sharp picture: in the first, plan it (a blank
+        picture of ~17 MB can take ~9 ms to allocate); in the next, find its shapes
+        (~4 ms for 3,000); in these, draw them in batches until `TURN_SECONDS` have
+        passed; once all are drawn, show it."""
+        started = time.perf_counter()
+        self.sharp_turns += 1
+        sharp = self._sharp
+        if sharp is None:
+            self._sharp = self._plan_sharp()
+            if self._sharp is not None:
+                self._timer.start()
+            return
+        if sharp.items is None:
+            sharp.items = self._plain_in(sharp.xf.inverted()[0].mapRect(QRectF(sharp.rect)))
+        assert sharp.image is not None
+        painter = QPainter(sharp.image)
+        painter.setRenderHints(sharp.hints)
+        painter.setTransform(sharp.transform())
+        items, done = sharp.items, sharp.done
+        while done < len(items):
+            for item in items[done : done + BATCH]:
+                item.paint(painter, self._option, None)
+            self.shapes_drawn += min(BATCH, len(items) - done)
+            done += BATCH
+            if time.perf_counter() - started > TURN_SECONDS:
+                break
+        painter.end()
+        sharp.done = min(done, len(items))
+        if sharp.done < len(items):
+            self._timer.start()
+            return
+        self._show_sharp(sharp)
+
+    def _plan_sharp(self) -> SharpPicture | None:
+        """A sharp picture for the view as it is now, with its shapes (bottom first);
+        None when there is nothing to sharpen."""
+        scene = self.scene()
+        views = [v for v in scene.views() if v.isVisible()] if scene is not None else []
+        if not views or self._image is None:
+            return None
+        view = views[0]
+        xf = self.deviceTransform(view.viewportTransform())
+        if not is_axis_aligned(xf) or same_scale(xf, self._xf):
+            return None
+        widget = view.viewport()
+        dpr = widget.devicePixelRatioF()
+        rect = self._picture_rect(xf, QRectF(widget.rect()), dpr)
+        return SharpPicture(xf, rect, dpr, view.renderHints(), blank_picture(rect, dpr))
+
+    def _show_sharp(self, sharp: SharpPicture) -> None:
+        """The sharp picture is complete: it replaces the scaled one (what changed while
+        it was drawn is redrawn at the next paint)."""
+        assert sharp.items is not None
+        self._image, self._dpr, self._hints = sharp.image, sharp.dpr, sharp.hints
+        self._xf, self._origin = QTransform(sharp.xf), QPointF(sharp.rect.topLeft())
+        self._dirty, self._count = sharp.dirty, len(sharp.items)
+        self._sharp = None
+        self.full_renders += 1
+        self.update()
+
     def _draw_shapes(self, painter: QPainter, scene_rect: QRectF) -> int:
         items = self._plain_in(scene_rect)
         for item in items:
@@ -249,3 +364,15 @@ class ShapeRaster(QGraphicsItem):
         painter.setTransform(self._picture_transform().inverted()[0] * xf)
         painter.drawImage(QPointF(0, 0), self._image)
         painter.restore()
+
+
+def blank_picture(rect: QRect, dpr: float) -> QImage:
+    """A transparent picture of `rect` (logical pixels) at device pixel ratio `dpr`."""
+    image = QImage(
+        max(1, math.ceil(rect.width() * dpr)),
+        max(1, math.ceil(rect.height() * dpr)),
+        QImage.Format.Format_ARGB32_Premultiplied,
+    )
+    image.setDevicePixelRatio(dpr)
+    image.fill(Qt.GlobalColor.transparent)
+    return image
