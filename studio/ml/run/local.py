@@ -102,11 +102,8 @@ def train(
                     run = _resumed_run(p, resume, epochs, time_budget, device, workers, settings)
                 else:
                     cfg, _ = config_from_settings(p, chosen, None if device == "auto" else device)
-                    if explain is not None:  # what one click chose, and why, in one line
-                        explain(explain_choice(p, cfg))
-                        note = None if chosen.get("model") else weights_note(cfg.model)
-                        if note:
-                            explain(f"warning: {note}")
+                    if explain is not None:
+                        _explain(p, cfg, explain, auto_model=not chosen.get("model"))
                     run = create_run(p, cfg, name)
             payload = [run.id, str(run.dir)]
         if d.distributed:
@@ -116,6 +113,15 @@ def train(
         return _summary(run_id, run_dir, result)
     finally:
         d.close()
+
+
+def _explain(p: Project, cfg: Any, explain: Callable[[str], None], auto_model: bool) -> None:
+    """What one click chose, and why, in one line; and a warning when the model was
+    chosen for having no ImageNet file to start from."""
+    explain(explain_choice(p, cfg))
+    note = weights_note(cfg.model) if auto_model else None
+    if note:
+        explain(f"warning: {note}")
 
 
 def _chosen(
