@@ -34,7 +34,7 @@ def test_offline_the_cpu_detector_learns_from_scratch_and_says_why(project, no_w
     assert project.info()["kinds"][ShapeKind.BOX]
     assert default_model(project, "cpu") == CPU_DETECTOR
     cfg = TrainConfig.from_dict(recipe(CPU_DETECTOR, "cpu"))
-    assert cfg.batch_size == 4
+    assert cfg.batch_size == 8
     sentence = explain_choice(project, cfg, "cpu")
     assert sentence.startswith(f"{CPU_DETECTOR} (a light detector: no GPU")
     assert "no ImageNet file here: made to learn from scratch" in sentence
@@ -75,13 +75,13 @@ def test_cspnet_levels(name):
 
 
 def test_learning_rate_follows_what_is_pretrained():
-    assert default_lr("adamw", 8, from_scratch=True) == pytest.approx(6e-3)
-    assert default_lr("adamw", 4, from_scratch=True) == pytest.approx(3e-3)
+    assert default_lr("adamw", 8, from_scratch=True) == pytest.approx(2e-3)
+    assert default_lr("adamw", 4, from_scratch=True) == pytest.approx(1e-3)
     assert default_lr("adamw", 8) == pytest.approx(1e-3)  # heads on a pretrained backbone
     assert default_lr("adamw", 8, pretrained_model=True) == pytest.approx(1e-4)
     assert default_lr("sgd", 16, from_scratch=True) == pytest.approx(0.02)
     cfg = TrainConfig(model=CPU_DETECTOR, batch_size=4)
-    assert cfg.resolved(from_scratch=True).lr == pytest.approx(3e-3)
+    assert cfg.resolved(from_scratch=True).lr == pytest.approx(1e-3)
     assert TrainConfig(model=CPU_DETECTOR, lr=0.5).resolved(from_scratch=True).lr == 0.5
 
 
@@ -125,3 +125,22 @@ def test_a_model_that_found_nothing_yet_is_not_stopped_early():
         state.track_best(0.1, 0.0)
     EarlyStopping(2).on_epoch_end(trainer, None)
     assert asked == ["early_stopping"]
+
+
+def test_a_backbone_from_scratch_learns_at_the_full_rate():
+    cfg = TrainConfig(model=CPU_DETECTOR, batch_size=8, backbone_lr_mult=0.1)
+    assert cfg.resolved(from_scratch=True).backbone_lr_mult == 1.0
+    assert cfg.resolved(from_scratch=False).backbone_lr_mult == 0.1  # pretrained: kept
+
+
+def test_the_optimizer_gives_a_scratch_backbone_the_head_rate(project, no_weights):
+    from studio.ml.run.process import create_run
+    from studio.ml.train.trainer import Trainer
+
+    cfg = TrainConfig.from_dict({**recipe(CPU_DETECTOR, "cpu"), "time_budget": 30.0})
+    cfg.device = "cpu"
+    run = create_run(project, cfg)
+    trainer = Trainer(run.dir)
+    trainer.setup()
+    lrs = {g["part"]: g["lr"] for g in trainer.opt.optimizer.param_groups}
+    assert lrs["backbone"] == lrs["head"] == trainer.cfg.lr

@@ -105,7 +105,7 @@ def test_a_backbone_file_in_the_folder_changes_what_one_click_trains(
     assert project.get_setting(WEIGHTS_DIR_SETTING) == str(folder)
     qtbot.waitUntil(lambda: auto_is(panel, CPU_PRETRAINED_DETECTOR), timeout=30_000)
     assert panel.form.model.itemText(0) == f"Auto ({CPU_PRETRAINED_DETECTOR})"
-    assert panel.form.values()["batch_size"] == 8  # the pretrained recipe's batch
+    assert panel.form.values()["batch_size"] == 8  # the recipe of the chosen model
     qtbot.waitUntil(
         lambda: panel.choice.why.text().startswith(f"Why: {CPU_PRETRAINED_DETECTOR}"),
         timeout=30_000,
@@ -117,7 +117,7 @@ def test_a_backbone_file_in_the_folder_changes_what_one_click_trains(
     type_folder(qtbot, field, "")
     assert project.get_setting(WEIGHTS_DIR_SETTING) is None
     qtbot.waitUntil(lambda: auto_is(panel, CPU_DETECTOR), timeout=30_000)
-    assert panel.form.values()["batch_size"] == 4
+    assert panel.form.values()["batch_size"] == 8
     qtbot.waitUntil(lambda: panel.choice.note.isVisibleTo(panel), timeout=30_000)
 
 
