@@ -416,7 +416,8 @@ def test_stop_and_resume_in_process(project):
 
 
 def test_backbone_frozen_first_then_trained_at_a_tenth_of_the_lr(project):
-    run = create_run(project, tiny_config(epochs=2, freeze_epochs=1))
+    # A tenth: the default for a pretrained backbone (the tiny one is random: asked for).
+    run = create_run(project, tiny_config(epochs=2, freeze_epochs=1, backbone_lr_mult=0.1))
     msgs = Collect()
     per_epoch = 3  # 10 train images, batches of 4
     train_run(run.dir, emit=msgs, should_stop=lambda: len(msgs.of(Iteration)) >= per_epoch)

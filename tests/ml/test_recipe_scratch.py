@@ -128,9 +128,11 @@ def test_a_model_that_found_nothing_yet_is_not_stopped_early():
 
 
 def test_a_backbone_from_scratch_learns_at_the_full_rate():
-    cfg = TrainConfig(model=CPU_DETECTOR, batch_size=8, backbone_lr_mult=0.1)
+    cfg = TrainConfig(model=CPU_DETECTOR, batch_size=8)
     assert cfg.resolved(from_scratch=True).backbone_lr_mult == 1.0
     assert cfg.resolved(from_scratch=False).backbone_lr_mult == 0.1  # pretrained: kept
+    mine = TrainConfig(model=CPU_DETECTOR, backbone_lr_mult=0.3)  # the user's: kept
+    assert mine.resolved(from_scratch=True).backbone_lr_mult == 0.3
 
 
 def test_the_optimizer_gives_a_scratch_backbone_the_head_rate(project, no_weights):
