@@ -55,7 +55,9 @@ def test_with_the_imagenet_file_the_cpu_detector_is_pretrained(project, no_weigh
 
 
 def test_the_scratch_detector_has_no_weights_to_miss(no_weights):
-    built = build_model(CPU_DETECTOR, 4, backbone_weights="imagenet", image_size=128)
+    built = build_model(
+        CPU_DETECTOR, 4, weights="default", backbone_weights="imagenet", image_size=128
+    )
     assert built.warnings == []  # nothing to download, nothing to warn about
     assert not get_spec(CPU_DETECTOR).supports_pretrained
     cfg = TrainConfig(model=CPU_DETECTOR)

@@ -42,6 +42,18 @@ def _fresh_settings(_user_settings):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _no_worker_outlives_its_test():
+    """Background work (run_task) of one test must end before the next test starts:
+    a worker still reading a deleted test folder, or collecting the last test's Qt
+    objects' garbage on its own thread while the next window is built, crashed the
+    process (a segfault in a worker explaining the training choice)."""
+    from PySide6.QtCore import QThreadPool
+
+    yield
+    QThreadPool.globalInstance().waitForDone(30_000)
+
+
 def _write_images(folder: Path, n: int, seed: int = 0, size=(64, 48)) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

@@ -233,9 +233,10 @@ def build_model(
     if backbone != NO_WEIGHTS and spec.family == "unet":
         warnings.append("unet has no pretrained backbone; backbone_weights ignored")
         backbone = NO_WEIGHTS
-    if backbone == DEFAULT_WEIGHTS and merged.get("backbone") in composable.SCRATCH_BACKBONES:
-        # Made to train from scratch: there is no ImageNet file to miss, so no warning.
-        backbone = NO_WEIGHTS
+    if merged.get("backbone") in composable.SCRATCH_BACKBONES:
+        # Made to train from scratch: there is no file to miss, so no warning.
+        backbone = NO_WEIGHTS if backbone == DEFAULT_WEIGHTS else backbone
+        weights = NO_WEIGHTS if str(weights).strip().lower() == DEFAULT_WEIGHTS else weights
 
     def construct(pretrained: bool, backbone_pretrained: bool) -> nn.Module:
         return _construct(spec, num_classes, resize, pretrained, backbone_pretrained, dict(merged))
