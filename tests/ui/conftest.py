@@ -44,14 +44,23 @@ def _fresh_settings(_user_settings):
 
 @pytest.fixture(autouse=True)
 def _no_worker_outlives_its_test():
-    """Background work (run_task) of one test must end before the next test starts:
-    a worker still reading a deleted test folder, or collecting the last test's Qt
-    objects' garbage on its own thread while the next window is built, crashed the
-    process (a segfault in a worker explaining the training choice)."""
-    from PySide6.QtCore import QThreadPool
+    """Background work (run_task) of one test ends before the next test starts, and the
+    test's cyclic garbage (closed windows: widgets held by lambdas connected to their
+    signals) is collected here, on the GUI thread. Left to Python's collector, a worker
+    thread that crossed its threshold finalised another test's Qt objects off the GUI
+    thread: the process segfaulted once and deadlocked once. What survives is frozen,
+    so each collection only scans what the next test creates."""
+    import gc
+
+    from PySide6.QtCore import QCoreApplication, QThreadPool
 
     yield
-    QThreadPool.globalInstance().waitForDone(30_000)
+    pool = QThreadPool.globalInstance()
+    pool.waitForDone(30_000)
+    QCoreApplication.processEvents()  # deferred deletes and timers of the closed window
+    pool.waitForDone(30_000)
+    gc.collect()
+    gc.freeze()
 
 
 def _write_images(folder: Path, n: int, seed: int = 0, size=(64, 48)) -> list[Path]:
