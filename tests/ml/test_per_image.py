@@ -10,7 +10,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from studio.ml.analysis.errors import Detections, analyze_errors
+from studio.ml.analysis.errors import analyze_errors
 from studio.ml.analysis.per_image import (
     ErrorFilter,
     ErrorIndex,
@@ -21,31 +21,9 @@ from studio.ml.analysis.per_image import (
     per_image_errors,
     sort_ids,
 )
+from tests.ml.test_errors import A, B, _dets, _gt
 
-A, B = 1, 2
 UNSCORED = 99  # an image id the report never saw
-
-
-def _gt(anns: list[tuple], n_images: int) -> dict:
-    """anns: (id, image, class, x, y, w, h, crowd)."""
-    return {
-        "images": [{"id": i, "width": 200, "height": 200} for i in range(1, n_images + 1)],
-        "categories": [{"id": A, "name": "a"}, {"id": B, "name": "b"}],
-        "annotations": [
-            {"id": i, "image_id": im, "category_id": c, "bbox": [x, y, w, h],
-             "area": w * h, "iscrowd": int(cr)}
-            for i, im, c, x, y, w, h, cr in anns
-        ],
-    }  # fmt: skip
-
-
-def _dets(rows: list[tuple]) -> Detections:
-    """rows: (image, class, x, y, w, h, score); prediction ids 1..n."""
-    a = np.array(rows, dtype=np.float64).reshape(-1, 7)
-    return Detections(
-        a[:, 0].astype(np.int64), np.arange(1, len(a) + 1), a[:, 1].astype(np.int64),
-        a[:, 2:6].copy(), a[:, 6].copy(),
-    )  # fmt: skip
 
 
 @pytest.fixture
