@@ -63,6 +63,17 @@ def _no_worker_outlives_its_test():
     gc.freeze()
 
 
+@pytest.fixture(scope="session")
+def small_demo_template(tmp_path_factory) -> Path:
+    """The demo dataset, small (12 images of 320x240, labelled and marked done): copy it
+    before changing it."""
+    from studio.core.demo import create_demo_project
+
+    folder = tmp_path_factory.mktemp("small_demo_template") / "demo"
+    create_demo_project(folder, n_images=12, seed=0, image_size=(320, 240)).close()
+    return folder
+
+
 def _write_images(folder: Path, n: int, seed: int = 0, size=(64, 48)) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

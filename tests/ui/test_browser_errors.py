@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,22 +27,12 @@ from studio.ui.browser.model import ErrorsRole
 SCORE = 0.3
 
 
-@pytest.fixture(scope="module")
-def demo_template(tmp_path_factory) -> Path:
-    """The demo dataset, small (12 images, 320x240, labelled and marked done)."""
-    from studio.core.demo import create_demo_project
-
-    folder = tmp_path_factory.mktemp("browser_errors_template") / "demo"
-    create_demo_project(folder, n_images=12, seed=0, image_size=(320, 240)).close()
-    return folder
-
-
 @pytest.fixture
-def window(qtbot, demo_template, tmp_path):
+def window(qtbot, small_demo_template, tmp_path):
     from studio.ui.main_window import MainWindow
 
     dst = tmp_path / "project"
-    shutil.copytree(demo_template, dst)
+    shutil.copytree(small_demo_template, dst)
     w = MainWindow()
     qtbot.addWidget(w)
     w.resize(1400, 900)

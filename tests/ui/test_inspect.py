@@ -24,19 +24,10 @@ from studio.ui.canvas.view import CanvasView
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
-@pytest.fixture(scope="session")
-def _demo_template(tmp_path_factory) -> Path:
-    from studio.core.demo import create_demo_project
-
-    folder = tmp_path_factory.mktemp("inspect_template") / "demo"
-    create_demo_project(folder, n_images=12, seed=0, image_size=(320, 240)).close()
-    return folder
-
-
 @pytest.fixture
-def project(_demo_template, tmp_path):
+def project(small_demo_template, tmp_path):
     dst = tmp_path / "project"
-    shutil.copytree(_demo_template, dst)
+    shutil.copytree(small_demo_template, dst)
     p = Project.open(dst)
     yield p
     p.close()
