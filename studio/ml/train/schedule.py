@@ -295,8 +295,8 @@ def loaded_pretrained(model: nn.Module) -> bool:
 def trained_from_scratch(cfg: TrainConfig, model: nn.Module) -> bool:
     """Whether the run starts from random init: no pretrained backbone was loaded (none
     asked for, none to be had, or a backbone made for scratch) and no weights file."""
-    files = [w for w in (cfg.weights, cfg.backbone_weights) if w not in ("none", "default")]
-    files = [w for w in files if w != "imagenet"]
+    named = ("none", "default", "imagenet")  # anything else is a weights file
+    files = [w for w in (cfg.weights, cfg.backbone_weights) if w not in named]
     return not files and not loaded_pretrained(model)
 
 
