@@ -2,8 +2,8 @@
 than by timings: plain shapes are painted from one picture (layers/shape_raster.py) that
 a pan only moves, that a hover or an edit redraws only around the shape, and that looks
 the same as the shapes painting themselves; an undo or redo re-reads only the rows it
-names; an image of many shapes opens with one page of them and reads the rest between
-event-loop turns (layers/shape_pages.py). The timings are benchmarks/bench_canvas.py.
+names. Opening an image of many shapes and redrawing all of them are checked in
+test_canvas_open_speed.py. The timings are benchmarks/bench_canvas.py.
 """
 
 from __future__ import annotations
@@ -25,12 +25,7 @@ from canvas_helpers import drag, many_polygons, wait_until  # noqa: E402
 
 from studio.core.project import make_annotation_row  # noqa: E402
 from studio.ui.canvas.layers import shape_raster  # noqa: E402
-from studio.ui.canvas.layers.annotations import (  # noqa: E402
-    DENSE_SHAPES,
-    FIRST_PAGE,
-    NO_CONTENTS,
-)
-from studio.ui.canvas.layers.shape_pages import PAGE_SIZE  # noqa: E402
+from studio.ui.canvas.layers.annotations import DENSE_SHAPES, NO_CONTENTS  # noqa: E402
 from studio.ui.canvas.layers.shape_raster import SCALE_WHILE_ZOOMING  # noqa: E402
 
 N_DENSE = max(DENSE_SHAPES, SCALE_WHILE_ZOOMING) + 100
@@ -229,8 +224,9 @@ def test_the_picture_looks_like_the_shapes_painting_themselves(setup):
         view.set_zoom(1.7)
         view.centerOn(300, 250)
         settle(view)
-        view.shapes.set_fill_opacity(128)  # a partial redraw follows each of these
-        view.shapes.set_hover(ann[7])
+        view.shapes.set_fill_opacity(128)  # every shape redrawn (of many, over turns)
+        wait_until(lambda: not view.shapes.raster.sharpening)
+        view.shapes.set_hover(ann[7])  # a partial redraw
         repaint(view)
         diff = np.abs(pixels(view) - items_painting_themselves(view))
         assert view.shapes.raster.full_renders > 0
@@ -289,49 +285,3 @@ def test_a_merge_of_classes_rereads_the_whole_image(setup):
     project.merge_classes([cat], dog)
     assert {view.shapes.record(i).class_id for i in ann} == {dog}
     assert {"image_ids": [ids[0]], "ids": None} in calls
-
-
-# --- opening an image of many shapes: a page at once, the rest between turns -------------
-
-
-def test_many_shapes_open_with_one_page_and_the_rest_follow_between_turns(setup):
-    view, project, ids = setup
-    ann = many_polygons(project, ids[0], FIRST_PAGE + 2 * PAGE_SIZE + 50, 800, 600)
-    shapes = view.shapes
-    view.show_image(ids[0])
-    assert sorted(shapes.items) == ann[:FIRST_PAGE] and shapes.pages.pending
-    repaint(view)  # the image and the first page: later pages go onto this picture
-    renders, read = shapes.raster.full_renders, shapes.pages.pages_read
-    wait_until(lambda: not shapes.pages.pending)
-    assert sorted(shapes.items) == ann and shapes.pages.pages_read - read == 3
-    repaint(view)
-    assert shapes.raster.full_renders == renders  # drawn on top, nothing redrawn
-    diff = np.abs(pixels(view) - items_painting_themselves(view))
-    assert diff.max() <= 3, (int(diff.max()), int((diff > 3).sum()))
-
-
-def test_what_needs_every_shape_reads_the_pages_left_at_once(setup):
-    view, project, ids = setup
-    ann = many_polygons(project, ids[0], FIRST_PAGE + PAGE_SIZE, 800, 600)
-    view.show_image(ids[0])
-    view.select([ann[-1]])  # a shape of the second page (undo focus, the objects list)
-    assert view.selected_annotation_ids() == [ann[-1]] and len(view.shapes.items) == len(ann)
-    view.show_image(ids[0])
-    assert view.shapes.pages.pending
-    view.shapes.shape_at(400, 300)  # a click: hit tests see every shape
-    assert not view.shapes.pages.pending and len(view.shapes.items) == len(ann)
-
-
-def test_edits_while_pages_are_read_end_equal_to_the_database(setup):
-    view, project, ids = setup
-    ann = many_polygons(project, ids[0], FIRST_PAGE + PAGE_SIZE + 10, 800, 600)
-    view.show_image(ids[0])
-    assert view.shapes.pages.pending
-    project.delete_annotations([ann[-1], ann[0]])  # one not read yet, one shown
-    project.update_annotations({ann[-2]: {"polygons": [[10, 10, 60, 10, 60, 40]]}})
-    project.undo()
-    project.redo()
-    wait_until(lambda: not view.shapes.pages.pending)
-    in_db = {r.id: r for r in project.annotations(image_ids=[ids[0]])}
-    assert {i: it.record for i, it in view.shapes.items.items()} == in_db
-    assert ann[-1] not in in_db and in_db[ann[-2]].polygons == [[10, 10, 60, 10, 60, 40]]

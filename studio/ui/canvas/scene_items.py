@@ -20,7 +20,6 @@ from PySide6.QtGui import (
     QTransform,
 )
 from PySide6.QtWidgets import (
-    QAbstractGraphicsShapeItem,
     QGraphicsItem,
     QGraphicsPathItem,
     QGraphicsRectItem,
@@ -38,6 +37,7 @@ HANDLE_SIZE = 8.0  # screen pixels
 FALLBACK_COLOR = "#ffe119"
 DEFAULT_FILL_ALPHA = 40  # 0-255: a tint that leaves the pixels under a shape readable
 NO_BRUSH = QBrush(Qt.BrushStyle.NoBrush)
+Look = tuple[QPen, QBrush, float]  # a shape item's pen, brush and z-value
 # Scene units around a polygon's points in its bounds: half the widest pen (3), as Qt's
 # own bounds of a 3-pixel pen at 1:1.
 PEN_BOUNDS_MARGIN = 1.5
@@ -67,6 +67,9 @@ class ClassStyle:
         style = self._fills.get(alpha)
         if style is None:
             style = self._fills[alpha] = ClassStyle(self.color.name())
+            # The same pens: items restyled to another fill keep theirs (see ShapeLook).
+            style.pen, style.hover_pen = self.pen, self.hover_pen
+            style.selected_pen = self.selected_pen
             style.brush = tinted_brush(self.color, alpha)
             style.hover_brush = tinted_brush(self.color, max(alpha, 90))
             style.selected_brush = tinted_brush(self.color, max(alpha, 70))
@@ -100,24 +103,40 @@ def polygons_path(polys: Polygons) -> QPainterPath:
     return path
 
 
-def apply_shape_style(
-    item: QAbstractGraphicsShapeItem, style: ClassStyle, hover: bool, selected: bool, dense: bool
-) -> None:
-    """Pen, brush and stacking of a shape item. `dense`: the image has so many shapes
-    that filling them all would cost more than it shows; only the hovered and selected
-    ones are filled then."""
+def shape_look(style: ClassStyle, hover: bool, selected: bool, dense: bool) -> Look:
+    """Pen, brush and stacking of a shape. `dense`: the image has so many shapes that
+    filling them all would cost more than it shows; only the hovered and selected ones
+    are filled then."""
     if selected:
-        pen, brush, z = style.selected_pen, style.selected_brush, Z_SELECTED
-    elif hover:
-        pen, brush, z = style.hover_pen, style.hover_brush, Z_SHAPES + 1
-    else:
-        pen, brush, z = style.pen, NO_BRUSH if dense else style.brush, Z_SHAPES
-    item.setPen(pen)
-    item.setBrush(brush)
-    item.setZValue(z)
+        return style.selected_pen, style.selected_brush, Z_SELECTED
+    if hover:
+        return style.hover_pen, style.hover_brush, Z_SHAPES + 1
+    return style.pen, NO_BRUSH if dense else style.brush, Z_SHAPES
 
 
-class BoxItem(QGraphicsRectItem):
+class ShapeLook:
+    """What shape items share: their look (pen, brush, z) set only when it changes.
+    Styles hand out shared pen and brush objects, so an identity test is enough; a
+    restyle of 3,000 items that changes nothing (fill opacity while only outlines are
+    drawn) then costs no Qt call, where setting a pen re-indexes the item."""
+
+    _look: Look | None = None
+
+    def apply_style(self, style: ClassStyle, hover: bool, selected: bool, dense: bool) -> bool:
+        """Give the item the look of its state; True if it changed."""
+        look = shape_look(style, hover, selected, dense)
+        old = self._look
+        if old is not None and all(a is b for a, b in zip(old, look, strict=True)):
+            return False
+        self._look = look
+        pen, brush, z = look
+        self.setPen(pen)  # type: ignore[attr-defined]
+        self.setBrush(brush)  # type: ignore[attr-defined]
+        self.setZValue(z)  # type: ignore[attr-defined]
+        return True
+
+
+class BoxItem(ShapeLook, QGraphicsRectItem):
     """A box (or a mask, shown by its box) of one annotation."""
 
     def __init__(self, record: AnnotationRecord):
@@ -130,11 +149,8 @@ class BoxItem(QGraphicsRectItem):
         x, y, w, h = record.bbox
         self.setRect(QRectF(x, y, w, h))
 
-    def apply_style(self, style: ClassStyle, hover: bool, selected: bool, dense: bool) -> None:
-        apply_shape_style(self, style, hover, selected, dense)
 
-
-class PolygonItem(QGraphicsPathItem):
+class PolygonItem(ShapeLook, QGraphicsPathItem):
     """A polygon (all its parts) of one annotation."""
 
     def __init__(self, record: AnnotationRecord):
@@ -156,9 +172,6 @@ class PolygonItem(QGraphicsPathItem):
         # image with 3,000 polygons went there. Cosmetic pens make a scene-unit stroke
         # width meaningless anyway; the view pads what it repaints by a few pixels.
         return self._bounds
-
-    def apply_style(self, style: ClassStyle, hover: bool, selected: bool, dense: bool) -> None:
-        apply_shape_style(self, style, hover, selected, dense)
 
 
 ShapeItem = BoxItem | PolygonItem

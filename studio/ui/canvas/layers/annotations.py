@@ -5,7 +5,9 @@ database by diffing.
 items whose records changed, so an edit on a canvas of 3,000 polygons touches one item.
 It also draws the canvas-only state: hover, selection, handles, the active vertex.
 Plain shapes (neither hovered nor selected) are painted from one cached picture by a
-`ShapeRaster`; hovered and selected ones paint themselves above it.
+`ShapeRaster`; hovered and selected ones paint themselves above it. The shapes of an
+image arrive over event-loop turns (`PageReader`), and a change of every shape's style is
+applied over turns (`Restyler`), so that no turn blocks the GUI thread for long.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 from studio.core.kinds import ShapeKind, Source
 from studio.core.project import Project
 from studio.core.records import AnnotationRecord, ClassRecord, ImageRecord
-from studio.ui.canvas.geometry import bbox_area, box_handle_points
+from studio.ui.canvas.geometry import box_handle_points
 from studio.ui.canvas.layers.base import SceneLayer
+from studio.ui.canvas.layers.shape_hits import ShapeHits
 from studio.ui.canvas.layers.shape_pages import PAGE_SIZE, PageReader
 from studio.ui.canvas.layers.shape_raster import ShapeRaster
+from studio.ui.canvas.layers.shape_restyle import Restyler
 from studio.ui.canvas.scene_items import (
     Z_SHAPES,
     BoxItem,
@@ -39,12 +43,12 @@ MAX_HANDLES = 2000  # past this (a huge multi-selection), handles are left out
 # antialiased: a full repaint of 3,000 filled antialiased polygons takes ~0.6 s on a
 # slow laptop, ~70 ms this way.
 DENSE_SHAPES = 600
-# Shapes read and built while an image opens; the rest follow a page per event-loop
-# turn. At least DENSE_SHAPES, so the first page settles the style of them all.
-FIRST_PAGE = max(PAGE_SIZE, DENSE_SHAPES)
+BSP_DEPTH = 10  # the scene index's depth: 1,024 cells, for thousands of shapes
+# Shapes shown or hidden at once up to which the picture is redrawn only where they are.
+FEW_CHANGED = 16
 
 
-class AnnotationLayer(SceneLayer):
+class AnnotationLayer(ShapeHits, SceneLayer):
     """One item per annotation of the shown image, plus hover, selection and handles.
     Hidden classes' shapes, shapes hidden one by one (`hidden_shapes`) and all shapes
     while the layer is hidden are invisible: they cannot be hovered, picked or selected.
@@ -73,6 +77,8 @@ class AnnotationLayer(SceneLayer):
         self._handles: list[HandleItem] = []
         self.tag = TagItem()
         self.raster = ShapeRaster(self._plain_in)
+        self.restyler = Restyler(self._restyle_item, self._restyled)
+        self._styles_now: dict[int, ClassStyle] = {}  # with this fill, while restyling
         self.pages = PageReader(self._add_page)
         # Items taken off the scene, freed a turn later (see `clear`).
         self._dropped: list[dict[int, BoxItem | PolygonItem]] = []
@@ -82,21 +88,29 @@ class AnnotationLayer(SceneLayer):
 
     def attach(self, scene: QGraphicsScene) -> None:
         super().attach(scene)
+        # Qt sizes an automatic BSP tree once, at the first index build, for the items
+        # there then, and never again: an image of few shapes shown first left images of
+        # thousands with a tree too shallow (a hit test examined ~770 items, not ~60).
+        scene.setBspTreeDepth(BSP_DEPTH)
         scene.addItem(self.tag)
         scene.addItem(self.raster)
 
     def show_image(self, image: ImageRecord, project: Project) -> None:
-        """Show the shapes of `image`: the first `FIRST_PAGE` (in id order) at once, the
-        rest a page per event-loop turn (`pages`; `finish_reading` reads them now)."""
+        """Show the shapes of `image`: fewer than a page (`PAGE_SIZE`) at once; more over
+        the next event-loop turns, a time slice each (`pages`; `finish_reading` reads
+        them now), built once `DENSE_SHAPES` are read, so that their style is settled
+        before the first is drawn."""
         self.clear()
         # Shapes lie on the image; the margin keeps a stray one (outside it) drawn.
         m = max(image.width, image.height, 1)
         self.raster.set_bounds(QRectF(-m, -m, image.width + 2 * m, image.height + 2 * m))
         repo, image_id = project.store.annotations, image.id
-        first = repo.page(image_id, 0, FIRST_PAGE)
-        self.replace_all(first)
-        if len(first) == FIRST_PAGE:
-            self.pages.start(lambda after, n: repo.page(image_id, after, n), first[-1].id)
+        first = repo.page(image_id, 0, PAGE_SIZE)
+        if len(first) < PAGE_SIZE:
+            self.replace_all(first)
+        else:
+            read = lambda after, n: repo.page(image_id, after, n)  # noqa: E731
+            self.pages.start(read, first, hold=DENSE_SHAPES)
 
     def finish_reading(self) -> None:
         """Read the shapes still to come now (what needs every shape calls this)."""
@@ -105,6 +119,7 @@ class AnnotationLayer(SceneLayer):
 
     def detach(self) -> None:
         self.pages.stop()
+        self.restyler.stop()
 
     def view_changed(self, visible: QRectF, zoom: float) -> None:
         self.raster.view_settled()
@@ -130,12 +145,15 @@ class AnnotationLayer(SceneLayer):
     def set_classes(self, classes: Iterable[ClassRecord]) -> None:
         classes = list(classes)
         old = {cid: s.color.name() for cid, s in self.styles.items()}
-        self.styles = {c.id: ClassStyle(c.color) for c in classes}
+        styles = {}
+        for c in classes:
+            # A class whose colour stays keeps its style: its items keep their pens.
+            style, new = self.styles.get(c.id), ClassStyle(c.color)
+            styles[c.id] = style if style is not None and style.color == new.color else new
+        self.styles = styles
         self.class_names = {c.id: c.name for c in classes}
         if old != {cid: s.color.name() for cid, s in self.styles.items()}:
-            self.raster.invalidate()
-            for ann_id in self.items:
-                self._restyle(ann_id)
+            self._restyle_all()
             self._update_handles()
 
     def style(self, class_id: int) -> ClassStyle:
@@ -146,6 +164,7 @@ class AnnotationLayer(SceneLayer):
 
     def clear(self) -> None:
         self.pages.stop()
+        self.restyler.stop()
         for item in self.items.values():
             self._scene.removeItem(item)
         if self.items:
@@ -171,6 +190,8 @@ class AnnotationLayer(SceneLayer):
     def refresh(self, ids: Iterable[int], records: list[AnnotationRecord]) -> bool:
         """Update the items of `ids` from `records` (their rows as now in the database);
         ids without a record were deleted."""
+        ids = list(ids)
+        self.pages.forget(ids)  # copies read before these rows changed
         new = {r.id: r for r in records}
         gone = [i for i in ids if i not in new and i in self.items]
         return self._apply(new, gone)
@@ -181,13 +202,14 @@ class AnnotationLayer(SceneLayer):
         todo = [(i, r) for i, r in new.items() if i not in self.items or self.items[i].record != r]
         if todo:
             # Decide the density first, so that each new item is styled once.
-            self._check_density(len(self.items) + sum(1 for i, _ in todo if i not in self.items))
+            fresh = sum(1 for i, _ in todo if i not in self.items)
+            self._check_density(len(self.items) + fresh + self.pages.buffered)
         for ann_id, rec in todo:
             self._put(ann_id, rec)
         if self.active_vertex and not self._vertex_exists(*self.active_vertex):
             self.active_vertex = None
         if gone or todo:
-            self._check_density(len(self.items))
+            self._check_density(len(self.items) + self.pages.buffered)
             self._update_handles()
         return bool(gone or todo)
 
@@ -228,7 +250,7 @@ class AnnotationLayer(SceneLayer):
         if known:
             self._apply(known, [])
         fresh = [r for r in records if r.id not in self.items]
-        self._check_density(len(self.items) + len(fresh))
+        self._check_density(len(self.items) + len(fresh) + self.pages.buffered)
         plain = []
         for rec in fresh:
             item = self.items[rec.id] = make_shape_item(rec)
@@ -242,12 +264,12 @@ class AnnotationLayer(SceneLayer):
         self.raster.draw_on_top(plain)
 
     def _check_density(self, count: int) -> None:
-        dense = count >= DENSE_SHAPES
+        """Switch to the dense style at `count` shapes (built and read) or more; not
+        back while rows are left unread (`count` says too little then)."""
+        dense = count >= DENSE_SHAPES or (self.dense and self.pages.unread)
         if dense != self.dense:
             self.dense = dense
-            self.raster.invalidate()
-            for ann_id in self.items:
-                self._restyle(ann_id)
+            self._restyle_all(redraw=True)  # the view's render hints change with it
             if self.on_density_changed is not None:
                 self.on_density_changed(dense)
 
@@ -283,9 +305,13 @@ class AnnotationLayer(SceneLayer):
     def set_fill_opacity(self, alpha: int | None) -> None:
         """Fill plain shapes at `alpha` (0-255; 0 = outlines only); None: the default."""
         self.fill_alpha = alpha
-        self.raster.invalidate()
-        for ann_id in self.items:
-            self._restyle(ann_id)
+        if not self.dense:
+            self._restyle_all()
+            return
+        # Dense plain shapes have no fill: only the hovered and selected ones change.
+        for ann_id in {self.hover, *self.selected}:
+            if ann_id in self.items:
+                self._restyle(ann_id)
 
     def set_tags_visible(self, on: bool) -> None:
         """Show the class-name tag on the hovered or selected shape, or never."""
@@ -293,9 +319,18 @@ class AnnotationLayer(SceneLayer):
         self._update_tag()
 
     def _apply_visible(self) -> None:
-        self.raster.invalidate()
+        shown, changed = 0, []
         for item in self.items.values():
-            item.setVisible(self._shows(item.record))
+            shows = self._shows(item.record)
+            if shows != item.isVisible():
+                item.setVisible(shows)
+                changed.append(item)
+            shown += shows
+        if len(changed) > FEW_CHANGED:
+            self.raster.redraw(shown)
+        else:  # a shape hidden or shown one by one: redraw where it is
+            for item in changed:
+                self.raster.mark_item(item)
         self.selected = {i for i in self.selected if self.is_visible(i)}
         if self.hover is not None and not self.is_visible(self.hover):
             self.hover = None
@@ -337,6 +372,34 @@ class AnnotationLayer(SceneLayer):
         style = self.style(item.record.class_id).with_fill(self.fill_alpha)
         item.apply_style(style, hover, selected, self.dense)
         return not (hover or selected)
+
+    @property
+    def redrawing(self) -> bool:
+        """Every shape's look is being changed or redrawn over event-loop turns."""
+        return self.restyler.pending or self.raster.sharpening
+
+    def _restyle_all(self, redraw: bool = False) -> None:
+        """Every shape's style may have changed (colours, fill, density; hover and
+        selection did not): restyle them all (of many, over event-loop turns, hovered
+        and selected first: they paint themselves), then if a plain shape looks
+        different (or `redraw`), have the raster draw a new picture (of many shapes
+        also over turns, the old one showing meanwhile)."""
+        self._styles_now = {}
+        first = [self.items[i] for i in {self.hover, *self.selected} if i in self.items]
+        self.restyler.start(first + list(self.items.values()), redraw)
+
+    def _restyle_item(self, item: BoxItem | PolygonItem) -> bool:
+        """Give `item` the look of its state; True if it is plain and looks different."""
+        cid = item.record.class_id
+        style = self._styles_now.get(cid)
+        if style is None:
+            style = self._styles_now[cid] = self.style(cid).with_fill(self.fill_alpha)
+        hover, selected = item.ann_id == self.hover, item.ann_id in self.selected
+        return item.apply_style(style, hover, selected, self.dense) and not (hover or selected)
+
+    def _restyled(self, changed: bool) -> None:
+        if changed:
+            self.raster.redraw(len(self.items))
 
     def _restyle(self, ann_id: int) -> None:
         item = self.items[ann_id]
@@ -413,39 +476,3 @@ class AnnotationLayer(SceneLayer):
         if rec.source == Source.PREDICTED and rec.score is not None:
             name += f" {rec.score:.2f}"
         self.tag.show_tag(name, self.style(rec.class_id).color, QPointF(rec.bbox[0], rec.bbox[1]))
-
-    # --- hit tests (scene = image pixels) --------------------------------------------------
-
-    def shapes_near(self, x: float, y: float, tol: float) -> list[BoxItem | PolygonItem]:
-        """Visible shapes whose bounds come within `tol` of (x, y), smallest first."""
-        self.finish_reading()
-        rect = QRectF(x - tol, y - tol, 2 * tol, 2 * tol)
-        found = [
-            it
-            for it in self._scene.items(rect, Qt.ItemSelectionMode.IntersectsItemBoundingRect)
-            if isinstance(it, BoxItem | PolygonItem) and it.isVisible()
-        ]
-        found.sort(key=lambda it: bbox_area(it.record.bbox))
-        return found
-
-    def shape_at(self, x: float, y: float) -> int | None:
-        """The shape under (x, y); of nested shapes the smallest, so a small box inside
-        a big one can always be picked."""
-        self.finish_reading()
-        hits = [
-            it
-            for it in self._scene.items(QPointF(x, y), Qt.ItemSelectionMode.IntersectsItemShape)
-            if isinstance(it, BoxItem | PolygonItem) and it.isVisible()
-        ]
-        if not hits:
-            return None
-        return min(hits, key=lambda it: bbox_area(it.record.bbox)).ann_id
-
-    def ids_in_rect(self, rect: QRectF) -> list[int]:
-        """Visible shapes lying wholly inside `rect` (the rubber band)."""
-        self.finish_reading()
-        return [
-            it.ann_id
-            for it in self._scene.items(rect, Qt.ItemSelectionMode.ContainsItemBoundingRect)
-            if isinstance(it, BoxItem | PolygonItem) and it.isVisible()
-        ]

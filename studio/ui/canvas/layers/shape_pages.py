@@ -1,79 +1,172 @@
-"""Reading an image's shapes a page at a time, between frames.
+"""Reading an image's shapes and building their items between frames, a time slice per
+event-loop turn.
 
 Opening an image with 3,000 polygons used to read every row and build every item in one
-go (~200 ms with the GUI thread blocked). The annotation layer shows the first page at
-once and hands the rest to a `PageReader`, which reads and delivers one page per turn of
-the event loop, so that the image and the first shapes are painted, and input is
-handled, while the rest arrive. Anything that needs every shape (a selection by id, a
-hit test, a full re-read) calls `finish()` first, which reads what is left at once.
+go (~200 ms with the GUI thread blocked), later a page of 300 per turn (25-45 ms each).
+The annotation layer reads one page while the image opens and hands the rest to a
+`PageReader`. Each event-loop turn it does units of work, reading a page of rows or
+building and drawing a batch of items (`deliver`), and starts no unit that it expects
+(from what that kind of unit took last) to end past `TURN_SECONDS`; so the image, the
+first shapes and input get a turn at least every ~10 ms while the rest arrive. Anything
+that needs every shape (a selection by id, a hit test, a full re-read) calls `finish()`,
+which reads and delivers what is left at once.
+
+Records read but not delivered yet wait in a buffer; a caller that re-reads rows (an
+edit, an undo) calls `forget(ids)` so that the older buffered copies of them are dropped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from enum import Enum
 
 from PySide6.QtCore import QTimer
 
 from studio.core.records import AnnotationRecord
 
-# Shapes per page: a page of polygons is read, built and drawn in ~10-15 ms on a quiet
-# 2-core machine (~25 ms under load), well inside the ~50 ms a turn may block.
-PAGE_SIZE = 300
-# Milliseconds from the first turn after `start` to the second page: a frame, so the
-# image and the first page are painted in a turn of their own instead of one with a
-# page to read as well (a timer started inside the slow `show_image` would have run
-# out by the first turn).
+# Rows per read: ~2.2 ms for 100 polygons on a quiet 2-core machine (~1.2 ms of it is
+# the query itself, so much smaller pages would waste time; 200 took ~9 ms under load).
+PAGE_SIZE = 100
+# Items built and drawn between two looks at the clock (~1.5 ms for 25 polygons).
+BATCH = 25
+# A turn starts no unit of work it expects to end past this many seconds (the first
+# unit of a turn always runs). A paint of the viewport (~4 ms) often runs in the same
+# pass of the event loop, and the two must stay under 16 ms.
+TURN_SECONDS = 0.006
+# Milliseconds from the first turn after `start` to the second, and from the turn that
+# delivers the first records to the next: a frame, so that the image, and then the
+# picture of the first shapes (~4-10 ms to allocate), are painted in a pass of the event
+# loop of their own (a timer started inside the slow `show_image` would have run out by
+# the first turn).
 FIRST_DELAY_MS = 16
 
 ReadPage = Callable[[int, int], list[AnnotationRecord]]  # (after id, limit) -> records
 Deliver = Callable[[list[AnnotationRecord]], None]
 
 
+class Unit(Enum):
+    """The two kinds of work a turn does."""
+
+    READ = "read"  # a page of rows from the database
+    BUILD = "build"  # a batch of records handed to `deliver`
+
+
 class PageReader:
     """Reads pages with `read(after_id, PAGE_SIZE)` (ids above `after_id`, in id order)
-    and hands each to `deliver`, one per event-loop turn, until a page comes back short.
-    `pages_read` counts pages (tests read it)."""
+    and hands the records to `deliver`, `BATCH` at a time, over event-loop turns, until
+    a page comes back short and the buffer is empty. Before the first delivery it holds
+    back until `hold` records are known (read) or every row is read, so that the caller
+    knows how many shapes there are at least (`known`) before it builds any.
+
+    Counters for tests and the benchmark: `pages_read`, and since the last `start`,
+    `delivered` (records handed over), `units` (per turn, the units it did) and
+    `seconds` (per turn, how long it took by its own clock)."""
 
     def __init__(self, deliver: Deliver):
         self._deliver = deliver
-        self._read: ReadPage | None = None
+        self._read: ReadPage | None = None  # None: every row is read
         self._after = 0
-        self._waiting = False  # the first timeout only arms the delay before page 2
+        self._buffer: deque[AnnotationRecord] = deque()
+        self._hold = 0
+        self._waiting = False  # the first timeout only arms the delay before the next
+        # Seconds the last unit of each kind took (at first: on a quiet machine).
+        self._cost = {Unit.READ: 0.0025, Unit.BUILD: 0.0015}
         self._timer = QTimer()
         self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self._next)
+        self._timer.timeout.connect(self._turn)
         self.pages_read = 0
+        self.delivered = 0
+        self.units: list[list[Unit]] = []
+        self.seconds: list[float] = []
 
     @property
     def pending(self) -> bool:
-        """Whether pages are left to read."""
+        """Whether records are left to read or to deliver."""
+        return self._read is not None or bool(self._buffer)
+
+    @property
+    def buffered(self) -> int:
+        """Records read and not delivered yet."""
+        return len(self._buffer)
+
+    @property
+    def unread(self) -> bool:
+        """Whether rows may be left in the database that were not read yet."""
         return self._read is not None
 
-    def start(self, read: ReadPage, after_id: int) -> None:
-        """Read the pages after `after_id` from the next turn on (any reading under way
-        stops)."""
-        self._read, self._after, self._waiting = read, after_id, True
+    def start(self, read: ReadPage, first: list[AnnotationRecord], hold: int = 0) -> None:
+        """Deliver `first` (a full page just read) and read the pages after it, from the
+        next turn on; any reading under way stops. Deliver nothing until `hold` records
+        are known or every row is read."""
+        self._read, self._after, self._waiting = read, first[-1].id if first else 0, True
+        self._buffer = deque(first)
+        self._hold = hold
+        self.units, self.seconds, self.delivered = [], [], 0
         self._timer.start(0)
 
     def stop(self) -> None:
-        """Forget the pages left (a new image, or everything was re-read)."""
+        """Forget the records left (a new image, or everything was re-read)."""
         self._read = None
+        self._buffer.clear()
         self._timer.stop()
+
+    def forget(self, ids: Iterable[int]) -> None:
+        """Drop buffered records of these ids: the caller re-read their rows, so the
+        copies read before are out of date (or deleted)."""
+        gone = set(ids)
+        if self._buffer and gone:
+            self._buffer = deque(r for r in self._buffer if r.id not in gone)
 
     def finish(self) -> None:
-        """Read and deliver every page left, now."""
+        """Read and deliver every record left, now."""
         self._timer.stop()
         while self._read is not None:
-            self._next(schedule=False)
+            self._read_page()
+        self._hold = 0
+        records, self._buffer = list(self._buffer), deque()
+        if records:
+            self.delivered += len(records)
+            self._deliver(records)
 
-    def _next(self, schedule: bool = True) -> None:
-        read = self._read
-        if read is None:
-            return
-        if self._waiting and schedule:
+    # --- turns -------------------------------------------------------------------------
+
+    def _next_unit(self) -> Unit | None:
+        if self._read is not None and (not self._buffer or len(self._buffer) < self._hold):
+            return Unit.READ
+        return Unit.BUILD if self._buffer else None
+
+    def _turn(self) -> None:
+        """One event-loop turn: units of work until the next would end past
+        `TURN_SECONDS` (at least one), then the next turn is scheduled."""
+        if self._waiting:
             self._waiting = False
             self._timer.start(FIRST_DELAY_MS)
             return
+        started = time.perf_counter()
+        done: list[Unit] = []
+        self.units.append(done)
+        first = self.delivered == 0
+        while (unit := self._next_unit()) is not None:
+            if done and time.perf_counter() - started + self._cost[unit] > TURN_SECONDS:
+                break
+            t = time.perf_counter()
+            if unit is Unit.READ:
+                self._read_page()
+            else:
+                self._build_batch()
+            self._cost[unit] = time.perf_counter() - t
+            done.append(unit)
+        self.seconds.append(time.perf_counter() - started)
+        if self.pending:
+            # The next turn, after pending paints and input; after the first delivery,
+            # a frame later.
+            self._timer.start(FIRST_DELAY_MS if first and self.delivered else 0)
+
+    def _read_page(self) -> None:
+        read = self._read
+        assert read is not None
         try:
             records = read(self._after, PAGE_SIZE)
         except Exception:
@@ -81,9 +174,14 @@ class PageReader:
             raise
         self.pages_read += 1
         if len(records) < PAGE_SIZE:
-            self._read = None  # the last page: the reader is done before it delivers
+            self._read = None
         else:
             self._after = records[-1].id
-            if schedule:
-                self._timer.start(0)  # the next turn, after pending paints and input
-        self._deliver(records)
+        self._buffer.extend(records)
+
+    def _build_batch(self) -> None:
+        self._hold = 0
+        n = min(BATCH, len(self._buffer))
+        batch = [self._buffer.popleft() for _ in range(n)]
+        self.delivered += n
+        self._deliver(batch)

@@ -13,7 +13,14 @@ blitting that image:
   drawn when the view settles (`view_settled`, the view's debounced `view_changed`):
   over several event-loop turns (`SharpPicture`), each under `TURN_SECONDS`, while the
   scaled one stays on screen; it replaces it when complete, and a zoom, a redraw of
-  everything or another image meanwhile drops it.
+  everything or another image meanwhile drops it;
+- a change of every shape's look (fill opacity, a class hidden or shown, a colour) is
+  drawn the same way (`redraw`): of many shapes over turns while the last picture shows,
+  of few at the next paint.
+
+A picture with no shape in it is a 1-pixel stand-in, and the last picture let go of is
+kept and cleared for the next of its size (`_spare`): allocating ~17 MB costs more than
+drawing a batch of shapes.
 
 Shapes go into the picture exactly as their items would paint them (same pen, brush,
 order and the view's render hints), at an integral pixel offset, so the pixels equal
@@ -27,7 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer
+from PySide6.QtCore import QPointF, QRect, QRectF, QSize, QSizeF, Qt, QTimer
 from PySide6.QtGui import QColor, QImage, QPainter, QTransform
 from PySide6.QtWidgets import (
     QAbstractGraphicsShapeItem,
@@ -47,6 +54,9 @@ MAX_DIRTY = 64  # rectangles to redraw; past this the whole picture is redrawn
 # of one event-loop turn), so input and frames get a turn at least every ~16 ms.
 TURN_SECONDS = 0.008
 BATCH = 32  # shapes drawn between two looks at the clock
+# Shapes drawn on top of the picture (an image opening) show at most this often
+# (milliseconds): a repaint of the viewport costs ~5 ms, a batch of shapes ~1.5 ms.
+SHOW_ON_TOP_MS = 50
 
 PlainItems = Callable[[QRectF], list[QAbstractGraphicsShapeItem]]
 
@@ -83,8 +93,9 @@ class SharpPicture:
 class ShapeRaster(QGraphicsItem):
     """Draws the plain shapes that `plain_in(scene_rect)` returns (bottom first) from a
     picture in viewport pixels. Scene coordinates are image pixels. `full_renders`,
-    `partial_renders`, `shapes_drawn` and `sharp_turns` (event-loop turns spent on sharp
-    pictures) count the work done (tests read them)."""
+    `partial_renders`, `shapes_drawn`, `sharp_turns` (event-loop turns spent on sharp
+    pictures) and `pictures_made` (pictures allocated, not the spare used again) count
+    the work done (tests read them)."""
 
     def __init__(self, plain_in: PlainItems):
         super().__init__()
@@ -94,6 +105,13 @@ class ShapeRaster(QGraphicsItem):
         self._image: QImage | None = None
         self._xf = QTransform()  # scene -> viewport pixels when the picture was drawn
         self._origin = QPointF()  # the picture's top-left in viewport pixels then
+        self._size = QSizeF()  # the picture's extent in viewport pixels (logical)
+        # The picture holds no shape and is a 1-pixel stand-in: a picture of ~17 MB
+        # takes ~5-10 ms to allocate and clear, for nothing (all hidden, an image opening).
+        self._blank = False
+        # The last picture let go of, cleared and used again for the next of its size:
+        # a new one costs ~10 ms of page faults under load, clearing one ~2 ms.
+        self._spare: QImage | None = None
         self._dpr = 1.0
         self._count = 0  # shapes in the last full picture
         self._dirty: list[QRectF] = []  # scene rects to redraw
@@ -101,14 +119,20 @@ class ShapeRaster(QGraphicsItem):
         self._scaled = False  # the last frame showed the picture scaled (a zoom step)
         self._hints = QPainter.RenderHint(0)  # the view's, when the picture was drawn
         self._sharp: SharpPicture | None = None  # being drawn, not shown yet
+        self._redraw_due = False  # the next sharp picture is due at the same scale too
         self._timer = QTimer()
         self._timer.setSingleShot(True)
         self._timer.setInterval(0)
         self._timer.timeout.connect(self._sharp_turn)
+        self._on_top = QTimer()  # shows shapes drawn on top (`draw_on_top`)
+        self._on_top.setSingleShot(True)
+        self._on_top.setInterval(SHOW_ON_TOP_MS)
+        self._on_top.timeout.connect(self.update)
         self.full_renders = 0
         self.partial_renders = 0
         self.shapes_drawn = 0
         self.sharp_turns = 0
+        self.pictures_made = 0
 
     # --- what the layer tells it ---------------------------------------------------------
 
@@ -121,6 +145,7 @@ class ShapeRaster(QGraphicsItem):
 
     def invalidate(self) -> None:
         """Draw the whole picture again at the next paint."""
+        self._retire(self._image)
         self._image = None
         self._dirty.clear()
         self._drop_sharp()
@@ -133,6 +158,9 @@ class ShapeRaster(QGraphicsItem):
 
     def mark_dirty(self, rect: QRectF) -> None:
         """The shapes in `rect` (scene) changed: redraw that part at the next paint."""
+        if self._blank:
+            self.invalidate()  # a shape to draw: a real picture
+            return
         if self._image is None or rect.isEmpty():
             self.update()
             return
@@ -155,9 +183,13 @@ class ShapeRaster(QGraphicsItem):
         """New plain items, stacked above every plain shape already drawn: paint them
         onto the picture as it stands (what lies under them is unchanged), which costs
         only their own strokes, where a redraw of their places would repaint everything
-        there again."""
+        there again. They show within `SHOW_ON_TOP_MS` (with those drawn meanwhile), not
+        at once: a repaint for each batch would take as long as the batch."""
         if self._image is None or not items:
             return  # the next full picture draws them
+        if self._blank:
+            self.invalidate()  # a real picture, with them, at the next paint
+            return
         if self._sharp is not None and self._sharp.items is not None:
             self._sharp.items.extend(items)  # on top there as well
         painter = QPainter(self._image)
@@ -168,7 +200,20 @@ class ShapeRaster(QGraphicsItem):
         painter.end()
         self.shapes_drawn += len(items)
         self._count += len(items)
-        self.update()
+        if not self._on_top.isActive():
+            self._on_top.start()
+
+    def redraw(self, shapes: int) -> None:
+        """Every plain shape may look different now (fill opacity, colours, which show):
+        draw a new picture of the `shapes` plain shapes (about) it will hold. Of few, at
+        the next paint; of many, like the sharp picture after a zoom: over the next
+        event-loop turns, each under `TURN_SECONDS`, while the current one shows."""
+        if self._image is None or shapes < SCALE_WHILE_ZOOMING:
+            self.invalidate()
+            return
+        self._drop_sharp()
+        self._redraw_due = True
+        self._timer.start()
 
     def view_settled(self) -> None:
         """The view stopped zooming: replace a scaled picture by a sharp one, drawn over
@@ -216,9 +261,7 @@ class ShapeRaster(QGraphicsItem):
         by a fraction of a pixel would blur it: no."""
         if abs(shift.x() - round(shift.x())) > 1e-6 or abs(shift.y() - round(shift.y())) > 1e-6:
             return False
-        assert self._image is not None
-        size = self._image.deviceIndependentSize()
-        have = QRectF(self._origin + shift, size)
+        have = QRectF(self._origin + shift, self._size)
         return needed.isEmpty() or have.contains(needed)
 
     def _picture_rect(self, xf: QTransform, view: QRectF, dpr: float) -> QRect:
@@ -236,17 +279,22 @@ class ShapeRaster(QGraphicsItem):
         self._drop_sharp()  # this one is up to date
         dpr = widget.devicePixelRatioF()
         rect = self._picture_rect(xf, QRectF(widget.rect()), dpr)
-        image = blank_picture(rect, dpr)
+        items = self._plain_in(xf.inverted()[0].mapRect(QRectF(rect)))
+        self._blank = not items
+        self._retire(self._image)
+        image = self._new_picture(QRect(rect.topLeft(), QSize(1, 1)) if self._blank else rect, dpr)
         self._image, self._dpr, self._dirty, self._hints = image, dpr, [], hints
-        self._origin = QPointF(rect.topLeft())
+        self._origin, self._size = QPointF(rect.topLeft()), QSizeF(rect.size())
         self._xf = QTransform(xf)
         painter = QPainter(image)
         painter.setRenderHints(hints)
         # An integral offset: each shape lands on the pixels it would paint itself.
         painter.setTransform(self._picture_transform())
-        scene_rect = xf.inverted()[0].mapRect(QRectF(rect))
-        self._count = self._draw_shapes(painter, scene_rect)
+        for item in items:
+            item.paint(painter, self._option, None)
         painter.end()
+        self.shapes_drawn += len(items)
+        self._count = len(items)
         self.full_renders += 1
 
     def _picture_transform(self) -> QTransform:
@@ -279,7 +327,10 @@ class ShapeRaster(QGraphicsItem):
     # --- the sharp picture after a zoom, a batch per event-loop turn ------------------------
 
     def _drop_sharp(self) -> None:
+        if self._sharp is not None:
+            self._retire(self._sharp.image)
         self._sharp = None
+        self._redraw_due = False
         self._timer.stop()
 
     def _sharp_turn(self) -> None:
@@ -318,30 +369,56 @@ class ShapeRaster(QGraphicsItem):
 
     def _plan_sharp(self) -> SharpPicture | None:
         """A sharp picture for the view as it is now, with its shapes (bottom first);
-        None when there is nothing to sharpen."""
+        None when there is nothing to sharpen (a redraw that cannot be planned is left
+        to the next paint)."""
         scene = self.scene()
         views = [v for v in scene.views() if v.isVisible()] if scene is not None else []
         if not views or self._image is None:
+            if self._redraw_due:  # no view to plan for: whole at the next paint
+                self.invalidate()
             return None
         view = views[0]
         xf = self.deviceTransform(view.viewportTransform())
-        if not is_axis_aligned(xf) or same_scale(xf, self._xf):
+        due, self._redraw_due = self._redraw_due, False
+        if not is_axis_aligned(xf) or (same_scale(xf, self._xf) and not due):
+            if due:
+                self.invalidate()
             return None
         widget = view.viewport()
         dpr = widget.devicePixelRatioF()
         rect = self._picture_rect(xf, QRectF(widget.rect()), dpr)
-        return SharpPicture(xf, rect, dpr, view.renderHints(), blank_picture(rect, dpr))
+        return SharpPicture(xf, rect, dpr, view.renderHints(), self._new_picture(rect, dpr))
 
     def _show_sharp(self, sharp: SharpPicture) -> None:
         """The sharp picture is complete: it replaces the scaled one (what changed while
         it was drawn is redrawn at the next paint)."""
         assert sharp.items is not None
+        self._retire(self._image)
         self._image, self._dpr, self._hints = sharp.image, sharp.dpr, sharp.hints
         self._xf, self._origin = QTransform(sharp.xf), QPointF(sharp.rect.topLeft())
+        self._size, self._blank = QSizeF(sharp.rect.size()), False
         self._dirty, self._count = sharp.dirty, len(sharp.items)
         self._sharp = None
         self.full_renders += 1
         self.update()
+
+    def _retire(self, image: QImage | None) -> None:
+        """`image` is no longer shown or drawn: keep it as the spare (a stand-in of one
+        pixel is not worth keeping)."""
+        if image is not None and image.width() * image.height() > 1:
+            self._spare = image
+
+    def _new_picture(self, rect: QRect, dpr: float) -> QImage:
+        """A transparent picture of `rect` (logical pixels): the spare if it fits."""
+        spare = self._spare
+        if spare is not None and spare.size() == picture_size(rect, dpr):
+            self._spare = None
+            spare.setDevicePixelRatio(dpr)
+            spare.fill(Qt.GlobalColor.transparent)
+            return spare
+        image = blank_picture(rect, dpr)
+        self.pictures_made += image.width() * image.height() > 1
+        return image
 
     def _draw_shapes(self, painter: QPainter, scene_rect: QRectF) -> int:
         items = self._plain_in(scene_rect)
@@ -366,13 +443,14 @@ class ShapeRaster(QGraphicsItem):
         painter.restore()
 
 
+def picture_size(rect: QRect, dpr: float) -> QSize:
+    """Device pixels of a picture of `rect` (logical pixels) at device pixel ratio `dpr`."""
+    return QSize(max(1, math.ceil(rect.width() * dpr)), max(1, math.ceil(rect.height() * dpr)))
+
+
 def blank_picture(rect: QRect, dpr: float) -> QImage:
     """A transparent picture of `rect` (logical pixels) at device pixel ratio `dpr`."""
-    image = QImage(
-        max(1, math.ceil(rect.width() * dpr)),
-        max(1, math.ceil(rect.height() * dpr)),
-        QImage.Format.Format_ARGB32_Premultiplied,
-    )
+    image = QImage(picture_size(rect, dpr), QImage.Format.Format_ARGB32_Premultiplied)
     image.setDevicePixelRatio(dpr)
     image.fill(Qt.GlobalColor.transparent)
     return image
