@@ -357,7 +357,9 @@ def models_command(a: Any) -> int:
     from studio.ml import models
 
     if a.describe:
-        options = {k: getattr(a, k) for k in ("backbone", "neck", "head", "attention") if getattr(a, k)}
+        options = {
+            k: getattr(a, k) for k in ("backbone", "neck", "head", "attention") if getattr(a, k)
+        }
         parts = models.describe_model(a.describe, image_size=a.image_size, **options)
         print(models.format_description(parts))
         return 0

@@ -101,7 +101,7 @@ def test_a_budgeted_run_is_not_stopped_early_an_epoch_run_is():
 
     def kinds(**fields):
         trainer = SimpleNamespace(
-            cfg=TrainConfig(model=CPU_DETECTOR, **fields), model=torch.nn.Linear(1, 1)
+            cfg=TrainConfig(model=CPU_DETECTOR, **fields), model=torch.nn.Linear(1, 1), ema=None
         )
         return {type(c) for c in default_callbacks(trainer, None)}
 
@@ -148,3 +148,21 @@ def test_the_optimizer_gives_a_scratch_backbone_the_head_rate(project, no_weight
     trainer.setup()
     lrs = {g["part"]: g["lr"] for g in trainer.opt.optimizer.param_groups}
     assert lrs["backbone"] == lrs["head"] == trainer.cfg.lr
+
+
+def test_the_rate_stays_full_until_the_decay_starts_then_follows_a_cosine():
+    from studio.ml.train.optim import WarmupCosine
+
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=2e-3)
+    sched = WarmupCosine(opt, warmup_iters=10, warmup_factor=1e-3, decay_start=0.6)
+    assert sched.factor_at(0, 0.0) == pytest.approx(1e-3)  # warmup first
+    assert sched.factor_at(10, 0.3) == 1.0
+    assert sched.factor_at(50, 0.6) == 1.0  # full rate for 60% of the run
+    assert sched.factor_at(70, 0.8) == pytest.approx(0.5)  # half-way down the cosine
+    assert sched.factor_at(99, 1.0) == pytest.approx(0.0)
+    sched.step(70, 0.8)
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-3)
+    resumed = WarmupCosine(opt, 0, 1.0)
+    resumed.load_state_dict(sched.state_dict())
+    assert resumed.factor_at(70, 0.8) == pytest.approx(0.5)
+    assert TrainConfig().lr_decay_start == 0.6  # the one-click default

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from studio.core.errors import StudioError
+from studio.core.kinds import RunStatus
 from studio.ml.train.build import ModelBundle, build_for_config
 from studio.ml.train.config import TrainConfig
+from studio.ml.train.state import TrainingError
 
 if TYPE_CHECKING:
     from studio.ml.train.trainer import Trainer
@@ -103,7 +105,10 @@ def checkpoint_state(trainer: Trainer, status: str) -> dict[str, Any]:
     opt, snap = trainer.opt, trainer.snapshot
     return {
         "format": CHECKPOINT_FORMAT,
-        "model": trainer.model.state_dict(),
+        # With a weight average (ema.py), "model" is the average: what best.pt is used
+        # for; the raw weights are what a resume trains on.
+        "model": trainer.eval_model.state_dict(),
+        **({"train_model": trainer.model.state_dict()} if trainer.ema is not None else {}),
         "optimizer": opt.optimizer.state_dict(),
         "scheduler": opt.scheduler.state_dict(),
         "scaler": opt.scaler.state_dict() if trainer.use_amp else {},
@@ -117,5 +122,30 @@ def checkpoint_state(trainer: Trainer, status: str) -> dict[str, Any]:
         "num_classes": snap.num_classes,
         "class_names": list(snap.class_names),
         "category_ids": list(snap.category_ids),
-        "rng": torch.get_rng_state(),
+        # Stopped mid-epoch: the state before the batch it did not train on.
+        "rng": torch.get_rng_state()
+        if status != RunStatus.STOPPED or trainer.batch_rng is None
+        else trainer.batch_rng,
     }
+
+
+def restore_trainer(trainer: Trainer, ckpt: dict[str, Any]) -> None:
+    """Load `ckpt`'s optimizer, schedule, counters and weight average into `trainer`,
+    whose model was rebuilt from it (`train_model` when it was averaged)."""
+    if ckpt.get("class_names") != trainer.snapshot.class_names:
+        raise TrainingError("the checkpoint was trained on other classes than the dataset")
+    opt = trainer.opt
+    try:
+        opt.optimizer.load_state_dict(ckpt["optimizer"])
+    except (ValueError, KeyError) as e:
+        raise TrainingError(f"cannot resume: optimizer state does not fit ({e})") from e
+    opt.scheduler.load_state_dict(ckpt["scheduler"])
+    if ckpt.get("scaler"):
+        opt.scaler.load_state_dict(ckpt["scaler"])
+    trainer.state.restore(ckpt)
+    if trainer.ema is not None and "train_model" in ckpt:
+        trainer.ema.load_state_dict(ckpt["model"], trainer.state.iteration)
+    if "rng" in ckpt:
+        torch.set_rng_state(ckpt["rng"])
+    trainer.resumed_status = str(ckpt.get("status", ""))
+    trainer.resumed_reason = str(ckpt.get("reason", ""))

@@ -65,11 +65,13 @@ class WarmupCosine:
         warmup_iters: int,
         warmup_factor: float,
         min_ratio: float = 0.0,
+        decay_start: float = 0.0,
     ):
         self.optimizer = optimizer
         self.warmup_iters = max(0, warmup_iters)
         self.warmup_factor = warmup_factor
         self.min_ratio = min_ratio
+        self.decay_start = min(max(decay_start, 0.0), 0.99)
         self.factor = 1.0
         self.progress = 0.0  # the furthest progress seen
         for g in optimizer.param_groups:
@@ -80,6 +82,7 @@ class WarmupCosine:
             a = iteration / self.warmup_iters
             return self.warmup_factor * (1 - a) + a
         p = min(max(progress, 0.0), 1.0)
+        p = max(0.0, (p - self.decay_start) / (1.0 - self.decay_start))
         return self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * p))
 
     def step(self, iteration: int, progress: float) -> None:
@@ -96,6 +99,7 @@ class WarmupCosine:
             "warmup_iters": self.warmup_iters,
             "warmup_factor": self.warmup_factor,
             "min_ratio": self.min_ratio,
+            "decay_start": self.decay_start,
             "factor": self.factor,
             "progress": self.progress,
         }
@@ -104,6 +108,7 @@ class WarmupCosine:
         self.warmup_iters = int(state["warmup_iters"])
         self.warmup_factor = float(state["warmup_factor"])
         self.min_ratio = float(state["min_ratio"])
+        self.decay_start = float(state.get("decay_start", 0.0))
         self.factor = float(state["factor"])
         self.progress = float(state.get("progress", 0.0))
 
@@ -134,6 +139,8 @@ def build_optimization(
     # schedule.PlannedSchedule re-plans the warmup from the expected iterations.
     warmup = cfg.warmup_iters
     warmup = min(warmup, total // 10) if total else min(warmup, iters_per_epoch)
-    scheduler = WarmupCosine(optimizer, warmup, cfg.warmup_factor, cfg.min_lr_ratio)
+    scheduler = WarmupCosine(
+        optimizer, warmup, cfg.warmup_factor, cfg.min_lr_ratio, cfg.lr_decay_start
+    )
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     return Optimization(optimizer, scheduler, scaler, head_group, total)

@@ -43,12 +43,14 @@ from studio.ml.train.checkpoint import (
     checkpoint_state,
     copy_checkpoint,
     load_checkpoint,
+    restore_trainer,
     save_checkpoint,
 )
 from studio.ml.train.config import CONFIG_NAME, TrainConfig
 from studio.ml.train.datasets import prepare_data
 from studio.ml.train.device import resolve_device
 from studio.ml.train.distributed import setup_distributed
+from studio.ml.train.ema import WeightAverage
 from studio.ml.train.messages import Message
 from studio.ml.train.optim import build_optimization
 from studio.ml.train.schedule import (
@@ -106,6 +108,7 @@ class Trainer:
         self._interrupted = False  # a stop request aborted an evaluation
         self.last_validation_s = 0.0  # seconds of the last (or aborted) evaluation
         self.last_save_s = 0.0  # seconds of the last checkpoint write
+        self.batch_rng: torch.Tensor | None = None  # torch's RNG before the current batch
 
     # --- setup ---------------------------------------------------------------------------
 
@@ -131,7 +134,7 @@ class Trainer:
         self.metric_name = primary_metric(self.task)
         self.resumed_status = self.resumed_reason = ""
         if ckpt is not None:
-            self._restore(ckpt)  # the state dicts are loaded: ckpt is dropped after this
+            restore_trainer(self, ckpt)  # state dicts loaded: ckpt is dropped after this
 
     def _resume_checkpoint(self) -> tuple[dict[str, Any] | None, list[str]]:
         last = self.run_dir / LAST
@@ -151,8 +154,8 @@ class Trainer:
             size = ckpt.get("image_size") if ckpt is not None else None
             size = size or auto_image_size(cfg, self.snapshot, self.device.type)
             cfg = replace(cfg, image_size=size)
-        if ckpt is not None:
-            bundle = build_with_state(cfg, n, ckpt["model"])
+        if ckpt is not None:  # the raw weights when they were averaged (ema.py)
+            bundle = build_with_state(cfg, n, ckpt.get("train_model", ckpt["model"]))
         else:
             bundle = build_for_config(cfg, n)
         if cfg.task and cfg.task != bundle.task:
@@ -175,23 +178,8 @@ class Trainer:
         if self.cfg.channels_last and self.device.type == "cuda":
             self.model.to(memory_format=torch.channels_last)
         self.ddp: nn.Module = self.model
+        self.ema = WeightAverage(self.model) if self.cfg.ema else None
         return bundle
-
-    def _restore(self, ckpt: dict[str, Any]) -> None:
-        if ckpt.get("class_names") != self.snapshot.class_names:
-            raise TrainingError("the checkpoint was trained on other classes than the dataset")
-        try:
-            self.opt.optimizer.load_state_dict(ckpt["optimizer"])
-        except (ValueError, KeyError) as e:
-            raise TrainingError(f"cannot resume: optimizer state does not fit ({e})") from e
-        self.opt.scheduler.load_state_dict(ckpt["scheduler"])
-        if ckpt.get("scaler"):
-            self.opt.scaler.load_state_dict(ckpt["scaler"])
-        self.state.restore(ckpt)
-        if "rng" in ckpt:
-            torch.set_rng_state(ckpt["rng"])
-        self.resumed_status = str(ckpt.get("status", ""))
-        self.resumed_reason = str(ckpt.get("reason", ""))
 
     # --- what callbacks use --------------------------------------------------------------
 
@@ -207,6 +195,11 @@ class Trainer:
     def parameters_changed(self) -> None:
         """Parameters were frozen or unfrozen: DDP needs a new wrapper before the next step."""
         self._needs_wrap = True
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights validation measures and best.pt holds: their average, if kept."""
+        return self.model if self.ema is None else self.ema.module
 
     @property
     def head_lr(self) -> float:
@@ -268,7 +261,14 @@ class Trainer:
             self.ddp = self.dist.wrap(self.model)
             self._needs_wrap = False
         t_last = time.perf_counter()
-        for images, targets in self.data.train_loader:
+        batches = iter(self.data.train_loader)
+        while True:
+            # The random state before this batch's augmentation: what a checkpoint made
+            # at this stop keeps, so that the resumed run draws this batch the same.
+            self.batch_rng = torch.get_rng_state()
+            images, targets = next(batches, (None, None))
+            if images is None:
+                break
             request = self._poll_stop()
             if request is not None:
                 return request
@@ -408,7 +408,7 @@ class Trainer:
         t0 = time.perf_counter()
         if self.dist.is_main and len(self.data.val_set):
             batches = self._abortable(self.data.val_loader)
-            pairs = run_model(self.model, batches, self.device, autocast=self.use_amp)
+            pairs = run_model(self.eval_model, batches, self.device, autocast=self.use_amp)
             try:
                 res = evaluate_outputs(pairs, self.task, self.snapshot, self.data.val_ids)
                 metrics = flatten_metrics(res.metrics)
