@@ -1,7 +1,10 @@
 """Benchmark the labelling canvas (a script, not a test): python benchmarks/bench_canvas.py
 
 1. A canvas with 3,000 polygons: opening the image (the call, the longest the GUI
-   thread is blocked, until the first shapes are built, until all is painted); frames
+   thread is blocked, until the first shapes are built, until all is painted), and
+   switching to it from another image of 3,000 polygons (the old items go too); the
+   objects list of that image (the call, the longest block, until every row is
+   listed); frames
    at fit (an unchanged repaint, a pan step, a zoom step; once a zoom settles, the
    longest the GUI thread is blocked and the time until the sharp picture is painted);
    changes of every shape's look (fill opacity, a class hidden and shown, a class
@@ -56,6 +59,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from studio.ui.canvas import CanvasView  # noqa: E402
 from studio.ui.common.responsiveness import freeze_startup_objects, tune_gc  # noqa: E402
+from studio.ui.objects.dock import ObjectsDock  # noqa: E402
 
 N_EDITS = 50
 N_SWITCHES = 5
@@ -131,6 +135,67 @@ def bench_open(app: QApplication, view: CanvasView, image_id: int, other_id: int
     return out
 
 
+def bench_switch_dense(app: QApplication, view: CanvasView, image_id: int, other_id: int) -> dict:
+    """Switching to the image with 3,000 polygons from another with 3,000 (each shown
+    completely first): the show_image call and the longest GUI block (wall and CPU
+    time), until every shape is in and painted, and the old items are all gone."""
+    out: dict[str, list[float]] = {}
+    shapes = view.shapes
+
+    def settled() -> bool:
+        return view.image_layer.has_pixels and not shapes.pages.pending
+
+    for _ in range(N_OPENS):
+        view.show_image(other_id)
+        wait_until(lambda: settled() and not shapes.sweeper.pending)
+        app.processEvents()
+        blocks, t = Blocks(), time.perf_counter()
+        blocks.run(lambda: view.show_image(image_id))
+        call, call_cpu = blocks.wall[-1], blocks.cpu[-1]
+        blocks.pump(app, lambda: settled() and not shapes.sweeper.pending)
+        blocks.run(view.viewport().repaint)
+        for name, value in (
+            ("show_image call", call),
+            ("show_image call, CPU time", call_cpu),
+            ("longest GUI block", max(blocks.wall)),
+            ("longest GUI block, CPU time", max(blocks.cpu)),
+            ("until all painted, old items gone", time.perf_counter() - t),
+        ):
+            out.setdefault(f"dense to dense: {name}", []).append(value)
+    return out
+
+
+def bench_objects(app: QApplication, project, image_id: int, other_id: int) -> dict:
+    """The objects list (its dock on its own) showing the image with 3,000 polygons,
+    coming from one with none: the show_image call, the longest GUI block (wall and CPU
+    time) and the time until every row is listed."""
+    dock = ObjectsDock()
+    dock.resize(400, 800)
+    dock.show()
+    dock.set_project(project)
+    out: dict[str, list[float]] = {}
+    for _ in range(N_OPENS):
+        dock.show_image(other_id)
+        wait_until(lambda: not dock.filler.pending)
+        app.processEvents()
+        blocks, t = Blocks(), time.perf_counter()
+        blocks.run(lambda: dock.show_image(image_id))
+        call = blocks.wall[-1]
+        blocks.pump(app, lambda: not dock.filler.pending)
+        blocks.run(app.processEvents)  # the list's layout, posted by its last change
+        blocks.run(dock.repaint)
+        for name, value in (
+            ("show_image call", call),
+            ("longest GUI block", max(blocks.wall)),
+            ("longest GUI block, CPU time", max(blocks.cpu)),
+            ("until every row listed", time.perf_counter() - t),
+        ):
+            out.setdefault(f"objects list: {name}", []).append(value)
+    assert len(dock.model.rows) == 3000
+    dock.close()
+    return out
+
+
 def bench_redraws(app: QApplication, view: CanvasView, project) -> dict[str, list[float]]:
     """Changes of every shape's look at fit over 3,000 polygons (one class), in rounds of
     each once: the longest GUI block (wall and CPU time) from the call to the new
@@ -162,8 +227,9 @@ def bench_redraws(app: QApplication, view: CanvasView, project) -> dict[str, lis
 
 
 def bench_edits(app: QApplication, folder: Path, freeze: bool) -> dict[str, list[float]]:
-    project, ids = make_project(folder / "edits", [(1600, 1200), (640, 480)])
+    project, ids = make_project(folder / "edits", [(1600, 1200), (640, 480), (1600, 1200)])
     many_polygons(project, ids[0], 3000, 1600, 1200)
+    many_polygons(project, ids[2], 3000, 1600, 1200, seed=1)
     view = CanvasView()
     view.resize(1280, 860)
     view.show()
@@ -171,6 +237,8 @@ def bench_edits(app: QApplication, folder: Path, freeze: bool) -> dict[str, list
     if freeze:  # as the application does once its window is up
         freeze_startup_objects()
     out = bench_open(app, view, ids[0], ids[1])
+    out.update(bench_switch_dense(app, view, ids[0], ids[2]))
+    out.update(bench_objects(app, project, ids[0], ids[1]))
     out.update(bench_frames(app, view))
     out.update(bench_redraws(app, view, project))
 

@@ -6,8 +6,9 @@ benchmarks/bench_canvas.py).
   work that it expects to end past its `TURN_SECONDS` (tested with a fake clock);
 - every shape ends up built, drawn (each once) and selectable, and the first is built
   only once the density (hence every shape's style) is settled;
-- a click, a drag and an undo right after opening hit the right shape; a hover hit
-  test may miss shapes still arriving instead of reading them all at once;
+- a click, a drag and an undo right after opening hit the right shape, reading only the
+  rows under them (no page); a selection by id reads that row; a hover may miss shapes
+  still arriving and reads nothing;
 - rows edited while their copies wait to be built are built as they are now;
 - a change of every shape's look (fill opacity, hidden classes, colours) is restyled
   and redrawn a batch per turn while the last picture shows, into the spare picture;
@@ -27,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from canvas_helpers import click, drag, many_polygons, wait_until  # noqa: E402
+from canvas_helpers import click, drag, many_polygons, move, wait_until  # noqa: E402
 from test_canvas_speed import items_painting_themselves, pixels, repaint  # noqa: E402
 
 from studio.core.kinds import ShapeKind  # noqa: E402
@@ -35,8 +36,10 @@ from studio.core.project import make_annotation_row  # noqa: E402
 from studio.core.records import AnnotationRecord  # noqa: E402
 from studio.ui.canvas.layers import shape_pages, shape_raster, shape_restyle  # noqa: E402
 from studio.ui.canvas.layers.annotations import DENSE_SHAPES, FEW_CHANGED  # noqa: E402
+from studio.ui.canvas.layers.shape_hits import BOX_MARGIN  # noqa: E402
 from studio.ui.canvas.layers.shape_pages import BATCH, PAGE_SIZE, PageReader, Unit  # noqa: E402
 from studio.ui.canvas.layers.shape_raster import SCALE_WHILE_ZOOMING  # noqa: E402
+from studio.ui.canvas.tools.hits import HIT_PX  # noqa: E402
 
 N_MANY = DENSE_SHAPES + 2 * PAGE_SIZE + 30  # dense, several pages after the held ones
 N_BOXES = FEW_CHANGED + 8  # enough that hiding them all redraws the whole picture
@@ -175,33 +178,72 @@ def box_beside_polygons(project, image_id: int) -> int:
 
 
 def test_a_click_and_a_drag_right_after_opening_hit_the_right_shape(setup):
+    """The box is the last row, not read yet: a click and a drag on it build it (and only
+    what lies there) and leave the rest to arrive over turns."""
     view, project, ids = setup
     box = box_beside_polygons(project, ids[0])
     view.show_image(ids[0])
     assert box not in view.shapes.items  # not read yet
     click(view, 700, 300)
     assert view.selected_annotation_ids() == [box]
+    assert list(view.shapes.items) == [box] and view.shapes.pages.pending
     view.show_image(ids[0])
     assert view.shapes.pages.pending
     drag(view, [(700, 300), (720, 310), (740, 320)])  # the body: moved by (40, 20)
     moved = project.annotations(ids=[box])[0]
     assert np.allclose(moved.bbox, (690, 270, 100, 100), atol=0.5)
-    assert view.shapes.record(box) == moved and len(view.shapes.items) == N_MANY + 1
+    assert view.shapes.record(box) == moved and view.shapes.pages.pending
     project.undo()
     assert project.annotations(ids=[box])[0].bbox == (650, 250, 100, 100)
     assert view.shapes.record(box).bbox == (650, 250, 100, 100)
+    wait_until(lambda: not view.shapes.pages.pending)
+    in_db = {r.id: r for r in project.annotations(image_ids=[ids[0]])}
+    assert {i: it.record for i, it in view.shapes.items.items()} == in_db
 
 
-def test_what_needs_every_shape_reads_the_rest_at_once(setup):
+def test_a_selection_by_id_reads_that_row_and_records_read_the_rest(setup):
     view, project, ids = setup
     ann = many_polygons(project, ids[0], DENSE_SHAPES + PAGE_SIZE, 800, 600)
     view.show_image(ids[0])
+    pages = view.shapes.pages.pages_read
     view.select([ann[-1]])  # a shape of the last page (undo focus, the objects list)
-    assert view.selected_annotation_ids() == [ann[-1]] and len(view.shapes.items) == len(ann)
+    assert view.selected_annotation_ids() == [ann[-1]] and list(view.shapes.items) == [ann[-1]]
+    assert view.shapes.pages.pages_read == pages and view.shapes.pages.pending
+    view.select([ann[1]])  # read with the first page: taken from those waiting
+    assert view.selected_annotation_ids() == [ann[1]] and sorted(view.shapes.items) == [
+        ann[1],
+        ann[-1],
+    ]
+    assert [r.id for r in view.shapes.records()] and not view.shapes.pages.pending
+    assert sorted(view.shapes.items) == ann
+
+
+def test_a_click_while_shapes_arrive_reads_only_the_rows_under_it(setup):
+    """A click, a rubber band and a hover during arrival read no page: the click and the
+    band build what lies where they are (from the rows read, and by one query over the
+    unread rows), the hover only looks at what is built."""
+    view, project, ids = setup
+    box = box_beside_polygons(project, ids[0])
     view.show_image(ids[0])
-    assert view.shapes.pages.pending
-    view.shapes.shape_at(400, 300)  # a click: hit tests see every shape
-    assert not view.shapes.pages.pending and len(view.shapes.items) == len(ann)
+    shapes = view.shapes
+    pages = shapes.pages.pages_read
+    move(view, 700, 300)  # a hover over the box, not built yet: nothing read, no hit
+    assert shapes.hover is None and shapes.items == {}
+    click(view, 300, 300)  # among the polygons: the ones near, of the first page or later
+    picked = view.selected_annotation_ids()
+    m = view.tol(HIT_PX) + BOX_MARGIN  # the hit test's reach and the pens' margin
+    near = {
+        r.id
+        for r in project.annotations(image_ids=[ids[0]])
+        if r.bbox[0] - m <= 300 <= r.bbox[0] + r.bbox[2] + m
+        and r.bbox[1] - m <= 300 <= r.bbox[1] + r.bbox[3] + m
+    }
+    assert set(shapes.items) <= near | set(picked) and len(shapes.items) < 40
+    drag(view, [(640, 240), (700, 300), (760, 360)])  # a band around the box
+    assert view.selected_annotation_ids() == [box]
+    assert shapes.pages.pages_read == pages and shapes.pages.pending
+    wait_until(lambda: not shapes.pages.pending)
+    assert len(shapes.items) == N_MANY + 1 and view.selected_annotation_ids() == [box]
 
 
 def test_the_scene_index_fits_thousands_of_shapes_after_an_empty_image(setup):
@@ -226,7 +268,7 @@ def test_a_hover_hit_test_may_miss_shapes_still_arriving_and_reads_nothing(setup
     assert shapes.shape_at(700, 300, complete=False) is None  # not built yet
     assert shapes.shapes_near(700, 300, 5, complete=False) == []
     assert shapes.pages.pending
-    assert shapes.shape_at(700, 300) == box and not shapes.pages.pending
+    assert shapes.shape_at(700, 300) == box and shapes.pages.pending  # built alone
 
 
 def test_edits_while_shapes_arrive_end_equal_to_the_database(setup):

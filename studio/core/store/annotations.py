@@ -34,6 +34,15 @@ _INSERT_SQL = (
     f"INSERT INTO annotations ({', '.join(INSERT_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(INSERT_COLUMNS))})"
 )
+# The canvas reads an image of thousands of shapes a page per event-loop turn: building
+# and compiling the SQLAlchemy statement each time cost ~0.6 ms of a ~2.5 ms page, so
+# the pages' statements are fixed SQL (same columns, same order as ANNOTATION_COLUMNS).
+_SELECT_SQL = f"SELECT {', '.join(c.name for c in ANNOTATION_COLUMNS)} FROM annotations"
+_PAGE_SQL = f"{_SELECT_SQL} WHERE image_id = ? AND id > ? ORDER BY id LIMIT ?"
+_PAGE_IN_BOX_SQL = (
+    f"{_SELECT_SQL} WHERE image_id = ? AND id > ? "
+    "AND x <= ? AND x + w >= ? AND y <= ? AND y + h >= ? ORDER BY id"
+)
 
 
 _PARSE = object()  # annotation_record's default: parse the row's polygons itself
@@ -100,14 +109,20 @@ class AnnotationRepo:
         """At most `limit` annotations of one image with ids above `after_id`, in id
         order: an image of thousands of shapes read a page at a time (the canvas shows
         the first page at once and reads the rest between frames)."""
-        q = (
-            select(*ANNOTATION_COLUMNS)
-            .where(S.Annotation.image_id == image_id, S.Annotation.id > after_id)
-            .order_by(S.Annotation.id)
-            .limit(limit)
-        )
         with self.engine.connect() as conn:
-            rows = conn.execute(q).all()
+            rows = conn.exec_driver_sql(_PAGE_SQL, (image_id, after_id, limit)).all()
+        return annotation_records(rows)
+
+    def page_in_box(
+        self, image_id: int, after_id: int, box: tuple[float, float, float, float]
+    ) -> list[AnnotationRecord]:
+        """Annotations of one image with ids above `after_id` whose box meets `box`
+        (x, y, w, h in image pixels; touching counts), in id order: what lies under the
+        cursor among the rows the canvas has not read yet, without reading the rest."""
+        x, y, w, h = box
+        params = (image_id, after_id, x + w, x, y + h, y)
+        with self.engine.connect() as conn:
+            rows = conn.exec_driver_sql(_PAGE_IN_BOX_SQL, params).all()
         return annotation_records(rows)
 
     def count(self) -> int:

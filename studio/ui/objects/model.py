@@ -78,6 +78,7 @@ class ObjectsModel(QAbstractTableModel):
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.rows: list[ObjectRow] = []
+        self._row_of: dict[int, int] = {}  # annotation id -> row
         self.hidden: set[int] = set()
         self.locked: set[int] = set()
         self._swatches: dict[str, QIcon] = {}
@@ -97,6 +98,7 @@ class ObjectsModel(QAbstractTableModel):
             return
         self.beginResetModel()
         self.rows = rows
+        self._row_of = {r.ann_id: i for i, r in enumerate(rows)}
         self.endResetModel()
 
     def set_states(self, hidden: Iterable[int], locked: Iterable[int]) -> None:
@@ -112,7 +114,7 @@ class ObjectsModel(QAbstractTableModel):
         return self.rows[row].ann_id
 
     def row_of(self, ann_id: int) -> int | None:
-        return next((i for i, r in enumerate(self.rows) if r.ann_id == ann_id), None)
+        return self._row_of.get(ann_id)
 
     # --- Qt model ---
 

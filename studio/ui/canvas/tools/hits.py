@@ -45,9 +45,11 @@ def grab_hit(rec: AnnotationRecord, x: float, y: float, tol: float) -> Hit | Non
     return Hit(HitKind.HANDLE, rec.id, handle=h) if h else None
 
 
-def hit_at(ctx: CanvasContext, x: float, y: float) -> Hit | None:
+def hit_at(ctx: CanvasContext, x: float, y: float, complete: bool = True) -> Hit | None:
     """What a press of the select tool at (x, y) would grab: a handle of a selected
-    shape, else a handle of any shape near, else the body of the shape under it."""
+    shape, else a handle of any shape near, else the body of the shape under it.
+    `complete=False` (a hover): judged by the shapes built so far, reading nothing while
+    an image's shapes still arrive; a press builds those near (x, y) first."""
     shapes = ctx.shapes
     tol = ctx.tol(HIT_PX)
     for ann_id in sorted(shapes.selected):
@@ -55,11 +57,11 @@ def hit_at(ctx: CanvasContext, x: float, y: float) -> Hit | None:
         h = grab_hit(rec, x, y, tol) if rec else None
         if h:
             return h
-    for item in shapes.shapes_near(x, y, tol):
+    for item in shapes.shapes_near(x, y, tol, complete):
         h = grab_hit(item.record, x, y, tol)
         if h:
             return h
-    ann_id = shapes.shape_at(x, y)
+    ann_id = shapes.shape_at(x, y, complete)
     return Hit(HitKind.BODY, ann_id) if ann_id is not None else None
 
 

@@ -59,9 +59,9 @@ class Interaction:
         self.drag = None
         self.cancel_draft()
 
-    def hit(self, x: float, y: float) -> Hit | None:
+    def hit(self, x: float, y: float, complete: bool = True) -> Hit | None:
         """What a press of the select tool at (x, y) would grab (see `hits.hit_at`)."""
-        return hit_at(self.ctx, x, y)
+        return hit_at(self.ctx, x, y, complete)
 
     # --- mouse --------------------------------------------------------------------------
 
@@ -142,12 +142,14 @@ class Interaction:
             self.draft.hover(x, y)
             self.ctx.shapes.set_hover(None)
             return
+        # A hover reads no rows while the image's shapes arrive (it may miss one not
+        # built yet; the next move corrects it): a move every few ms must stay cheap.
         if self.tool == Tool.SELECT:
-            hit = self.hit(x, y)
+            hit = self.hit(x, y, complete=False)
             self.ctx.shapes.set_hover(hit.ann_id if hit else None)
             self.ctx.set_cursor_for(hit)
         else:  # drawing tools always draw; the highlight shows what lies under
-            self.ctx.shapes.set_hover(self.ctx.shapes.shape_at(x, y))
+            self.ctx.shapes.set_hover(self.ctx.shapes.shape_at(x, y, complete=False))
 
     def release(
         self, x: float, y: float, button: Qt.MouseButton, mods: Qt.KeyboardModifier
