@@ -165,4 +165,4 @@ def test_the_rate_stays_full_until_the_decay_starts_then_follows_a_cosine():
     resumed = WarmupCosine(opt, 0, 1.0)
     resumed.load_state_dict(sched.state_dict())
     assert resumed.factor_at(70, 0.8) == pytest.approx(0.5)
-    assert TrainConfig().lr_decay_start == 0.6  # the one-click default
+    assert TrainConfig().lr_decay_start == 0.75  # the one-click default

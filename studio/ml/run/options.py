@@ -49,7 +49,7 @@ RECIPE_OPTIONS: dict[str, dict[str, Any]] = {
     "lr": {"type": float, "help": "head learning rate (default: AdamW 1e-3 x batch / 8 on a pretrained backbone, 2e-3 x batch / 8 from scratch, 1e-4 x batch / 8 for a pretrained detector; SGD 0.02 x batch / 16)"},
     "backbone_lr_mult": {"type": float, "metavar": "X", "help": "pretrained backbone learning rate = lr x this, once unfrozen (a backbone from scratch trains at lr)"},
     "weight_decay": {"type": float, "help": "weight decay (not on biases and norms)"},
-    "lr_decay_start": {"type": float, "metavar": "F", "help": "share of the run at the full learning rate before its cosine decay (default 0.6; 0: cosine over the whole run)"},
+    "lr_decay_start": {"type": float, "metavar": "F", "help": "share of the run at the full learning rate before its cosine decay (default 0.75; 0: cosine over the whole run)"},
     "ema": {"action": argparse.BooleanOptionalAction, "help": "validate and save a moving average of the weights (default on)"},
     "freeze_epochs": {"type": int, "metavar": "N", "help": "epochs the pretrained backbone stays frozen (default: progressive unfreezing planned over the run)"},
     "patience": {"type": int, "metavar": "EPOCHS", "help": "stop after this many evaluations without improvement (runs given --epochs only: a time budget runs to its end)"},
