@@ -1,13 +1,18 @@
 """The objects list of an image with many shapes is read a page per event-loop turn
-(`RowFiller`), never all at once, and listed once every row is read: checked by the
-rows read per turn and the column widths, not by timings.
+(`RowFiller`), never all at once, and a new image's rows are listed a page at a time
+in a table that lays out none of them (no per-row size, and pages appended out of sight
+repaint nothing); a re-read changes the list once. Checked by the rows read and listed
+per turn, the table's layouts and the data it asks for, not by timings.
 
 The window fixture's project has 64x48 images; the fourth has no shape of its own."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from canvas_helpers import many_polygons
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtWidgets import QApplication
 
 from studio.ui.objects import filling
 from studio.ui.objects.filling import PAGE_SIZE
@@ -23,13 +28,32 @@ def _dense(window) -> tuple[int, list[int]]:
 
 
 def _turns(dock) -> list[int]:
-    """Run the filler's turns now; the rows listed after each."""
+    """Run the filler's turns now, each followed by the events it posted (the table's
+    layout and paint); the rows listed after each."""
     listed = []
     while dock.filler.pending:
         dock.filler._timer.stop()
         dock.filler._turn()
+        dock.filler._timer.stop()  # its next turn is the loop's next call, not now
+        QApplication.processEvents()
+        dock._reload_timer.stop()  # the test's own inserts, reported late: no re-read
         listed.append(len(dock.model.rows))
     return listed
+
+
+class RoleCounter(QObject):
+    """Counts what the table asks the model for while it lays out and paints: the
+    row-size role (a per-row layout asks it of every row) and the display role."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.roles: Counter[int] = Counter()
+        self._data = model.data
+        model.data = self.data  # Qt calls the override through the instance
+
+    def data(self, index, role=0):
+        self.roles[role] += 1
+        return self._data(index, role)
 
 
 def _click_row(qtbot, dock, ann_id: int) -> None:
@@ -47,14 +71,38 @@ def test_a_dense_image_is_listed_a_page_per_turn_and_a_row_selects_its_shape(
     pages = dock.filler.pages_read
     window.show_image(image)
     assert dock.model.rows == [] and dock.filler.pages_read == pages  # nothing in the call
-    assert _turns(dock) == [0, 0, 0, N]  # listed once, when every row is read
+    layouts, quiet = dock.tree.layouts, dock.tree.quiet_layouts
+    assert _turns(dock) == [PAGE_SIZE, 2 * PAGE_SIZE, 3 * PAGE_SIZE, N]  # a page a turn
     assert dock.filler.per_turn == [1, 1, 1, 1]
+    # The first page fills the list (one real layout); the three below it only move
+    # the scroll bar.
+    assert (dock.tree.layouts - layouts, dock.tree.quiet_layouts - quiet) == (4, 3)
     assert [r.ann_id for r in dock.model.rows] == ann
     assert dock.count_label.text() == f"{N} objects"
     _click_row(qtbot, dock, ann[-1])
     assert window.canvas.selected_annotation_ids() == [ann[-1]]
     dock.set_hidden([ann[0], ann[1]], True)
     assert dock.count_label.text() == f"{N} objects, 2 hidden"
+
+
+def test_listing_asks_no_row_sizes_and_paints_only_the_rows_in_sight(window, monkeypatch):
+    """A per-row layout asked every row's size (the tree view did, 3,000 rows through
+    the Python model at each change); rows appended below the visible ones are not
+    painted."""
+    monkeypatch.setattr(filling, "TURN_SECONDS", 0.0)
+    dock = window.objects
+    counter = RoleCounter(dock.model)
+    image, _ = _dense(window)
+    window.show_image(image)
+    _turns(dock)
+    QApplication.processEvents()
+    assert counter.roles[Qt.ItemDataRole.SizeHintRole] == 0
+    height = dock.tree.verticalHeader().defaultSectionSize()
+    in_sight = dock.tree.viewport().height() // height + 1
+    painted = counter.roles[Qt.ItemDataRole.DisplayRole]
+    # The rows in sight painted a few times (filled; the scroll bar appears and narrows
+    # them), never every row listed.
+    assert 0 < painted <= 4 * in_sight * len(Column) < N * len(Column)
 
 
 def test_a_shape_selected_before_its_row_is_listed_is_selected_once_it_is(window, monkeypatch):

@@ -35,6 +35,7 @@ from studio.ui.canvas.layers import (
     ImageLayer,
     Layer,
 )
+from studio.ui.canvas.select_all import select_all_shapes
 from studio.ui.canvas.tools import Hit, Interaction, Tool, cursor_for
 from studio.ui.common.bridge import ProjectBridge
 
@@ -259,8 +260,7 @@ class CanvasView(QGraphicsView):
     def select(self, ids: Iterable[int]) -> None:
         self.editor.select(ids)
 
-    def select_all(self) -> None:
-        self.select([i for i in self.shapes.items if self.shapes.is_visible(i)])
+    select_all = select_all_shapes  # also the shapes still arriving: see its module
 
     def delete_selected(self) -> None:
         """Delete the active vertex if there is one, else the selected shapes."""

@@ -92,6 +92,7 @@ class PageReader:
         self.delivered = 0
         self.units: list[list[Unit]] = []
         self.seconds: list[float] = []
+        self._done: list[Callable[[], None]] = []  # see `when_done`
 
     @property
     def pending(self) -> bool:
@@ -122,6 +123,16 @@ class PageReader:
             self._buffer = deque(r for r in self._buffer if r.id not in ids)
         return taken
 
+    def when_done(self, callback: Callable[[], None]) -> None:
+        """Call `callback()` once every record is delivered (by the turn that delivers
+        the last, or by `finish`); `start` and `stop` forget it (another image)."""
+        self._done.append(callback)
+
+    def _call_done(self) -> None:
+        done, self._done = self._done, []
+        for callback in done:
+            callback()
+
     def start(self, read: ReadPage, first: list[AnnotationRecord], hold: int = 0) -> None:
         """Deliver `first` (a full page just read) and read the pages after it, from the
         next turn on; any reading under way stops. Deliver nothing until `hold` records
@@ -129,7 +140,7 @@ class PageReader:
         self._read, self._after, self._waiting = read, first[-1].id if first else 0, True
         self._buffer = deque(first)
         self._hold = hold
-        self.units, self.seconds, self.delivered = [], [], 0
+        self.units, self.seconds, self.delivered, self._done = [], [], 0, []
         self._timer.start(0)
 
     def stop(self) -> None:
@@ -137,6 +148,7 @@ class PageReader:
         self._read = None
         self._buffer.clear()
         self._timer.stop()
+        self._done = []
 
     def forget(self, ids: Iterable[int]) -> None:
         """Drop buffered records of these ids: the caller re-read their rows, so the
@@ -155,6 +167,7 @@ class PageReader:
         if records:
             self.delivered += len(records)
             self._deliver(records)
+        self._call_done()
 
     # --- turns -------------------------------------------------------------------------
 
@@ -189,6 +202,8 @@ class PageReader:
             # The next turn, after pending paints and input; after the first delivery,
             # a frame later.
             self._timer.start(FIRST_DELAY_MS if first and self.delivered else 0)
+        else:
+            self._call_done()
 
     def _read_page(self) -> None:
         read = self._read
