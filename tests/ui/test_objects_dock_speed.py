@@ -27,6 +27,13 @@ def _dense(window) -> tuple[int, list[int]]:
     return image, many_polygons(window.project, image, N, 64, 64)  # some past the edge
 
 
+def _page_per_turn(monkeypatch) -> None:
+    """One page a turn, and no turn but those `_turns` runs (the read after a paint
+    waits RESUME_MS, which a slow `processEvents` could reach)."""
+    monkeypatch.setattr(filling, "TURN_SECONDS", 0.0)
+    monkeypatch.setattr(filling, "RESUME_MS", 60_000)
+
+
 def _turns(dock) -> list[int]:
     """Run the filler's turns now, each followed by the events it posted (the table's
     layout and paint); the rows listed after each."""
@@ -65,7 +72,7 @@ def _click_row(qtbot, dock, ann_id: int) -> None:
 def test_a_dense_image_is_listed_a_page_per_turn_and_a_row_selects_its_shape(
     window, qtbot, monkeypatch
 ):
-    monkeypatch.setattr(filling, "TURN_SECONDS", 0.0)
+    _page_per_turn(monkeypatch)
     dock = window.objects
     image, ann = _dense(window)
     pages = dock.filler.pages_read
@@ -85,28 +92,91 @@ def test_a_dense_image_is_listed_a_page_per_turn_and_a_row_selects_its_shape(
     assert dock.count_label.text() == f"{N} objects, 2 hidden"
 
 
+class PaintCounter:
+    """Counts the cells the list's painter draws, by (row, column)."""
+
+    def __init__(self, table, monkeypatch) -> None:
+        self.cells: Counter[tuple[int, int]] = Counter()
+        painter = table.row_painter
+        self._paint = painter.paint
+        monkeypatch.setattr(painter, "paint", self.paint)  # Qt calls the instance's
+
+    def paint(self, painter, option, index) -> None:
+        self.cells[(index.row(), index.column())] += 1
+        self._paint(painter, option, index)
+
+
+class ModelCalls:
+    """Counts the calls Qt makes into the Python model (each crosses into Python)."""
+
+    def __init__(self, model, monkeypatch) -> None:
+        self.calls: Counter[str] = Counter()
+        for name in ("data", "index", "rowCount", "columnCount", "flags"):
+            real = getattr(model, name)
+            monkeypatch.setattr(model, name, self._counted(name, real))
+
+    def _counted(self, name, real):
+        def call(*args, **kwargs):
+            self.calls[name] += 1
+            return real(*args, **kwargs)
+
+        return call
+
+
+def _rows_in_sight(table) -> range:
+    last = table.rowAt(table.viewport().height() - 1)
+    return range(table.rowAt(0), (last if last >= 0 else table.model().rowCount() - 1) + 1)
+
+
 def test_listing_asks_no_row_sizes_and_paints_only_the_rows_in_sight(window, monkeypatch):
     """A per-row layout asked every row's size (the tree view did, 3,000 rows through
     the Python model at each change); rows appended below the visible ones are not
     painted."""
-    monkeypatch.setattr(filling, "TURN_SECONDS", 0.0)
+    _page_per_turn(monkeypatch)
     dock = window.objects
     counter = RoleCounter(dock.model)
+    painted = PaintCounter(dock.tree, monkeypatch)
     image, _ = _dense(window)
     window.show_image(image)
     _turns(dock)
     QApplication.processEvents()
     assert counter.roles[Qt.ItemDataRole.SizeHintRole] == 0
-    height = dock.tree.verticalHeader().defaultSectionSize()
-    in_sight = dock.tree.viewport().height() // height + 1
-    painted = counter.roles[Qt.ItemDataRole.DisplayRole]
+    in_sight = _rows_in_sight(dock.tree)
     # The rows in sight painted a few times (filled; the scroll bar appears and narrows
-    # them), never every row listed.
-    assert 0 < painted <= 4 * in_sight * len(Column) < N * len(Column)
+    # them), never a row below them.
+    assert {row for row, _ in painted.cells} == set(in_sight)
+    assert 0 < sum(painted.cells.values()) <= 4 * len(in_sight) * len(Column)
+
+
+def test_a_repaint_draws_each_cell_in_sight_once_asking_the_model_one_index_each(
+    window, monkeypatch
+):
+    """Qt's standard painter asked the model for seven roles of each cell, and the sort
+    proxy in front of it the row and column counts behind every index it mapped (~1,600
+    data and ~3,600 count calls for the ~40 rows in sight, ~15 ms): the list's painter
+    draws from the rows' cells, and Qt asks the model for one index per cell."""
+    _page_per_turn(monkeypatch)
+    dock = window.objects
+    image, ann = _dense(window)
+    window.show_image(image)
+    _turns(dock)
+    dock.select_ids(ann[1:4])
+    dock.set_hidden([ann[2]], True)
+    QApplication.processEvents()
+    painted, model = PaintCounter(dock.tree, monkeypatch), ModelCalls(dock.model, monkeypatch)
+    dock.tree.viewport().repaint()
+    in_sight = _rows_in_sight(dock.tree)
+    assert len(in_sight) > 10
+    assert painted.cells == Counter({(r, c): 1 for r in in_sight for c in Column})
+    cells = len(in_sight) * len(Column)
+    # At most one cell through Qt's standard painter: the one with the keyboard focus.
+    assert model.calls["data"] <= 10
+    assert model.calls["rowCount"] + model.calls["columnCount"] <= 4
+    assert model.calls["index"] <= cells + 4
 
 
 def test_a_shape_selected_before_its_row_is_listed_is_selected_once_it_is(window, monkeypatch):
-    monkeypatch.setattr(filling, "TURN_SECONDS", 0.0)
+    _page_per_turn(monkeypatch)
     dock = window.objects
     image, ann = _dense(window)
     window.show_image(image)
@@ -119,7 +189,7 @@ def test_a_shape_selected_before_its_row_is_listed_is_selected_once_it_is(window
 def test_a_re_read_after_an_edit_changes_the_list_once_and_keeps_the_selection(
     window, qtbot, monkeypatch
 ):
-    monkeypatch.setattr(filling, "TURN_SECONDS", 0.0)
+    _page_per_turn(monkeypatch)
     dock = window.objects
     image, ann = _dense(window)
     window.show_image(image)
@@ -141,3 +211,26 @@ def test_the_columns_are_not_sized_by_measuring_rows(window):
     fixed = header.ResizeMode.Fixed
     assert all(header.sectionResizeMode(c) == fixed for c in (Column.KIND, Column.SOURCE,
                                                               Column.SCORE))  # fmt: skip
+
+
+def test_a_page_in_sight_is_painted_before_the_next_page_is_read(window, monkeypatch):
+    """The first page's paint (~4 ms) and the next page's read (~4 ms) shared one pass
+    of the event loop: after a page lands in sight the next read waits for the paint;
+    pages below sight are read on at once."""
+    monkeypatch.setattr(filling, "TURN_SECONDS", 1.0)  # time enough to read every page
+    monkeypatch.setattr(filling, "RESUME_MS", 60_000)  # not read during this test's calls
+    dock = window.objects
+    image, _ = _dense(window)
+    painted = PaintCounter(dock.tree, monkeypatch)
+    window.show_image(image)
+    timer = dock.filler._timer
+    timer.stop()
+    dock.filler._turn()
+    assert len(dock.model.rows) == PAGE_SIZE  # one page: it fills the list
+    assert timer.isActive() and timer.interval() == filling.PAINT_WAIT_MS  # at the latest
+    QApplication.processEvents()  # the layout and the paint of that page, no read
+    assert painted.cells and len(dock.model.rows) == PAGE_SIZE and dock.filler.pending
+    assert timer.isActive() and timer.interval() == filling.RESUME_MS  # read on after it
+    timer.stop()
+    dock.filler._turn()  # the pages below sight, in one turn
+    assert len(dock.model.rows) == N and not dock.filler.pending

@@ -19,7 +19,6 @@ from PySide6.QtCore import (
     QEvent,
     QItemSelection,
     QItemSelectionModel,
-    QSortFilterProxyModel,
     Qt,
     QTimer,
     Signal,
@@ -44,7 +43,6 @@ from studio.ui.objects.model import (
     KIND_LABELS,
     Column,
     ObjectsModel,
-    SortRole,
     object_rows,
 )
 from studio.ui.objects.table import ObjectsTable
@@ -91,16 +89,21 @@ class ObjectsDock(QDockWidget):
         self._reload_timer = QTimer(self, singleShot=True, interval=RELOAD_MS)
         self._reload_timer.timeout.connect(self.reload)
         self.filler = RowFiller(self._page)
+        self.tree.painted.connect(self.filler.resume)  # rows in sight painted: read on
         self._listing = False  # reading a new image's rows (the list is empty)
         self._read: list[AnnotationRecord] = []  # a re-read's rows, until the last
         self._classes: list[ClassRecord] = []
 
+    @property
+    def proxy(self) -> ObjectsModel:
+        """The model: it sorts its own rows, so a row of the list is a row of the model
+        (`mapFromSource` and `mapToSource` are the identity, for callers written
+        against the sort proxy that stood between them)."""
+        return self.model
+
     def _build_tree(self) -> ObjectsTable:
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.model)
-        self.proxy.setSortRole(SortRole)
         self.tree = ObjectsTable()
-        self.tree.setModel(self.proxy)
+        self.tree.setModel(self.model)
         self.model.icon_size = self.tree.icon_side()
         self.model.refresh_icons(self.tree.devicePixelRatioF())
         # Drawing order (annotation id) until the user clicks a header.
@@ -222,6 +225,8 @@ class ObjectsDock(QDockWidget):
         """Append a page of a new image's rows; select those the canvas selected."""
         self._attributes.update((a.id, a.attributes) for a in records)
         self.model.append_rows(object_rows(records, self._classes))
+        if self.tree.repaint_pending:  # rows in sight: their paint first, then a read
+            self.filler.pause()
         if self._selection and not set(self._selection).isdisjoint(a.id for a in records):
             self.select_ids(self._selection)
 
@@ -270,29 +275,25 @@ class ObjectsDock(QDockWidget):
     def selected_ids(self) -> list[int]:
         """The selected rows' annotation ids, sorted; read from the selection's ranges
         (asking each selected row for its id took ~30 ms for 3,000 rows)."""
-        rows = {
-            r
-            for span in self.tree.selectionModel().selection()
-            for r in range(span.top(), span.bottom() + 1)
-        }
-        if self.proxy.sortColumn() >= 0:  # the list's rows are not the model's
-            rows = {self.proxy.mapToSource(self.proxy.index(r, 0)).row() for r in rows}
-        return sorted(self.model.rows[r].ann_id for r in rows)
+        rows = self.model.rows
+        return sorted(
+            {
+                rows[r].ann_id
+                for span in self.tree.selectionModel().selection()
+                for r in range(span.top(), span.bottom() + 1)
+            }
+        )
 
     def select_ids(self, ann_ids: Iterable[int]) -> None:
         """Select the rows of these shapes (the canvas's selection) without emitting
         `selection_requested`; rows that are not listed yet are selected once they are."""
         self._selection = sorted(ann_ids)
         listed = [row for i in self._selection if (row := self.model.row_of(i)) is not None]
-        if self.proxy.sortColumn() < 0:  # drawing order: the list's rows are the model's
-            rows = sorted(listed)
-        else:
-            rows = sorted(self.proxy.mapFromSource(self.model.index(r, 0)).row() for r in listed)
         # One range per run of adjacent rows: a select-all of 3,000 rows is one range,
         # not 3,000 for the selection model to merge.
         selection, last_col = QItemSelection(), len(Column) - 1
-        for start, end in _runs(rows):
-            selection.select(self.proxy.index(start, 0), self.proxy.index(end, last_col))
+        for start, end in _runs(sorted(listed)):
+            selection.select(self.model.index(start, 0), self.model.index(end, last_col))
         self._syncing = True
         try:
             self.tree.selectionModel().select(
@@ -301,7 +302,7 @@ class ObjectsDock(QDockWidget):
         finally:
             self._syncing = False
         if listed:  # the first selected shape in drawing order
-            self.tree.scrollTo(self.proxy.mapFromSource(self.model.index(listed[0], 0)))
+            self.tree.scrollTo(self.model.index(listed[0], 0))
         self._show_attributes()
 
     def _on_selection_changed(self, *_: object) -> None:

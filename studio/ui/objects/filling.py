@@ -6,6 +6,7 @@ edits). `RowFiller` reads `PAGE_SIZE` rows at a time, as many pages per turn as 
 `TURN_SECONDS` by the time the last page took, and hands each page to its caller, which
 keeps them until the last: the list then changes once (a change costs the view a layout
 of every row), and a re-read of the same image keeps its selection and scroll position.
+A caller that shows a page in sight `pause`s the reading until it has painted it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,13 @@ PAGE_SIZE = 100
 # turn is always read). Less than the canvas's 6 ms: both may run in one pass of the
 # event loop, before a paint, while an image opens.
 TURN_SECONDS = 0.004
+# After a page that lands in sight, the next read waits for the list's paint of it
+# (`pause`, `resume`): the layout and paint (~4 ms) get an event-loop pass of their own
+# instead of sharing one with the next read (~4 ms more). A list that does not paint
+# (hidden) is read on after PAINT_WAIT_MS. RESUME_MS after the paint: a shorter wait
+# (0 or 1 ms) fired in the paint's own pass, after the window's flush of it.
+PAINT_WAIT_MS = 50
+RESUME_MS = 8
 
 Deliver = Callable[[list[AnnotationRecord], bool], None]  # (records, last page)
 
@@ -44,6 +52,8 @@ class RowFiller:
         self._image_id = 0
         self._after = 0
         self._cost = 0.002  # seconds the last page took (at first: a guess)
+        self._pause_ms = 0  # asked for by `pause` during this turn
+        self._paused = False  # the next turn waits for `resume` (or PAINT_WAIT_MS)
         self._timer = QTimer()
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._turn)
@@ -59,11 +69,24 @@ class RowFiller:
         """Read the rows of `image_id` from the next turn on; reading under way stops."""
         self._project, self._image_id, self._after = project, image_id, 0
         self.per_turn = []
+        self._pause_ms, self._paused = 0, False
         self._timer.start(0)
 
     def stop(self) -> None:
         self._project = None
+        self._pause_ms, self._paused = 0, False
         self._timer.stop()
+
+    def pause(self, ms: int = PAINT_WAIT_MS) -> None:
+        """Read no more this turn; the next page once `resume` is called (the caller
+        painted the page just delivered), or `ms` after this turn at the latest."""
+        self._pause_ms = ms
+
+    def resume(self) -> None:
+        """End a pause: the next page is read in a coming pass of the event loop."""
+        if self._paused and self.pending:
+            self._paused = False
+            self._timer.start(RESUME_MS)
 
     def finish(self) -> None:
         """Read every row left now."""
@@ -73,7 +96,8 @@ class RowFiller:
 
     def _turn(self) -> None:
         started, pages = time.perf_counter(), 0
-        while self.pending:
+        self._paused = False
+        while self.pending and not self._pause_ms:
             if pages and time.perf_counter() - started + self._cost > TURN_SECONDS:
                 break
             t = time.perf_counter()
@@ -81,8 +105,10 @@ class RowFiller:
             self._cost = time.perf_counter() - t
             pages += 1
         self.per_turn.append(pages)
-        if self.pending:
-            self._timer.start(0)  # after the paints and input waiting meanwhile
+        if self.pending:  # after the paints and input waiting meanwhile
+            self._paused = bool(self._pause_ms)
+            self._timer.start(self._pause_ms)
+        self._pause_ms = 0
 
     def _read_page(self) -> None:
         project = self._project

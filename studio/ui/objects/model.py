@@ -3,11 +3,16 @@
 Rows are plain `ObjectRow`s read from the project (class, kind, source, score); whether
 a shape is hidden or locked is per session state the dock keeps and hands in. Columns:
 eye (shown/hidden), lock, class (with its colour), kind, source, score.
+
+The model sorts its own rows (a click on a header): a sort proxy in front of it cost
+each painted cell two more Python calls (the row and column counts behind every index
+it mapped), so the rows here are in the order the list shows them, and a row number
+is the same in the view, the selection and the model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -95,63 +100,89 @@ EYE, LOCK, CLASS, SCORE = int(Column.EYE), int(Column.LOCK), int(Column.CLASS), 
 
 
 @dataclass(frozen=True, slots=True)
-class _Cells:
-    """What `data()` returns for one row, made once when the row is listed: the texts
-    by column (None for the icon columns), their sort keys, the class swatch."""
+class RowCells:
+    """What one row shows, made once when the row is listed: the texts by column (None
+    for the icon columns), their sort keys, the class colour's swatch icon."""
 
     texts: tuple[str | None, ...]
     keys: tuple[Any, ...]
     swatch: QIcon
 
 
+Pairs = list[tuple[ObjectRow, RowCells]]  # rows with their cells, in an order
+
+
 class ObjectsModel(QAbstractTableModel):
     """The rows, plus the hidden and locked annotation ids (for the eye and lock).
 
     Rows come in id order, either all at once (`set_rows`) or appended a page at a time
-    (`append_rows`: one `rowsInserted` per page, so the view lays out only that page)."""
+    (`append_rows`: one `rowsInserted` per page, so the view lays out only that page),
+    and are shown in id order (drawing order) until `sort` orders them by a column."""
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self.rows: list[ObjectRow] = []
-        self._cells: list[_Cells] = []
+        self.rows: list[ObjectRow] = []  # in the order shown
+        self.cells: list[RowCells] = []  # the same order
         self._row_of: dict[int, int] = {}  # annotation id -> row
         self.hidden: set[int] = set()
         self.locked: set[int] = set()
+        self._sort_column = -1  # -1: id order
+        self._sort_order = Qt.SortOrder.AscendingOrder
         self._swatches: dict[str, QIcon] = {}
         self.icon_size = ICON_PX
-        self._icons: dict[str, QIcon] = {}
+        self.icons: dict[str, QIcon] = {}  # by ICON_NAMES
         self.refresh_icons()
 
     # --- contents ---
 
     def set_rows(self, rows: Sequence[ObjectRow]) -> None:
-        """Show `rows`; rows of the same shapes in the same order update in place (the
-        selection and scroll position stay), anything else resets the table."""
-        rows = list(rows)
-        if rows == self.rows:
+        """Show `rows` (in id order). The same shapes keep their rows' selection and the
+        scroll position; sorted, a shape keeps its place among equal keys and one new
+        or with a new key goes after its equals (where Qt's sort proxy put it); other
+        shapes reset the table."""
+        fresh = {r.ann_id: (r, self._make_cells(r)) for r in rows}
+        listed = self._row_of
+        kept = [fresh[r.ann_id] for r in self.rows if r.ann_id in fresh]  # as shown
+        added = [pair for i, pair in fresh.items() if i not in listed]
+        moved = {r.ann_id for r, _ in added} | self._rekeyed(fresh)
+        new = self._ordered(kept + added, moved)
+        if [r for r, _ in new] == self.rows:  # the cells are made from the rows
             return
-        if [r.ann_id for r in rows] == [r.ann_id for r in self.rows]:
-            self.rows, self._cells = rows, [self._make_cells(r) for r in rows]
+        if [r.ann_id for r, _ in new] == [r.ann_id for r in self.rows]:
+            self.rows, self.cells = [r for r, _ in new], [c for _, c in new]
             self._changed_all()
-            return
-        self.beginResetModel()
-        self.rows, self._cells = rows, [self._make_cells(r) for r in rows]
-        self._row_of = {r.ann_id: i for i, r in enumerate(rows)}
-        self.endResetModel()
+        elif {r.ann_id for r, _ in new} == set(self._row_of):
+            self._relayout(new)
+        else:
+            self.beginResetModel()
+            self._take(new)
+            self.endResetModel()
 
     def append_rows(self, rows: Sequence[ObjectRow]) -> None:
-        """Add `rows` (shapes not listed yet, ids above those listed) after the others."""
+        """Add `rows` (shapes not listed yet, ids above those listed): after the others
+        in id order, among them when sorted by a column."""
         if not rows:
+            return
+        if self._sort_column >= 0:  # after the rows with equal keys
+            self._relayout(
+                self._ordered([*self._pairs(), *((r, self._make_cells(r)) for r in rows)])
+            )
             return
         first = len(self.rows)
         self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
         self.rows.extend(rows)
-        self._cells.extend(self._make_cells(r) for r in rows)
+        self.cells.extend(self._make_cells(r) for r in rows)
         self._row_of.update((r.ann_id, first + i) for i, r in enumerate(rows))
         self.endInsertRows()
 
     def set_states(self, hidden: Iterable[int], locked: Iterable[int]) -> None:
+        """The hidden and locked annotation ids; sorted by the eye or the lock, the
+        shapes that changed go after their new equals."""
+        before = self.hidden if self._sort_column == EYE else self.locked
         self.hidden, self.locked = set(hidden), set(locked)
+        if self._sort_column in (EYE, LOCK):
+            after = self.hidden if self._sort_column == EYE else self.locked
+            self._relayout(self._ordered(self._pairs(), before ^ after))
         self._changed_all()
 
     def _changed_all(self) -> None:
@@ -163,6 +194,7 @@ class ObjectsModel(QAbstractTableModel):
         return self.rows[row].ann_id
 
     def row_of(self, ann_id: int) -> int | None:
+        """The row showing `ann_id` (None: not listed)."""
         return self._row_of.get(ann_id)
 
     def refresh_icons(self, device_pixel_ratio: float = 1.0) -> None:
@@ -178,17 +210,99 @@ class ObjectsModel(QAbstractTableModel):
             painter = QPainter(pm)
             icon(name).paint(painter, QRect(0, 0, side, side))
             painter.end()
-            self._icons[name] = QIcon(pm)
+            self.icons[name] = QIcon(pm)
         self._changed_all()
 
-    def _make_cells(self, r: ObjectRow) -> _Cells:
+    def _make_cells(self, r: ObjectRow) -> RowCells:
         score = f"{r.score:.2f}" if r.score is not None else ""
         texts = (None, None, r.class_name, KIND_LABELS.get(r.kind, str(r.kind)),
                  str(r.source.value), score)  # fmt: skip
         keys = (0, 0, *(t.lower() for t in texts[2:5]), -1.0 if r.score is None else r.score)
-        return _Cells(texts, keys, self._swatch(r.color))
+        return RowCells(texts, keys, self._swatch(r.color))
+
+    # --- sorting ---
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Order the rows by `column` (-1: id order), as a header click asks. Keys: the
+        class, kind and source names ignoring case, the score (hand-drawn shapes, with
+        none, below every score), hidden or locked after the others. Stable over the
+        order shown, both ways, as Qt's sort proxy sorted: a click on Class after one
+        on Score leaves each class's shapes in score order."""
+        self._sort_column, self._sort_order = int(column), Qt.SortOrder(order)
+        self._relayout(self._ordered(self._pairs()))
+
+    def sortColumn(self) -> int:  # noqa: N802 - the name Qt's sort proxy gives it
+        return self._sort_column
+
+    def sortOrder(self) -> Qt.SortOrder:  # noqa: N802
+        return self._sort_order
+
+    def mapFromSource(self, index: Index) -> Index:  # noqa: N802
+        """The identity: the model sorts its own rows (for callers written against the
+        sort proxy that stood in front of it)."""
+        return index
+
+    mapToSource = mapFromSource
+
+    def _pairs(self) -> Pairs:
+        return list(zip(self.rows, self.cells, strict=True))
+
+    def _ordered(self, pairs: Pairs, moved: Set[int] = frozenset()) -> Pairs:
+        """`pairs` in the order to show: id order when not sorted; else by the sort
+        column's key, stably over the order given (Python's reverse sort keeps equal
+        keys in order too, as Qt's proxy did with its greater-than), the `moved` ids
+        after the others with keys equal to theirs."""
+        col = self._sort_column
+        if col < 0:
+            return sorted(pairs, key=lambda p: p[0].ann_id)
+        if moved:
+            pairs = [p for p in pairs if p[0].ann_id not in moved] + [
+                p for p in pairs if p[0].ann_id in moved
+            ]
+        if col in (EYE, LOCK):
+            ids = self.hidden if col == EYE else self.locked
+            key: Any = lambda p: p[0].ann_id in ids  # noqa: E731 - one line, used once
+        else:
+            key = lambda p: p[1].keys[col]  # noqa: E731
+        return sorted(pairs, key=key, reverse=self._sort_order == Qt.SortOrder.DescendingOrder)
+
+    def _rekeyed(self, fresh: dict[int, tuple[ObjectRow, RowCells]]) -> set[int]:
+        """The listed shapes whose key in the sort column differs in `fresh`."""
+        col = self._sort_column
+        if col < 0 or col in (EYE, LOCK):  # not sorted, or by per session state
+            return set()
+        cells, row_of = self.cells, self._row_of
+        return {
+            i for i, (_, c) in fresh.items()
+            if i in row_of and cells[row_of[i]].keys[col] != c.keys[col]
+        }  # fmt: skip
+
+    def _relayout(self, pairs: Pairs) -> None:
+        """Show `pairs` (the same shapes, plus new ones) in their new order; the view's
+        selection and current row follow their shapes (persistent indexes)."""
+        self.layoutAboutToBeChanged.emit()
+        old = self.persistentIndexList()
+        ids = [self.rows[i.row()].ann_id if 0 <= i.row() < len(self.rows) else None for i in old]
+        self._take(pairs)
+        new = [
+            self.index(self._row_of[a], i.column()) if a in self._row_of else QModelIndex()
+            for a, i in zip(ids, old, strict=True)
+        ]
+        self.changePersistentIndexList(old, new)
+        self.layoutChanged.emit()
+
+    def _take(self, pairs: Pairs) -> None:
+        self.rows, self.cells = [r for r, _ in pairs], [c for _, c in pairs]
+        self._row_of = {r.ann_id: i for i, r in enumerate(self.rows)}
 
     # --- Qt model ---
+
+    def index(self, row: int, column: int, parent: Index = QModelIndex()) -> QModelIndex:  # noqa: B008
+        """One Python call per index the view asks for (Qt's own asks for the row and
+        column counts, two calls, for each painted cell)."""
+        if 0 <= row < len(self.rows) and 0 <= column < N_COLUMNS and not parent.isValid():
+            return self.createIndex(row, column)
+        return QModelIndex()
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
         return 0 if parent.isValid() else len(self.rows)
@@ -203,19 +317,21 @@ class ObjectsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return HEADERS[col]
         if role == Qt.ItemDataRole.DecorationRole and col in (Column.EYE, Column.LOCK):
-            return self._icons["eye" if col == Column.EYE else "lock"]
+            return self.icons["eye" if col == Column.EYE else "lock"]
         if role == Qt.ItemDataRole.ToolTipRole:
             return TIPS.get(col)
         return None
 
     def data(self, index: Index, role: int = 0) -> Any:
-        """Read from the row's cells made when it was listed: no formatting here."""
+        """Read from the row's cells made when it was listed: no formatting here. The
+        list's painter reads `cells` directly; this serves tooltips, accessibility and
+        any other view."""
         if not index.isValid():
             return None
         if role == DISPLAY:
-            return self._cells[index.row()].texts[index.column()]
+            return self.cells[index.row()].texts[index.column()]
         if role == DECORATION:
-            return self._decoration(index.row(), index.column())
+            return self.decoration(index.row(), index.column())
         if role == ALIGNMENT:
             return RIGHT if index.column() == SCORE else None
         if role == ANN_ID:
@@ -227,13 +343,15 @@ class ObjectsModel(QAbstractTableModel):
             return TIPS.get(col, f"Shape #{self.rows[index.row()].ann_id}")
         return None
 
-    def _decoration(self, row: int, col: int) -> QIcon | None:
+    def decoration(self, row: int, col: int) -> QIcon | None:
+        """The icon of a cell: the eye or lock as the shape's state says, the class's
+        colour swatch; None for the text columns."""
         if col == CLASS:
-            return self._cells[row].swatch
+            return self.cells[row].swatch
         if col == EYE:
-            return self._icons["eye_off" if self.rows[row].ann_id in self.hidden else "eye"]
+            return self.icons["eye_off" if self.rows[row].ann_id in self.hidden else "eye"]
         if col == LOCK:
-            return self._icons["lock" if self.rows[row].ann_id in self.locked else "unlock"]
+            return self.icons["lock" if self.rows[row].ann_id in self.locked else "unlock"]
         return None
 
     def _sort_key(self, row: int, col: int) -> Any:
@@ -241,7 +359,7 @@ class ObjectsModel(QAbstractTableModel):
             return int(self.rows[row].ann_id in self.hidden)
         if col == LOCK:
             return int(self.rows[row].ann_id in self.locked)
-        return self._cells[row].keys[col]
+        return self.cells[row].keys[col]
 
     def _swatch(self, color: str) -> QIcon:
         swatch = self._swatches.get(color)

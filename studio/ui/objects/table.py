@@ -4,16 +4,18 @@ A tree view laid out every row of a dense image (3,000 rows through the Python m
 ~35 ms) at each change of the list. A table has one fixed row height (no per-row size
 hint is asked for), so listing a page of rows costs the view no layout; and a page
 appended below the visible rows repaints nothing (`doItemsLayout`), so a new image's
-rows can be listed page by page.
+rows can be listed page by page. Its cells are drawn by `RowPainter` (painter.py), from
+the cells the model made when each row was listed.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, Qt, Signal
-from PySide6.QtGui import QMouseEvent, QResizeEvent
+from PySide6.QtGui import QMouseEvent, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import QHeaderView, QStyle, QTableView, QWidget
 
-from studio.ui.objects.model import AnnIdRole, Column
+from studio.ui.objects.model import AnnIdRole, Column, ObjectsModel
+from studio.ui.objects.painter import RowPainter
 
 ROW_PADDING = 2  # pixels above and below a row's icon or text, as a tree view's rows
 
@@ -25,6 +27,7 @@ class ObjectsTable(QTableView):
     appended out of sight)."""
 
     toggled = Signal(int, int)  # annotation id, Column.EYE or Column.LOCK
+    painted = Signal()  # after each paint of the rows
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -32,6 +35,7 @@ class ObjectsTable(QTableView):
         self._appended = self._repaint = False
         self.layouts = 0
         self.quiet_layouts = 0
+        self.row_painter: RowPainter | None = None
         self._look_like_a_list()
 
     def _look_like_a_list(self) -> None:
@@ -63,6 +67,9 @@ class ObjectsTable(QTableView):
         super().setModel(model)
         if model is None:
             return
+        if isinstance(model, ObjectsModel):  # its rows' cells are drawn from its caches
+            self.row_painter = RowPainter(model, self)
+            self.setItemDelegate(self.row_painter)
         model.rowsInserted.connect(self._rows_inserted)
         for signal in (model.modelReset, model.layoutChanged, model.rowsRemoved,
                        model.rowsMoved, model.columnsInserted, model.columnsRemoved):  # fmt: skip
@@ -85,6 +92,12 @@ class ObjectsTable(QTableView):
         if self.verticalScrollBarPolicy() != wanted:
             self.setVerticalScrollBarPolicy(wanted)
 
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt's name
+        if self.row_painter is not None:  # the palette's colours, once per paint
+            self.row_painter.prepare(self)
+        super().paintEvent(event)
+        self.painted.emit()
+
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
         super().resizeEvent(event)
         self._fit_scroll_bar()
@@ -101,6 +114,11 @@ class ObjectsTable(QTableView):
 
     def _changed(self, *_: object) -> None:
         self._repaint = True
+
+    @property
+    def repaint_pending(self) -> bool:
+        """Whether a change since the last layout shows: the next layout repaints."""
+        return self._repaint
 
     def doItemsLayout(self) -> None:  # noqa: N802 - Qt's name
         """Qt's layout, which repaints the whole viewport, unless every change since
