@@ -89,3 +89,33 @@ def test_without_average_the_checkpoint_holds_the_trained_weights(project):
     train_run(run.dir)
     ckpt = load_checkpoint(run.dir / LAST)
     assert "train_model" not in ckpt and ckpt["config"]["ema"] is False
+
+
+def test_a_resumed_run_draws_the_batch_it_stopped_before_with_the_same_augmentation(
+    project, monkeypatch
+):
+    """The checkpoint of a stop keeps torch's random state from before the batch it did
+    not train on: the resumed run flips and jitters that batch as a straight run does."""
+    from studio.ml.train import trainer as engine
+
+    seen: list[float] = []
+    step = engine.Trainer._step
+
+    def recording(self, images, targets):
+        seen.append(round(float(sum(im.double().sum() for im in images)), 3))
+        return step(self, images, targets)
+
+    monkeypatch.setattr(engine.Trainer, "_step", recording)
+    cfg = tiny_config(epochs=2, hflip=0.5, color_jitter=0.3)
+    run = create_run(project, cfg)
+    first = Collect()
+    train_run(run.dir, emit=first, should_stop=lambda: len(first.of(Iteration)) >= 2)
+    again = Collect()
+    train_run(run.dir, resume=True, emit=again, should_stop=lambda: len(again.of(Iteration)) >= 1)
+    stopped = list(seen)
+    seen.clear()
+    straight = Collect()
+    train_run(create_run(project, cfg).dir, emit=straight,
+              should_stop=lambda: len(straight.of(Iteration)) >= 3)  # fmt: skip
+    assert len(stopped) == len(seen) == 3
+    assert stopped == seen

@@ -145,7 +145,8 @@ def restore_trainer(trainer: Trainer, ckpt: dict[str, Any]) -> None:
     trainer.state.restore(ckpt)
     if trainer.ema is not None and "train_model" in ckpt:
         trainer.ema.load_state_dict(ckpt["model"], trainer.state.iteration)
-    if "rng" in ckpt:
-        torch.set_rng_state(ckpt["rng"])
+    # Set once the epoch's batch iterator exists (trainer.train_epoch): creating it draws
+    # from torch's generator, which the interrupted run had done before this state.
+    trainer.resume_rng = ckpt.get("rng")
     trainer.resumed_status = str(ckpt.get("status", ""))
     trainer.resumed_reason = str(ckpt.get("reason", ""))

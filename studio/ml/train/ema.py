@@ -53,21 +53,17 @@ class WeightAverage:
 
     def _lerp(self, averaged: list[torch.Tensor], current: list[torch.Tensor], _n) -> None:
         decay = ema_decay(self.updates, self.planned)
-        floats = [(a, c) for a, c in zip(averaged, current, strict=True) if a.is_floating_point()]
-        if floats:
-            avg, cur = zip(*floats, strict=True)
-            torch._foreach_lerp_(list(avg), list(cur), 1.0 - decay)
-        for a, c in zip(averaged, current, strict=True):
-            if not a.is_floating_point():  # counters (BatchNorm's num_batches_tracked)
-                a.copy_(c)
+        # AveragedModel groups tensors by dtype: one group of floats, or of counters
+        # (BatchNorm's num_batches_tracked), which are copied.
+        if averaged and averaged[0].is_floating_point():
+            torch._foreach_lerp_(averaged, current, 1.0 - decay)
+        else:
+            torch._foreach_copy_(averaged, current)
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
         self.averaged.update_parameters(model)
         self.updates += 1
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return self.module.state_dict()
 
     def load_state_dict(self, state: dict[str, torch.Tensor], updates: int) -> None:
         self.module.load_state_dict(state)

@@ -109,6 +109,7 @@ class Trainer:
         self.last_validation_s = 0.0  # seconds of the last (or aborted) evaluation
         self.last_save_s = 0.0  # seconds of the last checkpoint write
         self.batch_rng: torch.Tensor | None = None  # torch's RNG before the current batch
+        self.resume_rng: torch.Tensor | None = None  # the checkpoint's, set at the next epoch
 
     # --- setup ---------------------------------------------------------------------------
 
@@ -262,6 +263,9 @@ class Trainer:
             self._needs_wrap = False
         t_last = time.perf_counter()
         batches = iter(self.data.train_loader)
+        if self.resume_rng is not None:  # see checkpoint.restore_trainer
+            torch.set_rng_state(self.resume_rng)
+            self.resume_rng = None
         while True:
             # The random state before this batch's augmentation: what a checkpoint made
             # at this stop keeps, so that the resumed run draws this batch the same.
@@ -454,15 +458,8 @@ class Trainer:
         s = self.state
         has_best = s.best_metric is not None
         ckpt = self.best_path if status == RunStatus.FINISHED else self.run_dir / LAST
-        result = TrainResult(
-            status,
-            s.epoch,
-            s.iteration,
-            s.best_metric,
-            self.metric_name if has_best else None,
-            reason,
-            ckpt,
-        )
+        metric = self.metric_name if has_best else None
+        result = TrainResult(status, s.epoch, s.iteration, s.best_metric, metric, reason, ckpt)
         self._hook("on_fit_end", result)
         self.dist.barrier()
         return result
