@@ -230,8 +230,9 @@ class PageReader:
 
 class ItemSweeper:
     """Takes items off their scene and frees them over event-loop turns, a batch at a
-    time until `SWEEP_SECONDS` have passed in a turn, after hiding them at once (~1 us each): hidden, they are
-    neither painted nor hit (every hit test and the raster skip invisible items).
+    time until `SWEEP_SECONDS` have passed in a turn, after hiding them at once (~1 us
+    each): hidden, they are neither painted nor hit (every hit test and the raster skip
+    invisible items).
 
     Counters for tests: `swept` (items removed so far) and `per_turn` (items removed in
     each turn)."""
