@@ -141,10 +141,29 @@ def sql() -> Callable[..., list[tuple]]:
 # --- the command line -----------------------------------------------------------------------
 
 
+def core_env(**extra: str) -> dict[str, str]:
+    """The environment for a `studio` process of a core test: this one's, without the
+    model plugins tests/ml/conftest.py puts on STUDIO_PLUGIN_PATH for the whole session.
+    Those import torch, which made every `studio import`/`export` here take 5-10 s
+    instead of about one; a core test that wants plugins sets the variable itself."""
+    env = dict(os.environ, PYTHONIOENCODING="utf-8", **extra)
+    ml_plugins = str(Path(__file__).resolve().parents[1] / "ml")
+    kept = [
+        p
+        for p in env.get("STUDIO_PLUGIN_PATH", "").split(os.pathsep)
+        if p and not str(Path(p).resolve()).startswith(ml_plugins)
+    ]
+    if kept:
+        env["STUDIO_PLUGIN_PATH"] = os.pathsep.join(kept)
+    else:
+        env.pop("STUDIO_PLUGIN_PATH", None)
+    return env
+
+
 def _run_cli(
     *args: object, cwd: Path | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONIOENCODING="utf-8", PYTHONUTF8="1")
+    env = core_env(PYTHONUTF8="1")
     env.pop("PYTHONWARNINGS", None)
     return subprocess.run(
         [sys.executable, "-m", "studio", *map(str, args)],

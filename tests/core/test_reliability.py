@@ -26,6 +26,7 @@ from sqlalchemy import event
 from studio.core.importing import import_dataset, import_images
 from studio.core.project import Project
 from studio.core.records import AnnotationSpec, DatasetSpec, ImageSpec
+from tests.core.conftest import core_env
 
 N_PARTS, PER_PART = 3, 1000
 N_IMAGES = N_PARTS * PER_PART
@@ -59,7 +60,7 @@ def many_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _env() -> dict[str, str]:
-    return dict(os.environ, PYTHONIOENCODING="utf-8")
+    return core_env()
 
 
 def _check_db(db_path: Path) -> int:
