@@ -3,6 +3,8 @@ when its ImageNet file is here; the learning rate follows what is pretrained."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -14,6 +16,7 @@ from studio.ml.run.recipe import (
     CPU_PRETRAINED_DETECTOR,
     default_model,
     explain_choice,
+    project_input_size,
     recipe,
     weights_note,
 )
@@ -38,6 +41,10 @@ def test_offline_the_cpu_detector_learns_from_scratch_and_says_why(project, no_w
     sentence = explain_choice(project, cfg, "cpu")
     assert sentence.startswith(f"{CPU_DETECTOR} (a light detector: no GPU")
     assert "no ImageNet file here: made to learn from scratch" in sentence
+    px = project_input_size(project, CPU_DETECTOR, "cpu").size
+    first = 32 * round(px * 0.625 / 32)  # progressive resizing (resize.py) from scratch
+    assert f"{px} px input" in sentence and f"(training starts at {first} px" in sentence
+    assert "training starts" not in explain_choice(project, replace(cfg, resize_from=1.0), "cpu")
     note = weights_note(CPU_DETECTOR)
     assert (
         note

@@ -50,6 +50,7 @@ RECIPE_OPTIONS: dict[str, dict[str, Any]] = {
     "backbone_lr_mult": {"type": float, "metavar": "X", "help": "pretrained backbone learning rate = lr x this, once unfrozen (a backbone from scratch trains at lr)"},
     "weight_decay": {"type": float, "help": "weight decay (not on biases and norms)"},
     "lr_decay_start": {"type": float, "metavar": "F", "help": "share of the run at the full learning rate before its cosine decay (default 0.75; 0: cosine over the whole run)"},
+    "resize_from": {"type": float, "metavar": "F", "help": "start training on inputs this share of the input size, grown to full by the learning-rate decay (default: 0.625 from scratch, 1 on pretrained weights; 1: off)"},
     "ema": {"action": argparse.BooleanOptionalAction, "help": "validate and save a moving average of the weights (default on)"},
     "freeze_epochs": {"type": int, "metavar": "N", "help": "epochs the pretrained backbone stays frozen (default: progressive unfreezing planned over the run)"},
     "patience": {"type": int, "metavar": "EPOCHS", "help": "stop after this many evaluations without improvement (runs given --epochs only: a time budget runs to its end)"},

@@ -20,7 +20,7 @@ from studio.core.kinds import ShapeKind
 from studio.ml.data.sizing import SizeChoice, choose_input_size, fits_square, object_sides
 from studio.ml.tasks import Task
 from studio.ml.train.build import is_factory, model_task
-from studio.ml.train.config import TrainConfig
+from studio.ml.train.config import SCRATCH_RESIZE_FROM, TrainConfig
 from studio.ml.train.device import auto_device
 
 if TYPE_CHECKING:
@@ -154,9 +154,15 @@ def explain_choice(project: Project, cfg: TrainConfig, device: str | None = None
     if cfg.model == CPU_DETECTOR:
         why += ", no ImageNet file here: made to learn from scratch"
     if cfg.image_size or is_factory(cfg.model):
-        size = f"{cfg.image_size or 'its own'} px input"
+        size, px = f"{cfg.image_size or 'its own'} px input", cfg.image_size
     else:
-        size = project_input_size(project, cfg.model, device).sentence()
+        choice = project_input_size(project, cfg.model, device)
+        size, px = choice.sentence(), choice.size
+    start = SCRATCH_RESIZE_FROM if cfg.resize_from is None else cfg.resize_from
+    if cfg.model == CPU_DETECTOR and start < 1 and px:
+        # resize.side_at at progress 0 (that module needs torch; this one does not)
+        first = min(px, max(32, 32 * round(px * start / 32)))
+        size += f" (training starts at {first} px: early steps cost less)"
     length = []
     if cfg.time_budget:
         length.append(f"for {cfg.time_budget / 60:g} min, evaluation included")

@@ -12,8 +12,8 @@ Hooks run in list order, on every rank (under DDP, `trainer.dist.is_main` tells 
 
     on_fit_start
     per epoch: on_epoch_start; per batch: should_stop, then on_iteration_end (or
-        on_step_skipped); allow_validation, should_abort_evaluation per val batch,
-        on_validation_end (when validated); on_epoch_end; on_checkpoint
+        on_step_skipped); allow_validation, on_validation_start, should_abort_evaluation
+        per val batch, on_validation_end (when validated); on_epoch_end; on_checkpoint
     on_checkpoint (stopped on request), on_fit_end
 """
 
@@ -90,6 +90,9 @@ class Callback(Protocol):
 
     def on_step_skipped(self, trainer: Trainer, in_a_row: int) -> None:
         """The loss or gradient was not finite and the step was skipped."""
+
+    def on_validation_start(self, trainer: Trainer) -> None:
+        """Before a validation (on rank 0, which alone validates)."""
 
     def on_validation_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
         """After a validation; `metrics` is empty on ranks other than 0."""

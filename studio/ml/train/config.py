@@ -19,6 +19,9 @@ from studio.core.errors import StudioError
 
 CONFIG_NAME = "config.json"
 DEFAULT_TIME_BUDGET = 600.0  # seconds: what one click trains for
+# Progressive resizing from scratch (resize.py): the share of the input side a run from
+# random init starts at (about 0.4 of the pixels).
+SCRATCH_RESIZE_FROM = 0.625
 OPTIMIZERS = ("adamw", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -65,6 +68,10 @@ class TrainConfig:
     # (warmup-stable-decay). On the demo from scratch, 480 iterations, AP50: 0.557 with
     # 0.75, 0.547 with 0.6, 0.460 with a cosine over the whole run.
     lr_decay_start: float = 0.75
+    # Progressive resizing (resize.py): training inputs start at this share of the input
+    # side and grow to the full side by lr_decay_start. None: 0.625 for a run from
+    # scratch (SCRATCH_RESIZE_FROM), 1 (off) on pretrained weights; 1: off.
+    resize_from: float | None = None
     # None: with pretrained weights, progressive unfreezing planned over the expected
     # iterations (see schedule.py); without, nothing frozen. N: backbone frozen N epochs.
     freeze_epochs: int | None = None
@@ -120,6 +127,8 @@ class TrainConfig:
             raise StudioError(f"patience must be at least 1 epoch, got {self.patience}")
         if self.max_nonfinite < 1:
             raise StudioError("max_nonfinite must be at least 1")
+        if self.resize_from is not None and not 0 < self.resize_from <= 1:
+            raise StudioError(f"resize_from must be in (0, 1], got {self.resize_from}")
         lo, hi = self.scale_range
         if not 0 < lo <= hi:
             raise StudioError(f"scale range must be 0 < low <= high, got {self.scale_range}")

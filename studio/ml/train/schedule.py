@@ -39,6 +39,7 @@ from studio.ml.train.callbacks import (
 )
 from studio.ml.train.config import TrainConfig
 from studio.ml.train.ema import AverageWeights
+from studio.ml.train.resize import SCRATCH_RESIZE_FROM, ProgressiveResize, resizing_transform
 from studio.ml.train.state import EpochEnd, FinishReason
 
 if TYPE_CHECKING:
@@ -278,6 +279,11 @@ def default_callbacks(trainer: Trainer, should_stop: Callable[[], bool] | None) 
     out.append(PlannedSchedule(budget, progressive, cfg.warmup_iters))
     if trainer.ema is not None:
         out.append(AverageWeights())
+    start = cfg.resize_from
+    if start is None:
+        start = SCRATCH_RESIZE_FROM if trained_from_scratch(cfg, trainer.model) else 1.0
+    if start < 1 and resizing_transform(trainer.model) is not None:
+        out.append(ProgressiveResize(start, cfg.lr_decay_start, cfg.time_budget))
     if cfg.freeze_epochs:
         out.append(FreezeBackbone(cfg.freeze_epochs))
     if cfg.patience is not None and not cfg.time_budget:

@@ -411,6 +411,7 @@ class Trainer:
         metrics: dict[str, float] = {}
         t0 = time.perf_counter()
         if self.dist.is_main and len(self.data.val_set):
+            self._hook("on_validation_start")
             batches = self._abortable(self.data.val_loader)
             pairs = run_model(self.eval_model, batches, self.device, autocast=self.use_amp)
             try:
