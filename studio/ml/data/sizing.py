@@ -100,3 +100,11 @@ def coco_object_sides(data: dict, long_side: bool = False) -> list[tuple[float, 
 def fits_square(resize: dict[str, int]) -> bool:
     """Whether a model's resize (a spec's) fits images in a square of the input size."""
     return "min_size" in resize and resize.get("min_size") == resize.get("max_size")
+
+
+def scaled_side(side: int, scale: float, stride: int = 32) -> int:
+    """`side` (pixels) x `scale` to the nearest multiple of `stride`, at least one stride
+    and at most `side`; `side` itself (as given) at a scale of 1 or more."""
+    if scale >= 1.0:
+        return int(side)
+    return int(min(side, max(stride, stride * round(side * scale / stride))))

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from studio.core.errors import StudioError
 from studio.core.kinds import ShapeKind
-from studio.ml.data.sizing import SizeChoice, choose_input_size, fits_square, object_sides
+from studio.ml.data.sizing import (
+    SizeChoice,
+    choose_input_size,
+    fits_square,
+    object_sides,
+    scaled_side,
+)
 from studio.ml.tasks import Task
 from studio.ml.train.build import is_factory, model_task
 from studio.ml.train.config import SCRATCH_RESIZE_FROM, TrainConfig
@@ -159,9 +165,13 @@ def explain_choice(project: Project, cfg: TrainConfig, device: str | None = None
         choice = project_input_size(project, cfg.model, device)
         size, px = choice.sentence(), choice.size
     start = SCRATCH_RESIZE_FROM if cfg.resize_from is None else cfg.resize_from
-    if cfg.model == CPU_DETECTOR and start < 1 and px:
-        # resize.side_at at progress 0 (that module needs torch; this one does not)
-        first = min(px, max(32, 32 * round(px * start / 32)))
+    from_scratch = cfg.weights in ("none", "default") and cfg.backbone_weights in (
+        "none",
+        "default",
+        "imagenet",
+    )  # a weights file means pretrained: the run keeps the full size
+    if cfg.model == CPU_DETECTOR and from_scratch and start < 1 and px:
+        first = scaled_side(px, start)  # as resize.py does at the start
         size += f" (training starts at {first} px: early steps cost less)"
     length = []
     if cfg.time_budget:

@@ -283,7 +283,7 @@ def default_callbacks(trainer: Trainer, should_stop: Callable[[], bool] | None) 
     if start is None:
         start = SCRATCH_RESIZE_FROM if trained_from_scratch(cfg, trainer.model) else 1.0
     if start < 1 and resizing_transform(trainer.model) is not None:
-        out.append(ProgressiveResize(start, cfg.lr_decay_start, cfg.time_budget))
+        out.append(ProgressiveResize(start, cfg.lr_decay_start))
     if cfg.freeze_epochs:
         out.append(FreezeBackbone(cfg.freeze_epochs))
     if cfg.patience is not None and not cfg.time_budget:
