@@ -55,9 +55,11 @@ def planted_run(base: Path) -> Path:
         p.set_split([im.id for im in images[:18]], Split.TRAIN)
         p.set_split([im.id for im in images[18:]], Split.VAL)
         # The toy's recipe is pinned (a backbone at a tenth of the rate, as all runs had
-        # before a scratch backbone got the full rate): the maps below were measured on it.
+        # before a scratch backbone got the full rate; full-size inputs throughout, as
+        # before progressive resizing): the maps below were measured on it.
         cfg = tiny_config(epochs=12, lr=3e-3, eval_every=100, hflip=0.0, color_jitter=0.0,
-                          scale_range=(1.0, 1.0), backbone_lr_mult=0.1)  # fmt: skip
+                          scale_range=(1.0, 1.0), backbone_lr_mult=0.1,
+                          resize_from=1.0)  # fmt: skip
         run = create_run(p, cfg)
         assert execute_run(p, run.id).status == "finished"
     (folder / "done").write_text("")
