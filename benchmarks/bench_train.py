@@ -128,6 +128,7 @@ def throughput_config(args: argparse.Namespace) -> TrainConfig:
         hflip=0.5,
         color_jitter=0.0,
         scale_range=(1.0, 1.0),
+        resize_from=1.0,  # the reference loop trains at full size throughout
         aspect_ratio_grouping=False,
         workers=args.workers,
         device=args.device,

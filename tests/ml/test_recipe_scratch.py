@@ -45,6 +45,8 @@ def test_offline_the_cpu_detector_learns_from_scratch_and_says_why(project, no_w
     first = 32 * round(px * 0.625 / 32)  # progressive resizing (resize.py) from scratch
     assert f"{px} px input" in sentence and f"(training starts at {first} px" in sentence
     assert "training starts" not in explain_choice(project, replace(cfg, resize_from=1.0), "cpu")
+    with_file = replace(cfg, weights="/weights/detector.pt")  # pretrained: full size
+    assert "training starts" not in explain_choice(project, with_file, "cpu")
     note = weights_note(CPU_DETECTOR)
     assert (
         note

@@ -165,12 +165,9 @@ def explain_choice(project: Project, cfg: TrainConfig, device: str | None = None
         choice = project_input_size(project, cfg.model, device)
         size, px = choice.sentence(), choice.size
     start = SCRATCH_RESIZE_FROM if cfg.resize_from is None else cfg.resize_from
-    from_scratch = cfg.weights in ("none", "default") and cfg.backbone_weights in (
-        "none",
-        "default",
-        "imagenet",
-    )  # a weights file means pretrained: the run keeps the full size
-    if cfg.model == CPU_DETECTOR and from_scratch and start < 1 and px:
+    # CPU_DETECTOR has no ImageNet file: only a weights file makes its run pretrained
+    # (schedule.trained_from_scratch), and then it keeps the full size.
+    if cfg.model == CPU_DETECTOR and not cfg.given_weights_files() and start < 1 and px:
         first = scaled_side(px, start)  # as resize.py does at the start
         size += f" (training starts at {first} px: early steps cost less)"
     length = []

@@ -162,6 +162,11 @@ class TrainConfig:
         """Whether training starts from any pretrained weights (backbone or whole)."""
         return self.backbone_weights != "none" or self.weights != "none"
 
+    def given_weights_files(self) -> list[str]:
+        """The weights files given (`weights` or `backbone_weights` other than a name)."""
+        named = ("none", "default", "imagenet")
+        return [w for w in (self.weights, self.backbone_weights) if w not in named]
+
     # --- JSON ----------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:

@@ -24,16 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from studio.ml.data.sizing import scaled_side
 from studio.ml.train.callbacks import Callback
-from studio.ml.train.config import SCRATCH_RESIZE_FROM
 
 if TYPE_CHECKING:
     from torch import nn
 
     from studio.ml.train.trainer import Trainer
 
-# A run from random init starts at SCRATCH_RESIZE_FROM (config.py) of the input side.
-# Pretrained backbones start at full size: their features were learned there.
-__all__ = ["SCRATCH_RESIZE_FROM", "ProgressiveResize", "resizing_transform", "scale_at"]
+# A run from random init starts at config.SCRATCH_RESIZE_FROM of the input side;
+# pretrained backbones start at full size: their features were learned there.
 # Progress at which the full size is reached when the learning rate decays over the
 # whole run (lr_decay_start 0).
 FULL_AT_DEFAULT = 0.75
@@ -65,7 +63,6 @@ class ProgressiveResize(Callback):
         self.full_at = full_at if full_at > 0 else FULL_AT_DEFAULT
         self.transform: Any | None = None
         self.full: tuple[tuple[int, ...], int] = ((), 0)  # (min_size, max_size)
-        self.scale = 1.0  # what training uses now
         self.progress = 0.0  # the furthest progress seen
 
     def on_fit_start(self, trainer: Trainer) -> None:
@@ -80,12 +77,12 @@ class ProgressiveResize(Callback):
         # The schedule's progress never goes back; the latch keeps that true here even
         # if a schedule's did (the inputs must not shrink once grown).
         self.progress = max(self.progress, trainer.opt.scheduler.progress)
-        self.scale = scale_at(self.start, self.full_at, self.progress)
-        if self.scale >= 1.0:
+        scale = scale_at(self.start, self.full_at, self.progress)
+        if scale >= 1.0:
             self._restore()
             return
         sides, longest = self.full
-        small = tuple(scaled_side(s, self.scale) for s in sides)
+        small = tuple(scaled_side(s, scale) for s in sides)
         self.transform.min_size = small
         self.transform.max_size = max(1, round(longest * small[-1] / sides[-1]))
 

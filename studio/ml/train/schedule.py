@@ -37,9 +37,9 @@ from studio.ml.train.callbacks import (
     StopOnRequest,
     StopRequest,
 )
-from studio.ml.train.config import TrainConfig
+from studio.ml.train.config import SCRATCH_RESIZE_FROM, TrainConfig
 from studio.ml.train.ema import AverageWeights
-from studio.ml.train.resize import SCRATCH_RESIZE_FROM, ProgressiveResize, resizing_transform
+from studio.ml.train.resize import ProgressiveResize, resizing_transform
 from studio.ml.train.state import EpochEnd, FinishReason
 
 if TYPE_CHECKING:
@@ -305,9 +305,7 @@ def loaded_pretrained(model: nn.Module) -> bool:
 def trained_from_scratch(cfg: TrainConfig, model: nn.Module) -> bool:
     """Whether the run starts from random init: no pretrained backbone was loaded (none
     asked for, none to be had, or a backbone made for scratch) and no weights file."""
-    named = ("none", "default", "imagenet")  # anything else is a weights file
-    files = [w for w in (cfg.weights, cfg.backbone_weights) if w not in named]
-    return not files and not loaded_pretrained(model)
+    return not cfg.given_weights_files() and not loaded_pretrained(model)
 
 
 def whole_model_pretrained(cfg: TrainConfig, model: nn.Module) -> bool:
