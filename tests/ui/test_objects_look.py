@@ -60,3 +60,26 @@ def test_the_rows_look_as_qts_standard_painter_drew_them(window, qtbot, themed, 
     highlight = dock.tree.palette().color(dock.tree.palette().ColorRole.Highlight)
     dpr = ours.devicePixelRatio()
     assert ours.pixelColor(int(row.right() * dpr) - 2, int(row.top() * dpr) + 1) == highlight
+
+
+
+def _colours_in(image: QImage, rect) -> set[str]:
+    dpr = image.devicePixelRatio()
+    return {
+        image.pixelColor(x, y).name()
+        for x in range(int(rect.left() * dpr), int(rect.right() * dpr))
+        for y in range(int(rect.top() * dpr), int(rect.bottom() * dpr))
+    }
+
+
+def test_a_selected_rows_swatch_keeps_its_class_colour(window, qtbot):
+    """The swatch is compared with the shapes on the canvas: selecting its row does not
+    tint it with the selection's colour."""
+    dock = window.objects
+    qtbot.waitUntil(lambda: len(dock.model.rows) == 2, timeout=3000)
+    first, second = dock.model.rows
+    window.canvas.select([first.ann_id])
+    shot = _viewport(dock)
+    for r in (first, second):  # selected, and not
+        cell = dock.tree.visualRect(dock.model.index(dock.model.row_of(r.ann_id), Column.CLASS))
+        assert r.color.lower() in _colours_in(shot, cell), r

@@ -367,4 +367,7 @@ class ObjectsModel(QAbstractTableModel):
             pm = QPixmap(12, 12)
             pm.fill(QColor(color))
             swatch = self._swatches[color] = QIcon(pm)
+            # A selected row shows the class's true colour, not one tinted by the
+            # selection (the swatch is there to be compared with the canvas).
+            swatch.addPixmap(pm, QIcon.Mode.Selected)
         return swatch
