@@ -62,7 +62,6 @@ def test_the_rows_look_as_qts_standard_painter_drew_them(window, qtbot, themed, 
     assert ours.pixelColor(int(row.right() * dpr) - 2, int(row.top() * dpr) + 1) == highlight
 
 
-
 def _colours_in(image: QImage, rect) -> set[str]:
     dpr = image.devicePixelRatio()
     return {

@@ -62,7 +62,19 @@ class SnapshotDataset(Dataset):
         """width / height of every image, from the snapshot (nothing is decoded)."""
         return [s.width / s.height for s in self.samples]
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Sample `key`: an index, or (index, seed) from a seeded batch sampler
+        (loaders.GroupedBatchSampler): then the random augmentation is drawn from a
+        generator seeded with `seed`, not from the process's, so an image's augmentation
+        in an epoch is the same whichever worker process loads it and after a resume."""
+        if isinstance(key, tuple):
+            index, seed = key
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                return self._item(index)
+        return self._item(key)
+
+    def _item(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
         s = self.samples[index]
         arr = self._decoded(index)
         h, w = arr.shape[:2]

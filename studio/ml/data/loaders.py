@@ -34,15 +34,29 @@ class GroupedBatchSampler(BatchSampler):
     the leftovers are batched together. An epoch therefore has exactly
     ceil(len(sampler) / batch_size) batches, the same on every DDP rank, and the order
     depends only on the base sampler's epoch, so `skip(n)` can resume mid-epoch.
+
+    With a `seed`, each index comes as (index, augmentation seed), the seed a function of
+    `seed`, the epoch and the index only (`augmentation_seed`): SnapshotDataset then draws
+    that image's augmentation from it, so that it does not depend on which DataLoader
+    worker loads the image, nor on a resume, which restarts the workers.
     """
 
-    def __init__(self, sampler: Sampler[int], group_ids: Sequence[int], batch_size: int):
+    def __init__(
+        self,
+        sampler: Sampler[int],
+        group_ids: Sequence[int],
+        batch_size: int,
+        seed: int | None = None,
+    ):
         self.sampler = sampler
         self.group_ids = list(group_ids)
         self.batch_size = batch_size
+        self.seed = seed
+        self.epoch = 0
         self._skip = 0
 
     def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
         if hasattr(self.sampler, "set_epoch"):
             self.sampler.set_epoch(epoch)
 
@@ -59,8 +73,12 @@ class GroupedBatchSampler(BatchSampler):
     def __iter__(self) -> Iterator[list[int]]:
         skip, self._skip = self._skip, 0
         for i, batch in enumerate(self._batches()):
-            if i >= skip:
+            if i < skip:
+                continue
+            if self.seed is None:
                 yield batch
+            else:
+                yield [(j, augmentation_seed(self.seed, self.epoch, j)) for j in batch]
 
     def _batches(self) -> Iterator[list[int]]:
         buffers: dict[int, list[int]] = defaultdict(list)
@@ -72,6 +90,13 @@ class GroupedBatchSampler(BatchSampler):
         rest = [i for g in sorted(buffers) for i in buffers[g]]
         for k in range(0, len(rest), self.batch_size):
             yield rest[k : k + self.batch_size]
+
+
+def augmentation_seed(seed: int, epoch: int, index: int) -> int:
+    """The seed of image `index`'s augmentation in `epoch` of a run seeded with `seed`:
+    distinct for every (seed, epoch, index) that a run can meet, and the same in every
+    process."""
+    return ((seed * 1_000_003 + epoch) * 10_000_019 + index) % 2**63
 
 
 def build_train_loader(
@@ -91,7 +116,7 @@ def build_train_loader(
         dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=False
     )
     groups = aspect_ratio_groups(dataset.aspect_ratios()) if grouping else [0] * len(dataset)
-    batch_sampler = GroupedBatchSampler(sampler, groups, batch_size)
+    batch_sampler = GroupedBatchSampler(sampler, groups, batch_size, seed=seed)
     loader = DataLoader(
         dataset,
         batch_sampler=batch_sampler,
