@@ -267,8 +267,9 @@ class Trainer:
             torch.set_rng_state(self.resume_rng)
             self.resume_rng = None
         while True:
-            # The random state before this batch's augmentation: what a checkpoint made
-            # at this stop keeps, so that the resumed run draws this batch the same.
+            # The random state before this batch (its loading and step; the images'
+            # augmentation has seeds of its own, ADR 0010): what a checkpoint made at this
+            # stop keeps, so that the resumed run draws this batch the same.
             self.batch_rng = torch.get_rng_state()
             images, targets = next(batches, (None, None))
             if images is None:
