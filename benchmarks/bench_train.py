@@ -22,6 +22,9 @@
     python benchmarks/bench_train.py --convergence --budget 300
     python benchmarks/bench_train.py --quick          # tiny sizes, about a minute
     python benchmarks/bench_train.py --device cuda    # on a GPU (--amp for both sides)
+    python benchmarks/bench_train.py --throughput --device cuda --amp --fp32-reference
+        # Studio's GPU path (mixed precision: bfloat16 where the GPU has it, channels_last,
+        # pinned memory) against the textbook loop in float32
 
 On a CPU shared with other work, `--threads 1` gives steadier numbers: with as many
 torch threads as cores, every parallel region waits for the thread that was descheduled
@@ -171,7 +174,8 @@ def run_reference(items: list[ref.Item], num_classes: int, args: argparse.Namesp
     dataset = ref.DetectionDataset(items, ref.get_transform(train=True, hflip_prob=0.5))
     loader, sampler = ref.build_loader(dataset, args.batch_size, args.workers, seed=0)
     optimizer = ref.make_optimizer(model, lr=0.02 * args.batch_size / 16)
-    scaler = torch.amp.GradScaler("cuda") if args.amp and device.type == "cuda" else None
+    amp = args.amp and not args.fp32_reference
+    scaler = torch.amp.GradScaler("cuda") if amp and device.type == "cuda" else None
     need = args.warmup + args.iters
     images: list[int] = []
     seconds: list[float] = []
@@ -216,6 +220,7 @@ def bench_throughput(args: argparse.Namespace, tmp: Path) -> None:
         f"(demo, about {w}x{h}), batch {args.batch_size}, {args.warmup} warm-up + "
         f"{args.iters} timed iterations per run, device {args.device}, "
         f"{threads} torch threads, {args.workers} loader workers, amp {args.amp}"
+        + (" (the reference in float32)" if args.amp and args.fp32_reference else "")
     )
     print(f"{'loop':<28} {'images/s per run':<28} {'median':>8}")
     med = {}
@@ -368,6 +373,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     ap.add_argument("--device", help="cpu (default), cuda, cuda:N or auto")
     ap.add_argument("--amp", action="store_true", help="mixed precision on CUDA, both loops")
+    ap.add_argument(
+        "--fp32-reference",
+        action="store_true",
+        help="with --amp: the reference loop stays in float32, as a textbook loop is",
+    )
     ap.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     ap.add_argument("--workers", type=int, help="DataLoader workers, both loops (default 0)")
     ap.add_argument("--batch-size", type=int)

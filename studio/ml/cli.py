@@ -211,7 +211,9 @@ class _ProgressBar:
             for w in msg.warnings:
                 tqdm.write(f"warning: {w}", file=sys.stderr)
             tqdm.write(
-                f"run {msg.run_id}: {msg.model} ({msg.task}) on {msg.device}, "
+                f"run {msg.run_id}: {msg.model} ({msg.task}) on {msg.device}"
+                + (f" ({msg.precision})" if msg.precision != "float32" else "")
+                + ", "
                 f"{msg.num_train} train / {msg.num_val} val images",
                 file=sys.stderr,
             )

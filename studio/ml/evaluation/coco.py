@@ -199,13 +199,15 @@ def run_model(
     batches: Iterable[tuple[Sequence[torch.Tensor], Sequence[dict[str, Any]]]],
     device: torch.device,
     *,
-    autocast: bool = False,
+    autocast: torch.dtype | None = None,
 ) -> Iterable[tuple[dict[str, Any], dict[str, torch.Tensor]]]:
-    """Yield (target, output in original image pixels, on the CPU) per image."""
+    """Yield (target, output in original image pixels, on the CPU) per image; `autocast`:
+    the mixed-precision dtype on CUDA (training's), None for float32."""
     model.eval()
     for images, targets in batches:
         images = [im.to(device, non_blocking=True) for im in images]
-        with torch.autocast(device.type, enabled=autocast and device.type == "cuda"):
+        on = autocast is not None and device.type == "cuda"
+        with torch.autocast(device.type, autocast if on else None, enabled=on):
             outputs = model(images)
         for im, t, o in zip(images, targets, outputs, strict=True):
             o = {k: v.float() if v.is_floating_point() else v for k, v in o.items()}

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from studio.core.kinds import RunStatus
+from studio.ml.train.device import precision_name
 from studio.ml.train.messages import (
     CheckpointSaved,
     EpochMetrics,
@@ -204,6 +205,7 @@ class ProgressMessages(Callback):
                 device=str(trainer.device),
                 model=cfg.model,
                 task=trainer.task,
+                precision=precision_name(trainer.amp_dtype),
             )
         )
 

@@ -111,7 +111,7 @@ def checkpoint_state(trainer: Trainer, status: str) -> dict[str, Any]:
         **({"train_model": trainer.model.state_dict()} if trainer.ema is not None else {}),
         "optimizer": opt.optimizer.state_dict(),
         "scheduler": opt.scheduler.state_dict(),
-        "scaler": opt.scaler.state_dict() if trainer.use_amp else {},
+        "scaler": opt.scaler.state_dict() if opt.scaler.is_enabled() else {},
         **trainer.state.to_checkpoint(),
         "status": str(status),
         "best_metric_name": trainer.metric_name,

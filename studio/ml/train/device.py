@@ -25,6 +25,21 @@ def resolve_device(name: str = "auto") -> torch.device:
     return dev
 
 
+def amp_dtype(device: torch.device, amp: bool = True) -> torch.dtype | None:
+    """The autocast dtype of mixed-precision training on `device`: bfloat16 on a CUDA GPU
+    that supports it (Ampere and later: float32's range, so no loss scaling), float16
+    on an older one (with a GradScaler), None on other devices or with `amp` off. On a
+    CPU autocast was measured slower than float32 for these models (README)."""
+    if not amp or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    """How a run's arithmetic is said: "float32", or "bfloat16 mixed" / "float16 mixed"."""
+    return "float32" if dtype is None else f"{str(dtype).removeprefix('torch.')} mixed"
+
+
 def auto_device() -> str:
     """The device "auto" picks here: "cuda", "mps" or "cpu"."""
     return resolve_device("auto").type

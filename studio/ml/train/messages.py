@@ -32,6 +32,7 @@ class Started:
     device: str = "cpu"
     model: str = ""
     task: str = ""
+    precision: str = "float32"  # or "bfloat16 mixed" / "float16 mixed" (device.precision_name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,10 +128,11 @@ def build_optimization(
     cfg: TrainConfig,
     groups: dict[str, list[nn.Parameter]],
     iters_per_epoch: int,
-    use_amp: bool,
+    scale_loss: bool,
 ) -> Optimization:
     """The optimizer over `groups` ("backbone" / "neck" / "head") for resolved `cfg`, with a
-    warmup capped at a tenth of the planned iterations (one epoch with a time budget)."""
+    warmup capped at a tenth of the planned iterations (one epoch with a time budget);
+    `scale_loss`: a GradScaler for float16 mixed precision (bfloat16 needs none)."""
     param_groups = make_param_groups(groups, cfg.lr, cfg.backbone_lr_mult, cfg.weight_decay)
     optimizer = make_optimizer(cfg, param_groups)
     head_group = next((i for i, g in enumerate(optimizer.param_groups) if g["part"] == "head"), 0)
@@ -142,5 +143,5 @@ def build_optimization(
     scheduler = WarmupCosine(
         optimizer, warmup, cfg.warmup_factor, cfg.min_lr_ratio, cfg.lr_decay_start
     )
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=scale_loss)  # float16 AMP only
     return Optimization(optimizer, scheduler, scaler, head_group, total)

@@ -48,7 +48,7 @@ from studio.ml.train.checkpoint import (
 )
 from studio.ml.train.config import CONFIG_NAME, TrainConfig
 from studio.ml.train.datasets import prepare_data
-from studio.ml.train.device import resolve_device
+from studio.ml.train.device import amp_dtype, resolve_device
 from studio.ml.train.distributed import setup_distributed
 from studio.ml.train.ema import WeightAverage
 from studio.ml.train.messages import Message
@@ -130,7 +130,7 @@ class Trainer:
         self.data = prepare_data(self.snapshot, self.cfg, self.task, self.dist)
         self.warnings = warnings + bundle.warnings + self.data.warnings
         self.opt = build_optimization(
-            self.cfg, bundle.groups, self.data.iters_per_epoch, self.use_amp
+            self.cfg, bundle.groups, self.data.iters_per_epoch, self.amp_dtype == torch.float16
         )
         self.metric_name = primary_metric(self.task)
         self.resumed_status = self.resumed_reason = ""
@@ -175,7 +175,8 @@ class Trainer:
         )
         self.model = bundle.model.to(self.device)
         self.groups = bundle.groups
-        self.use_amp = self.cfg.amp and self.device.type == "cuda"
+        self.amp_dtype = amp_dtype(self.device, self.cfg.amp)
+        self.use_amp = self.amp_dtype is not None
         if self.cfg.channels_last and self.device.type == "cuda":
             self.model.to(memory_format=torch.channels_last)
         self.ddp: nn.Module = self.model
@@ -267,9 +268,8 @@ class Trainer:
             torch.set_rng_state(self.resume_rng)
             self.resume_rng = None
         while True:
-            # The random state before this batch (its loading and step; the images'
-            # augmentation has seeds of its own, ADR 0010): what a checkpoint made at this
-            # stop keeps, so that the resumed run draws this batch the same.
+            # The random state before this batch (augmentation has seeds of its own, ADR
+            # 0010): a checkpoint at this stop keeps it, to draw this batch the same.
             self.batch_rng = torch.get_rng_state()
             images, targets = next(batches, (None, None))
             if images is None:
@@ -311,7 +311,7 @@ class Trainer:
         was not finite on some rank and every rank skipped the step."""
         images = [im.to(self.device, non_blocking=True) for im in images]
         targets = _to_device(targets, self.device)
-        with torch.autocast(self.device.type, enabled=self.use_amp):
+        with torch.autocast(self.device.type, self.amp_dtype, enabled=self.use_amp):
             loss_dict = self.ddp(images, targets)
         loss = sum(loss_dict.values())
         names = sorted(loss_dict)
@@ -331,11 +331,11 @@ class Trainer:
             opt.scaler.unscale_(opt.optimizer)
             params = [p for g in opt.optimizer.param_groups for p in g["params"]]
             norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.clip_grad_norm)
-            # A finite loss can still overflow in backward. With AMP, GradScaler skips
-            # such steps itself (and lowers its scale: normal, not reported); without,
-            # stepping would write inf/nan into the weights. DDP has averaged the
-            # gradients, so every rank sees the same norm and decides alike.
-            if not self.use_amp and not math.isfinite(float(norm)):
+            # A finite loss can still overflow in backward. With float16 AMP, GradScaler
+            # skips such steps itself (and lowers its scale: normal, not reported);
+            # without it, stepping would write inf/nan into the weights. DDP has averaged
+            # the gradients, so every rank sees the same norm and decides alike.
+            if not opt.scaler.is_enabled() and not math.isfinite(float(norm)):
                 opt.optimizer.zero_grad(set_to_none=True)
                 return None
         opt.scaler.step(opt.optimizer)
@@ -414,7 +414,7 @@ class Trainer:
         if self.dist.is_main and len(self.data.val_set):
             self._hook("on_validation_start")
             batches = self._abortable(self.data.val_loader)
-            pairs = run_model(self.eval_model, batches, self.device, autocast=self.use_amp)
+            pairs = run_model(self.eval_model, batches, self.device, autocast=self.amp_dtype)
             try:
                 res = evaluate_outputs(pairs, self.task, self.snapshot, self.data.val_ids)
                 metrics = flatten_metrics(res.metrics)
