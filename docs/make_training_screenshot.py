@@ -48,7 +48,7 @@ def mid_run(budget_min: float, at_s: float) -> Callable[[object], None]:
         window.show_training()
         panel = window.findChild(TrainPanel)
         window.resizeDocks([window.train_dock], [PANEL_HEIGHT], Qt.Orientation.Vertical)
-        wait(lambda: panel.train_button.isEnabled(), 120)  # the panel has read the project
+        wait(lambda: panel.form.isEnabled(), 120)  # the recipe is known: settings take edits
         panel.form.budget.setValue(budget_min)
         panel.train_button.click()
         session = panel.session

@@ -21,6 +21,7 @@ from studio.ml.run.recipe import (
     CPU_SEGMENTER,
     DEFAULT_DETECTOR,
     default_model,
+    duration_words,
     explain_choice,
 )
 from studio.ml.train import schedule
@@ -60,6 +61,14 @@ def test_cpu_defaults_follow_the_labels(project):
     sentence = explain_choice(project, TrainConfig(model=CPU_SEGMENTER), "cpu")
     assert sentence.startswith(f"{CPU_SEGMENTER} (a light segmenter: no GPU, polygons/masks)")
     assert "px input" in sentence and "for 10 min, evaluation included" in sentence
+    short = explain_choice(project, TrainConfig(model=CPU_SEGMENTER, time_budget=90), "cpu")
+    assert "for 1 min 30 s, evaluation included" in short
+    assert [duration_words(s) for s in (20, 240, 3600, 7500)] == [
+        "20 s",
+        "4 min",
+        "1 h",
+        "2 h 5 min",
+    ]
 
 
 def test_box_project_gets_the_light_detector(project):

@@ -80,4 +80,5 @@ def test_train_in_the_window_offline_with_no_options(qtbot, demo_window, tmp_pat
     # The panel says why it trained from scratch, and what a weights file would change.
     shown = " ".join(panel.choice.texts())
     assert "learn from scratch" in shown and "random init" in shown, shown
+    assert "for 20 s, evaluation included" in shown, shown  # the budget typed, at once
     assert f"Run {run_id} finished" in " ".join(panel.notice_texts())

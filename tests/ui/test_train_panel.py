@@ -426,3 +426,14 @@ def test_window_and_command_line_build_the_same_config(qtbot, panel, project):
     cli_cfg, _ = preflight.config_from_settings(project, settings_from_args(args))
     assert cli_cfg.to_dict() == window_cfg.to_dict()
     assert cli_cfg.model_options["backbone"] == "mobilenet_v2" and cli_cfg.time_budget == 300
+
+
+def test_the_settings_wait_for_the_recipe_so_no_edit_is_lost(qtbot, panel, project):
+    # The recipe is read in a worker (it imports torch: seconds on a slow machine) and then
+    # filled into the form: a budget typed before would silently come back as 10 min.
+    panel.set_project(project)
+    assert panel.ml is None and not panel.form.isEnabled()
+    qtbot.waitUntil(lambda: panel.ml is not None, timeout=60_000)
+    assert panel.form.isEnabled()
+    panel.form.budget.setValue(4)
+    assert panel.form.values()["time_budget"] == 240

@@ -172,7 +172,19 @@ def explain_choice(project: Project, cfg: TrainConfig, device: str | None = None
         size += f" (training starts at {first} px: early steps cost less)"
     length = []
     if cfg.time_budget:
-        length.append(f"for {cfg.time_budget / 60:g} min, evaluation included")
+        length.append(f"for {duration_words(cfg.time_budget)}, evaluation included")
     if cfg.epochs:
         length.append(f"at most {cfg.epochs} epochs")
     return f"{cfg.model} ({why}), {size}, {' and '.join(length)}"
+
+
+def duration_words(seconds: float) -> str:
+    """A time budget as a person says it: "20 s", "4 min", "1 min 30 s", "2 h 5 min"."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m} min" + (f" {s} s" if s else "")
+    h, m = divmod(m, 60)
+    return f"{h} h" + (f" {m} min" if m else "")

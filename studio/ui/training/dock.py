@@ -310,6 +310,7 @@ class TrainPanel(QDockWidget):
         self._save_timer.stop()
         settings = self.form.overrides() if self.ml is not None else self._stored_settings()
         self.project.set_setting(SETTINGS_KEY, settings)
+        self._explain()  # the sentence of the settings trained (an edit's may not be shown yet)
         self.notices.replace([])
         self.session.begin_check()
         gen, path = self._gen, self.project.path
@@ -471,7 +472,8 @@ class TrainPanel(QDockWidget):
         self.stop_button.setEnabled(s.can_stop)
         # Not while checking either: the checked run would start beside the resumed one.
         self.resume_button.setEnabled(has and s.can_start and self._resumable() is not None)
-        self.form.setEnabled(has and not s.is_training)
+        # Not before the recipe is known: it is filled in then, over what was typed.
+        self.form.setEnabled(has and self.ml is not None and not s.is_training)
 
     # --- export -----------------------------------------------------------------------------
 

@@ -171,7 +171,11 @@ class TrainPlots(QWidget):
         row.addWidget(self.csv_button)
         return row
 
-    def _plot(self, row: int, title: str, x_label: str) -> pg.PlotItem:
+    def _plot(
+        self, row: int, title: str, x_label: str, legend_at: tuple[int, int] = (-4, 4)
+    ) -> pg.PlotItem:
+        """A plot of the figure; its legend in the corner `legend_at` says (pyqtgraph's
+        offset: negative from the right or the bottom), where its curves seldom run."""
         plot = self.graphics.addPlot(row=row, col=0)
         plot.setTitle(title, size="9pt", color="#333")
         plot.setLabel("bottom", x_label, color="#444")
@@ -185,7 +189,7 @@ class TrainPlots(QWidget):
         # whole figure, and redraw every axis, on each update. It also aligns the plots.
         plot.getAxis("left").setWidth(52)
         legend = plot.addLegend(
-            offset=(-4, 4), labelTextSize="8pt", labelTextColor="#333", colCount=2
+            offset=legend_at, labelTextSize="8pt", labelTextColor="#333", colCount=2
         )
         legend.setBrush(pg.mkBrush(255, 255, 255, 170))
         plot.setMenuEnabled(False)
@@ -198,7 +202,8 @@ class TrainPlots(QWidget):
         self.plots = {
             "loss": self._plot(0, "Training loss", "iteration"),
             "lr": self._plot(1, "Learning rate", "iteration"),
-            "metrics": self._plot(2, "Validation", "epoch"),
+            # AP rises: its newest points are top right, and the bottom right stays free.
+            "metrics": self._plot(2, "Validation", "epoch", legend_at=(-4, -4)),
         }
         self.plots["lr"].setXLink(self.plots["loss"])
         for name in ("loss", "lr"):
