@@ -56,8 +56,11 @@ def planted_run(base: Path) -> Path:
         p.set_split([im.id for im in images[18:]], Split.VAL)
         # The toy's recipe is pinned (a backbone at a tenth of the rate, as all runs had
         # before a scratch backbone got the full rate; full-size inputs throughout, as
-        # before progressive resizing): the maps below were measured on it.
-        cfg = tiny_config(epochs=12, lr=3e-3, eval_every=100, hflip=0.0, color_jitter=0.0,
+        # before progressive resizing): the maps below were measured on it. Since each
+        # image's augmentation has its own seed (ADR 0010), 12 epochs at 3e-3 left a toy
+        # whose top boxes scored 0.46 and half of whose Grad-CAM maps were empty (no
+        # positive evidence); 16 at 4e-3: 0.79, no empty map, P3 peaks in 21 of 24.
+        cfg = tiny_config(epochs=16, lr=4e-3, eval_every=100, hflip=0.0, color_jitter=0.0,
                           scale_range=(1.0, 1.0), backbone_lr_mult=0.1,
                           resize_from=1.0)  # fmt: skip
         run = create_run(p, cfg)
