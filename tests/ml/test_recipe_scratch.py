@@ -175,3 +175,24 @@ def test_the_rate_stays_full_until_the_decay_starts_then_follows_a_cosine():
     resumed.load_state_dict(sched.state_dict())
     assert resumed.factor_at(70, 0.8) == pytest.approx(0.5)
     assert TrainConfig().lr_decay_start == 0.75  # the one-click default
+
+
+def test_the_warmup_rate_never_falls_when_a_re_plan_lengthens_it():
+    from studio.ml.train.optim import WarmupCosine
+
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = WarmupCosine(opt, warmup_iters=10, warmup_factor=0.0)
+    rates = []
+    # The warmup re-planned at every step from a measured speed that jitters.
+    for it, warmup in enumerate([10, 10, 14, 9, 16, 16, 12, 20, 20, 20, 20, 20]):
+        sched.warmup_iters = warmup
+        sched.step(it, 0.0)
+        rates.append(opt.param_groups[0]["lr"])
+    assert rates == sorted(rates), rates  # it held where the ramp would have dropped
+    assert rates[3] == pytest.approx(3 / 9) and rates[4] == pytest.approx(3 / 9)  # held
+    assert rates[-1] == pytest.approx(11 / 20)
+    resumed = WarmupCosine(opt, 20, 0.0)
+    resumed.load_state_dict(sched.state_dict())
+    resumed.warmup_iters = 40  # a re-plan after the resume cannot lower it either
+    resumed.step(12, 0.0)
+    assert opt.param_groups[0]["lr"] == pytest.approx(11 / 20)

@@ -57,7 +57,9 @@ class WarmupCosine:
     Progress is given by the caller (fraction of planned iterations, or of the time
     budget), which a LambdaLR of the step count cannot express. A plan re-made from a
     time budget moves with the measured speed; the progress used never goes back, so
-    the rate after warmup only decreases. Each group's base rate is its "initial_lr"."""
+    the rate after warmup only decreases. During warmup the rate only increases: a
+    re-plan that lengthens the warmup holds it until the ramp catches up (a speed
+    measured step by step made it jitter). Each group's base rate is its "initial_lr"."""
 
     def __init__(
         self,
@@ -74,6 +76,7 @@ class WarmupCosine:
         self.decay_start = min(max(decay_start, 0.0), 0.99)
         self.factor = 1.0
         self.progress = 0.0  # the furthest progress seen
+        self.warm = 0.0  # the highest warmup factor set
         for g in optimizer.param_groups:
             g.setdefault("initial_lr", g["lr"])
 
@@ -89,8 +92,9 @@ class WarmupCosine:
         """Set the rates for optimizer step number `iteration` (0-based)."""
         if iteration >= self.warmup_iters:
             self.progress = max(self.progress, min(max(progress, 0.0), 1.0))
-            progress = self.progress
-        self.factor = self.factor_at(iteration, progress)
+            self.factor = self.factor_at(iteration, self.progress)
+        else:
+            self.factor = self.warm = max(self.warm, self.factor_at(iteration, progress))
         for g in self.optimizer.param_groups:
             g["lr"] = g["initial_lr"] * self.factor
 
@@ -102,6 +106,7 @@ class WarmupCosine:
             "decay_start": self.decay_start,
             "factor": self.factor,
             "progress": self.progress,
+            "warm": self.warm,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -111,6 +116,7 @@ class WarmupCosine:
         self.decay_start = float(state.get("decay_start", 0.0))
         self.factor = float(state["factor"])
         self.progress = float(state.get("progress", 0.0))
+        self.warm = float(state.get("warm", 0.0))
 
 
 @dataclass(slots=True)
