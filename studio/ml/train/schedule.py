@@ -41,6 +41,7 @@ from studio.ml.train.config import SCRATCH_RESIZE_FROM, TrainConfig
 from studio.ml.train.ema import AverageWeights
 from studio.ml.train.resize import ProgressiveResize, resizing_transform
 from studio.ml.train.state import EpochEnd, FinishReason
+from studio.ml.train.threads import FitThreadsToFreeCores
 
 if TYPE_CHECKING:
     from studio.ml.train.trainer import Trainer
@@ -279,6 +280,8 @@ def default_callbacks(trainer: Trainer, should_stop: Callable[[], bool] | None) 
     out.append(PlannedSchedule(budget, progressive, cfg.warmup_iters))
     if trainer.ema is not None:
         out.append(AverageWeights())
+    if trainer.device.type == "cpu" and trainer.dist.world_size == 1:
+        out.append(FitThreadsToFreeCores())
     start = cfg.resize_from
     if start is None:
         start = SCRATCH_RESIZE_FROM if trained_from_scratch(cfg, trainer.model) else 1.0
