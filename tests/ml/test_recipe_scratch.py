@@ -107,15 +107,23 @@ def test_a_budgeted_run_is_not_stopped_early_an_epoch_run_is():
 
     from studio.ml.train.callbacks import EarlyStopping
     from studio.ml.train.schedule import default_callbacks
+    from studio.ml.train.threads import FitThreadsToFreeCores
 
-    def kinds(**fields):
+    def kinds(device="cpu", ranks=1, **fields):
         trainer = SimpleNamespace(
-            cfg=TrainConfig(model=CPU_DETECTOR, **fields), model=torch.nn.Linear(1, 1), ema=None
+            cfg=TrainConfig(model=CPU_DETECTOR, **fields),
+            model=torch.nn.Linear(1, 1),
+            ema=None,
+            device=torch.device(device),
+            dist=SimpleNamespace(world_size=ranks),
         )
         return {type(c) for c in default_callbacks(trainer, None)}
 
     assert EarlyStopping not in kinds(time_budget=600.0, patience=3)
     assert EarlyStopping in kinds(time_budget=None, epochs=20, patience=3)
+    # The threads follow the free cores in a single-process CPU run only.
+    assert FitThreadsToFreeCores in kinds()
+    assert FitThreadsToFreeCores not in kinds("cuda") | kinds(ranks=2)
 
 
 def test_a_model_that_found_nothing_yet_is_not_stopped_early():
