@@ -50,7 +50,7 @@ class FakeCpu:
 def test_a_run_gives_up_a_core_while_another_program_uses_it(restore_threads):
     torch.set_num_threads(2)
     cpu = FakeCpu()
-    cb = FitThreadsToFreeCores(sample=cpu, cores=2)
+    cb = FitThreadsToFreeCores(sample=cpu, cores=2, clock=lambda: cpu.at)
     cb.on_fit_start(None)
     threads = []
     for others in [0.0, 0.0, 1.0, 1.0, 0.9, 0.1, 0.0]:

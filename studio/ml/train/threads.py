@@ -65,8 +65,14 @@ class FitThreadsToFreeCores(Callback):
     """Every CHECK_EVERY_S seconds of a CPU run, sets torch's threads to the cores that
     other programs left free over that time; the run's own threads come back at its end."""
 
-    def __init__(self, sample: Callable[[], CpuSample] = sample_cpu, cores: int | None = None):
+    def __init__(
+        self,
+        sample: Callable[[], CpuSample] = sample_cpu,
+        cores: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.sample = sample
+        self.clock = clock  # the samples' own clock (CpuSample.at)
         self.cores = cores or os.cpu_count() or 1
         self.cap = 1
         self.last: CpuSample | None = None
@@ -77,10 +83,12 @@ class FitThreadsToFreeCores(Callback):
         self.last = self.sample()
 
     def on_iteration_end(self, trainer: Trainer, step: Step) -> None:
-        last, now = self.last, self.sample()
-        if last is None or now.at - last.at < CHECK_EVERY_S:
+        last = self.last
+        # Sampled only when a check is due: reading every process's CPU time at every
+        # step would be work in the training loop for nothing.
+        if last is None or self.clock() - last.at < CHECK_EVERY_S:
             return
-        self.last = now
+        self.last = now = self.sample()
         wall = now.at - last.at
         self.others = max(0.0, ((now.busy - last.busy) - (now.own - last.own)) / wall)
         threads = threads_for(self.cap, self.cores, self.others)

@@ -175,8 +175,7 @@ class Trainer:
         )
         self.model = bundle.model.to(self.device)
         self.groups = bundle.groups
-        self.amp_dtype = amp_dtype(self.device, self.cfg.amp)
-        self.use_amp = self.amp_dtype is not None
+        self.amp_dtype = amp_dtype(self.device, self.cfg.amp)  # None: float32
         if self.cfg.channels_last and self.device.type == "cuda":
             self.model.to(memory_format=torch.channels_last)
         self.ddp: nn.Module = self.model
@@ -311,7 +310,8 @@ class Trainer:
         was not finite on some rank and every rank skipped the step."""
         images = [im.to(self.device, non_blocking=True) for im in images]
         targets = _to_device(targets, self.device)
-        with torch.autocast(self.device.type, self.amp_dtype, enabled=self.use_amp):
+        amp = self.amp_dtype is not None
+        with torch.autocast(self.device.type, self.amp_dtype, enabled=amp):
             loss_dict = self.ddp(images, targets)
         loss = sum(loss_dict.values())
         names = sorted(loss_dict)
