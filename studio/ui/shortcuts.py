@@ -79,6 +79,12 @@ SHORTCUTS: tuple[ShortcutSpec, ...] = (
         "Show or hide the Inspect panel (predictions, errors)",
         "View",
     ),
+    _s(
+        "view.analysis",
+        "Ctrl+Shift+A",
+        "Show or hide the Analysis panel (zoom scales, activation maps)",
+        "View",
+    ),
     _s("view.compact", "Ctrl+G", "Thumbnails or compact list", "View"),
     _s("file.new", "Ctrl+N", "New project…", "File"),
     _s("file.open", "Ctrl+O", "Open project…", "File"),

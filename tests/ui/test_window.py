@@ -545,3 +545,26 @@ def test_ctrl_t_shows_the_training_panel_for_this_project(window, qtbot):
     assert not window.train_dock.isVisible()
     window.close_project()
     assert window.train_dock.project is None
+
+
+@pytest.mark.parametrize(
+    ("action_id", "dock"),
+    [("view.inspect", "inspect_dock"), ("view.analysis", "analysis_dock")],
+)
+def test_each_hidden_panel_opens_by_its_keys_and_sits_in_the_view_menu(
+    window, qtbot, action_id, dock
+):
+    """A hidden dock's own toggle is live only where a visible widget holds it: Inspect
+    and Analysis were in no menu, so Ctrl+Shift+I and Ctrl+Shift+A did nothing."""
+    panel = getattr(window, dock)
+    assert not panel.isVisible()
+    keys = window.actions[action_id].shortcuts()
+    assert keys, f"{action_id} has no keys"
+    combo = keys[0][0]
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, combo.key(), combo.keyboardModifiers())
+    assert panel.isVisible()
+    qtbot.keyClick(window.canvas, combo.key(), combo.keyboardModifiers())
+    assert not panel.isVisible()
+    view = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    assert window.actions[action_id] in view.actions()
