@@ -254,6 +254,32 @@ def test_project_text_and_a_runs_model(tmp_path: Path, capsys: pytest.CaptureFix
     assert "6 objects: share below one cell" in out and "At input 320," in out
 
 
+def test_a_run_whose_size_studio_chose_is_analysed_at_that_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One click leaves image_size None in the run's config (Studio picks it when training
+    starts) and records the size in the checkpoint: the analysis (its table, and the AP
+    measured at each zoom) used the model's default (640) for a detector trained at 352."""
+    import torch
+
+    from studio.ml.analysis.zoom_model import run_model_input
+    from studio.ml.models import get_spec
+    from studio.ml.models.registry import resize_for
+
+    with known_project(tmp_path) as project:
+        config = {"model": FCOS, "image_size": None, "model_options": {}}
+        run = project.create_run("auto-size", FCOS, "detection", config)
+    rc, out, err = _run(capsys, tmp_path / "proj", "--run", run.id)
+    assert rc == 0, err
+    assert "input 640 on the longer side" in out  # no checkpoint yet: the model's default
+    torch.save({"model": {}, "image_size": 352}, run.dir / "best.pt")
+    with Project.open(tmp_path / "proj") as project:
+        chosen = run_model_input(project, str(run.id))
+        assert chosen.image_size == 352
+        assert chosen.resize == InputResize.from_dict(resize_for(get_spec(FCOS), 352))
+        assert run_model_input(project, str(run.id), 480).image_size == 480  # asked for
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -112,7 +112,20 @@ def run_model_input(
     config = run_config(project, run)
     return model_input(
         str(config.get("model") or ""),
-        image_size or config.get("image_size"),
+        image_size or config.get("image_size") or trained_image_size(project, run),
         config.get("model_options") or {},
         measure,
     )
+
+
+def trained_image_size(project: Project, run: str) -> int | None:
+    """The input size run `run` trained at when Studio chose it (its config.json says
+    None, "auto"): the size its checkpoint records; None before it has one."""
+    from studio.ml.run.runs import find_run, run_checkpoint
+    from studio.ml.train.checkpoint import checkpoint_image_size
+
+    try:
+        path = run_checkpoint(find_run(project, run))
+    except StudioError:  # no checkpoint yet: the model's default
+        return None
+    return checkpoint_image_size(path)

@@ -76,6 +76,17 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return ckpt
 
 
+def checkpoint_image_size(path: Path) -> int | None:
+    """The input size a checkpoint's model trained at, read without loading its tensors
+    (memory-mapped); None when it records none or cannot be read."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:
+        return None
+    size = ckpt.get("image_size") if isinstance(ckpt, dict) else None
+    return int(size) if isinstance(size, int) and size > 0 else None
+
+
 def build_with_state(
     cfg: TrainConfig, num_classes: int, state: dict[str, torch.Tensor]
 ) -> ModelBundle:
