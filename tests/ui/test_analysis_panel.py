@@ -234,6 +234,45 @@ def test_cam_view_computes_off_the_gui_thread_and_shows_the_map(qtbot, dock, pla
         cam_work.CamService.compute = real
 
 
+@pytest.mark.slow
+def test_no_model_and_no_map_while_the_dock_is_hidden_or_on_another_tab(qtbot, dock, planted):
+    """A project with a trained run drew an EigenCAM over the labelling canvas at every
+    image with the Analysis dock closed (and paid a forward pass for each)."""
+    with Project.open(planted) as project:
+        canvas = CanvasView()
+        qtbot.addWidget(canvas)
+        canvas.resize(500, 500)
+        canvas.show()
+        canvas.set_project(project)
+        dock.attach_canvas(canvas)
+        dock.set_project(project)
+        canvas.image_shown.connect(dock.show_image)
+        panel, layer = dock.cam, canvas.layer("heatmap")
+        first, second = project.images()[:2]
+        dock.tabs.setCurrentWidget(dock.cam)
+        canvas.show_image(first.id)
+        qtbot.wait(500)
+        assert panel.task is None and panel.layers is None  # no model loaded
+        assert not layer.has_map
+        dock.show()  # the user opens the dock: the model loads, the map comes
+        qtbot.waitUntil(lambda: layer.map_image_id == first.id, timeout=60_000)
+        dock.tabs.setCurrentWidget(dock.zoom)
+        assert not layer.has_map
+        dock.tabs.setCurrentWidget(dock.cam)
+        qtbot.waitUntil(lambda: layer.map_image_id == first.id, timeout=60_000)
+        qtbot.waitUntil(lambda: not panel.busy, timeout=60_000)
+        dock.hide()
+        assert not layer.has_map
+        canvas.show_image(second.id)
+        qtbot.wait(500)
+        assert not panel.busy and not layer.has_map
+        dock.show()  # back: the image shown now
+        qtbot.waitUntil(lambda: layer.map_image_id == second.id, timeout=60_000)
+        qtbot.waitUntil(lambda: not panel.busy, timeout=60_000)
+        dock.shutdown()
+        canvas.shutdown()
+
+
 def test_heatmap_layer_aligns_a_model_input_map_to_the_image(qtbot, tmp_path):
     project, ids = make_project(tmp_path, [(800, 600), (640, 480)])
     canvas = CanvasView()

@@ -32,7 +32,9 @@ class AnalysisDock(QDockWidget):
         self.cam = CamPanel()
         self.tabs.addTab(self.zoom, "Zoom scales")
         self.tabs.addTab(self.cam, "Activation maps")
-        self.tabs.currentChanged.connect(self._tab_changed)
+        self.cam.set_active(False)  # until the dock shows its tab
+        self.tabs.currentChanged.connect(self._follow_cam)
+        self.visibilityChanged.connect(self._follow_cam)
         self.zoom.objects_chosen.connect(self.objects_chosen)
         for panel in (self.zoom, self.cam, self.zoom.measured):
             panel.message.connect(self.message)
@@ -60,13 +62,11 @@ class AnalysisDock(QDockWidget):
         """The window shows image `image_id`: its activation map, when that tab is open."""
         self.cam.show_image(image_id)
 
-    def _tab_changed(self, index: int) -> None:
-        # The map belongs to the Activation maps tab: leaving it takes the map off the
-        # canvas, coming back computes it again (from the cache).
-        if self.tabs.widget(index) is self.cam:
-            self.cam.refresh()
-        elif self.cam.heatmap is not None:
-            self.cam.heatmap.clear_map()
+    def _follow_cam(self, *_args: object) -> None:
+        # The map belongs to the Activation maps tab of a dock in sight: hiding the dock
+        # or leaving the tab takes the map off the canvas and stops computing maps;
+        # coming back computes the image shown's (from the cache).
+        self.cam.set_active(self.isVisible() and self.tabs.currentWidget() is self.cam)
 
     def shutdown(self) -> None:
         self.zoom.shutdown()

@@ -93,6 +93,10 @@ class CamPanel(QWidget):
         self._has_attention = False  # the run's model has attention modules
         self._pending: CamAsk | None = None  # asked while a map was being computed
         self._computing = False  # a map is being computed (its callback not yet run)
+        # Loads the model and draws maps only while active: the Analysis dock turns this
+        # off while it is hidden or on another tab, so labelling sees no map and pays for
+        # no forward pass.
+        self.active = True
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)  # one model, one hooked forward pass at a time
         self._build()
@@ -188,6 +192,21 @@ class CamPanel(QWidget):
         if force or self.run_id != keep:
             self._run_changed()
 
+    def set_active(self, active: bool) -> None:
+        """Start (the model loaded if it is not, the map of the image shown) or stop
+        (the map off the canvas) following the image shown."""
+        if active == self.active:
+            return
+        self.active = active
+        if not active:
+            if self.heatmap is not None:
+                self.heatmap.clear_map()
+        elif self.layers is None:
+            self._run_changed()
+        else:
+            self.refresh()
+            self._measure_attention()
+
     def show_image(self, image_id: int | None) -> None:
         """The window shows image `image_id` (None: none): its map, when following."""
         self.image_id = image_id
@@ -212,13 +231,15 @@ class CamPanel(QWidget):
         if self.run_id is None or self.service is None:
             self.status.setText("No run with weights yet: train one first.")
             return
+        if not self.active:  # loaded when the panel is shown
+            return
         run_id, service = self.run_id, self.service
         self.status.setText("Loading the model…")
         self.task = run_task(lambda p: service.layers(run_id, p), self._on_layers,
                              self._on_layers_failed, self.pool)  # fmt: skip
 
     def _on_layers(self, layers: ModelLayers) -> None:
-        if layers.run_id != self.run_id:
+        if layers.run_id != self.run_id or not self.active:
             return
         self.layers = layers
         self.attention.setText(layers.attention)
@@ -289,7 +310,7 @@ class CamPanel(QWidget):
         """The attention entropy line for the image shown, in the background (after the
         map: one worker). Models without attention keep the layer tree's line."""
         run_id, image_id, service = self.run_id, self.image_id, self.service
-        if not self._has_attention or run_id is None or service is None:
+        if not (self.active and self._has_attention) or run_id is None or service is None:
             return
         if image_id is None:
             self.attention.setText("Show an image to measure the attention entropy per level.")
@@ -310,7 +331,7 @@ class CamPanel(QWidget):
 
     def refresh(self, force: bool = False) -> None:
         """Compute the asked map in the background (the newest ask wins)."""
-        if not (force or self.follow.isChecked()) or self.service is None:
+        if not self.active or not (force or self.follow.isChecked()) or self.service is None:
             return
         ask = self.ask()
         if ask is None:
@@ -327,7 +348,7 @@ class CamPanel(QWidget):
     def _on_map(self, result: CamResult) -> None:
         self._computing = False
         pending, self._pending = self._pending, None
-        current = self.ask()
+        current = self.ask() if self.active else None
         if result.ask == current:
             self.result = result
             shown = self.heatmap is not None and self.heatmap.set_map(
