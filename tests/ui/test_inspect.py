@@ -148,6 +148,32 @@ def test_slider_filters_predictions_live(ui, project):
     assert dock.review.list.count() == len(rows) - 1
 
 
+def test_closing_the_dock_gives_labelling_its_canvas_back(ui, project, qtbot):
+    """Predictions, their errors and a Labels box left off stayed on the labelling canvas
+    with the Inspect dock closed: a stored run cluttered every image with its boxes."""
+    win, canvas, dock = ui
+    run_id = synthetic_run(project)
+    dock.bar.reload_runs()
+    dock.bar.set_run(run_id)
+    image = project.images()[0]
+    canvas.show_image(image.id)
+    dock.slider.setValue(5)
+    preds, labels = canvas.layer("predictions"), canvas.layer("annotations")
+    assert preds.visible and shown_count(canvas) > 0
+    dock.show_labels.setChecked(False)
+    assert not labels.visible
+    dock.hide()
+    assert not preds.visible and labels.visible
+    assert shown_count(canvas) == 0
+    dock.show_preds.setChecked(False)  # ticked while closed: kept for the next opening
+    dock.show_preds.setChecked(True)
+    assert not preds.visible
+    dock.show()
+    qtbot.waitUntil(lambda: preds.visible)
+    assert not labels.visible  # the Labels box still off
+    assert shown_count(canvas) > 0
+
+
 def test_counts_equal_pycocotools_and_confusion_click(ui, project, qtbot):
     win, canvas, dock = ui
     run_id = synthetic_run(project)

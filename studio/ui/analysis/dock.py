@@ -101,8 +101,8 @@ class InspectDock(QDockWidget):
         self.show_errors = QCheckBox("Errors")
         for box in (self.show_labels, self.show_preds, self.show_errors):
             box.setChecked(True)
-        self.show_labels.toggled.connect(lambda on: self._set_layer("annotations", on))
-        self.show_preds.toggled.connect(lambda on: self._set_layer("predictions", on))
+        self.show_labels.toggled.connect(self._apply_layers)
+        self.show_preds.toggled.connect(self._apply_layers)
         self.show_errors.toggled.connect(self._on_errors_toggled)
         row = QHBoxLayout()
         row.addWidget(self.score_label)
@@ -139,7 +139,9 @@ class InspectDock(QDockWidget):
         self.bar.current_image = lambda: canvas.image_id
         self.bar.selected_images = selected_images
         canvas.image_shown.connect(lambda _id: self.review.refresh())
+        self.visibilityChanged.connect(self._apply_layers)
         self._push_settings()
+        self._apply_layers()
 
     @property
     def layer(self) -> Any:
@@ -182,10 +184,16 @@ class InspectDock(QDockWidget):
         layer.set_run(self.bar.run_id)
         self.review.refresh()
 
-    def _set_layer(self, name: str, on: bool) -> None:
-        if self.canvas is not None:
-            self.canvas.set_layer_visible(name, on)
-            self.review.refresh()
+    def _apply_layers(self, *_args: object) -> None:
+        """Predictions (and their errors) on the canvas while this dock is in sight and
+        its Predictions box is on; labels unless the dock is in sight with its Labels box
+        off. Closing the dock gives labelling its canvas back."""
+        if self.canvas is None:
+            return
+        shown = self.isVisible()
+        self.canvas.set_layer_visible("predictions", shown and self.show_preds.isChecked())
+        self.canvas.set_layer_visible("annotations", not shown or self.show_labels.isChecked())
+        self.review.refresh()
 
     def _on_score(self, value: int) -> None:
         self.score_label.setText(f"score ≥ {value / SLIDER_STEPS:.2f}")
