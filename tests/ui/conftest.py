@@ -15,9 +15,12 @@ import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 from PySide6.QtCore import QSettings  # noqa: E402
 
+import tests.ml.conftest  # noqa: E402, F401 - the tiny models' plugin on STUDIO_PLUGIN_PATH
 from studio.core.project import Project  # noqa: E402
 from studio.ui.common.responsiveness import tune_gc  # noqa: E402
 
+# (Before any window: the first lookup of a model loads the plugins, once per process, so
+# a window opened first would leave the tiny models unknown to the tests that train them.)
 # The window's process-wide settings, as studio.ui.app.run_app applies them, so that the
 # responsiveness the tests measure is the one users get.
 tune_gc()
