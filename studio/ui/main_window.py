@@ -49,6 +49,7 @@ from studio.ui.classes.dock import ClassDock
 from studio.ui.classes.picker import ClassPicker
 from studio.ui.common.bridge import ProjectBridge
 from studio.ui.common.errors import show_error
+from studio.ui.dock_room import give_room_when_first_shown
 from studio.ui.navigation import next_not_done, step_and_show
 from studio.ui.objects.dock import ObjectsDock
 from studio.ui.plugin_docks import install_plugins
@@ -147,8 +148,7 @@ class MainWindow(QMainWindow):
         self._build_model_docks()
 
     def _build_model_docks(self) -> None:
-        # Inspect (predictions, errors, review) and Analysis (zoom scales, activation
-        # maps): hidden until asked for, like training.
+        # Inspect and Analysis: hidden until asked for, like training (see dock_room).
         self.inspect_dock = InspectDock(self)
         self.inspect_dock.attach_canvas(self.canvas, self.browser.selected_ids)
         self.inspect_dock.image_errors.connect(self.browser.set_error_counts)
@@ -160,6 +160,7 @@ class MainWindow(QMainWindow):
             dock.message.connect(lambda t: self.status_bar.showMessage(t, 5000))
             self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
             dock.hide()
+            give_room_when_first_shown(self, dock, (self.class_dock, self.objects))
 
     @property
     def _panels(self) -> tuple:

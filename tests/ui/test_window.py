@@ -568,3 +568,26 @@ def test_each_hidden_panel_opens_by_its_keys_and_sits_in_the_view_menu(
     assert not panel.isVisible()
     view = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
     assert window.actions[action_id] in view.actions()
+
+
+def test_a_panel_opened_first_gets_most_of_the_column_and_the_class_list_its_rows(window, qtbot):
+    """Inspect opened under Classes and Objects got a third of the column while a short
+    class list kept empty rows; later the user's own sizes stand."""
+    window.resize(1600, 1000)
+    qtbot.wait(50)
+    column = (window.class_dock, window.objects, window.inspect_dock)
+    window.actions["view.inspect"].trigger()
+    share = lambda: window.inspect_dock.height() / sum(d.height() for d in column)  # noqa: E731
+    qtbot.waitUntil(lambda: share() >= 0.55, timeout=2000)
+    assert window.class_dock.height() <= window.class_dock.wanted_height() + 8
+    n = window.class_dock.tree.topLevelItemCount()
+    rect = window.class_dock.tree.visualItemRect(window.class_dock.tree.topLevelItem(n - 1))
+    assert rect.bottom() <= window.class_dock.tree.viewport().height()  # every class seen
+    # The user gives Objects more room; closing and reopening the panel keeps it.
+    window.resizeDocks([window.objects, window.inspect_dock], [400, 300], Qt.Orientation.Vertical)
+    qtbot.wait(50)
+    before = window.inspect_dock.height()
+    window.actions["view.inspect"].trigger()
+    window.actions["view.inspect"].trigger()
+    qtbot.wait(100)
+    assert abs(window.inspect_dock.height() - before) <= 2

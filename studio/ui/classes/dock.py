@@ -134,6 +134,14 @@ class ClassDock(QDockWidget):
         others = fm.horizontalAdvance("Key") + max(widest_count, fm.horizontalAdvance("Shapes"))
         self.tree.setMinimumWidth(min(longest + others + CHROME_PX, MAX_WIDTH))
 
+    def wanted_height(self, max_rows: int = 10) -> int:
+        """Pixels the dock needs to show its classes (up to `max_rows` of them) without
+        empty rows: what it keeps when a panel opened below takes the room (dock_room)."""
+        rows = max(1, min(self.tree.topLevelItemCount(), max_rows))
+        row = self.tree.sizeHintForRow(0) if self.tree.topLevelItemCount() else 18
+        tree = self.tree.header().sizeHint().height() + rows * row + 2 * self.tree.frameWidth()
+        return self.height() - self.tree.height() + tree
+
     def hotkeys(self) -> dict[int, int]:
         """{class id: key 1-9}: each class keeps its key (Classes ▸ Key… changes it)."""
         return self.project.store.classes.hotkeys() if self.project is not None else {}
