@@ -138,6 +138,8 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.class_dock, self.objects, Qt.Orientation.Vertical)
         self.resizeDocks([self.browser, self.class_dock], [330, 390], Qt.Orientation.Horizontal)
         self.resizeDocks([self.class_dock, self.objects], [300, 400], Qt.Orientation.Vertical)
+        # The right-hand column keeps its height when Training opens below the canvas.
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         # Training sits below the canvas, hidden until asked for (Ctrl+T): labelling
         # needs the room, and the panel keeps polling its run whether shown or not.
         self.train_dock = TrainPanel(self)
@@ -220,9 +222,7 @@ class MainWindow(QMainWindow):
         save_window(self.saveGeometry(), state)
 
     def _show_docks(self) -> None:
-        if self._dock_state is not None:
-            self.restoreState(self._dock_state)
-        else:
+        if self._dock_state is None or not self.restoreState(self._dock_state):
             for dock in (self.browser, self.class_dock, self.objects):
                 dock.show()
 

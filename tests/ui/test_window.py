@@ -591,3 +591,17 @@ def test_a_panel_opened_first_gets_most_of_the_column_and_the_class_list_its_row
     window.actions["view.inspect"].trigger()
     qtbot.wait(100)
     assert abs(window.inspect_dock.height() - before) <= 2
+
+
+def test_training_opens_under_the_canvas_and_the_right_column_keeps_its_height(window, qtbot):
+    """Training spanned the window's width and squeezed Classes and Objects into the top
+    third: the objects list showed two rows."""
+    window.resize(1600, 1000)
+    qtbot.wait(50)
+    before = window.objects.height()
+    qtbot.keyClick(window, KEY.Key_T, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(window.train_dock.isVisible)
+    qtbot.wait(50)
+    assert window.objects.height() == before
+    right_edge = window.train_dock.geometry().right()
+    assert right_edge < window.objects.geometry().left()
