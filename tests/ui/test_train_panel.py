@@ -312,6 +312,22 @@ def fake_run(project: Project, name: str, scale: float) -> int:
     return run.id
 
 
+def test_opening_shows_the_newest_runs_curves_and_then_keeps_the_users_choice(
+    qtbot, panel, project
+):
+    """The panel opened on empty plots ("Press Train, or select runs") even when the
+    project had runs: its newest run is now selected and plotted."""
+    a, b = fake_run(project, "first", 1.0), fake_run(project, "second", 2.0)
+    open_in(qtbot, panel, project)
+    qtbot.waitUntil(lambda: panel.runs.selected_ids() == [b], timeout=10_000)
+    qtbot.waitUntil(lambda: loss_points(panel) == 30, timeout=10_000)
+    assert panel.plots.curve("loss", "loss", b).yData[0] == pytest.approx(2.0)
+    panel.runs.select_ids([a])
+    panel.runs.refresh()  # the periodic re-read: the user's choice stands
+    qtbot.wait(300)
+    assert panel.runs.selected_ids() == [a]
+
+
 def test_runs_list_overlay_and_exports(qtbot, panel, project, tmp_path):
     a, b = fake_run(project, "first", 1.0), fake_run(project, "second", 2.0)
     open_in(qtbot, panel, project)

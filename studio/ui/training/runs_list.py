@@ -140,6 +140,7 @@ class RunsView(QWidget):
         self._refreshing = False
         self._current: int | None = None
         self._select_when_listed: int | None = None
+        self._newest_when_listed = False  # see set_project
         self._dialogs: list[ConfigDialog] = []
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -195,6 +196,7 @@ class RunsView(QWidget):
         self._runs, self._cache, self._loading = {}, {}, set()
         self._live_id = self._live = self._current = self._select_when_listed = None
         self._refreshing = False
+        self._newest_when_listed = True  # a project's first listing shows its newest run
         self.tree.clear()
         self._update_buttons()
         self.shown_changed.emit([])
@@ -259,9 +261,12 @@ class RunsView(QWidget):
         self._cache.update({rid: c for rid, c in curves.items() if rid != self._live_id})
         if changed:
             self.current_model_changed.emit(current)
+        newest, self._newest_when_listed = self._newest_when_listed, False
         if self._select_when_listed in self._runs:
             rid, self._select_when_listed = self._select_when_listed, None
             self.select_ids([rid])  # shows it
+        elif newest and runs and not self.selected_ids():
+            self.select_ids([max(self._runs)])  # its curves, not empty plots
         elif curves:
             self.show_selected()
         self.refreshed.emit()
