@@ -243,3 +243,15 @@ def test_studio_train_with_no_options_finishes_within_its_budget(demo_dir):
     assert ckpt["reason"] == "time_budget" and ckpt["iteration"] > 0
     assert ckpt["elapsed"] <= 1.1 * budget
     assert (run.dir / "best.pt").is_file()
+
+
+def test_which_models_studio_sizes_from_the_objects():
+    """The panel's sentence says "the input size your objects need" for these, "its own
+    input size" for the rest: the same test auto_image_size makes."""
+    from studio.ml.models import get_spec
+    from studio.ml.train.schedule import sized_by_objects
+
+    assert sized_by_objects(get_spec("composable_cspnet_pan_fcos"))
+    assert sized_by_objects(get_spec("maskrcnn_mobilenet_v3_large_fpn"))
+    assert not sized_by_objects(get_spec("ssdlite320_mobilenet_v3_large"))  # fixed 320
+    assert not sized_by_objects(get_spec("deeplabv3_mobilenet_v3_large"))  # semantic

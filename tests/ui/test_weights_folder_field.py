@@ -112,6 +112,8 @@ def test_a_backbone_file_in_the_folder_changes_what_one_click_trains(
     )
     assert not panel.choice.note.isVisibleTo(panel) and panel.choice.why.toolTip() == ""
     assert f"fine-tunes <b>{CPU_PRETRAINED_DETECTOR}</b>" in panel.recipe_label.text()
+    # The size comes from the objects (the Why line gives it), not the model's default.
+    assert "the input size your objects need" in panel.recipe_label.text()
 
     # Emptied, the project has no folder again: back to learning from scratch.
     type_folder(qtbot, field, "")

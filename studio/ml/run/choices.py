@@ -47,6 +47,7 @@ class ModelChoice:
     family: str
     options: dict[str, Any]
     supports_pretrained: bool = True  # False: made to train from scratch (no weights file)
+    sized_by_objects: bool = False  # no size given: Studio picks it from the objects
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ def panel_info(project_dir: Path | str) -> PanelInfo:
     from studio.ml.models import BACKBONE_NODES, HEADS, NECKS, list_models
     from studio.ml.models.composable import DEFAULT_OPTIONS
     from studio.ml.run import process as runner
+    from studio.ml.train.schedule import sized_by_objects
 
     with Project.open(project_dir) as p:
         runner.reconcile_runs(p)
@@ -82,7 +84,13 @@ def panel_info(project_dir: Path | str) -> PanelInfo:
         device=device,
         models=[
             ModelChoice(
-                s.name, s.task, s.description, s.family, dict(s.options), s.supports_pretrained
+                s.name,
+                s.task,
+                s.description,
+                s.family,
+                dict(s.options),
+                s.supports_pretrained,
+                sized_by_objects(s),
             )
             for s in list_models()
         ],

@@ -44,6 +44,7 @@ from studio.ml.train.state import EpochEnd, FinishReason
 from studio.ml.train.threads import FitThreadsToFreeCores
 
 if TYPE_CHECKING:
+    from studio.ml.models.spec import ModelSpec
     from studio.ml.train.trainer import Trainer
 
 # Progressive unfreezing, as fractions of the planned iterations: the heads learn on a
@@ -321,6 +322,12 @@ def whole_model_pretrained(cfg: TrainConfig, model: nn.Module) -> bool:
     return get_spec(cfg.model).family != "composable"
 
 
+def sized_by_objects(spec: ModelSpec) -> bool:
+    """Whether Studio picks this model's input size from the objects (a detector that
+    resizes to a shorter side) when the config leaves it open."""
+    return "min_size" in spec.resize and spec.task != Task.SEMANTIC_SEGMENTATION
+
+
 def auto_image_size(cfg: TrainConfig, snapshot: Snapshot, device_type: str) -> int | None:
     """The input size for a config that leaves it to Studio: from the objects' sizes
     (data/sizing.py) for registry detectors that resize to a shorter side; None (the
@@ -328,7 +335,7 @@ def auto_image_size(cfg: TrainConfig, snapshot: Snapshot, device_type: str) -> i
     if is_factory(cfg.model):
         return None
     spec = get_spec(cfg.model)
-    if "min_size" not in spec.resize or spec.task == Task.SEMANTIC_SEGMENTATION:
+    if not sized_by_objects(spec):
         return None
     sides = coco_object_sides(snapshot.data, long_side=fits_square(spec.resize))
     return choose_input_size(sides, device_type, spec.default_image_size).size

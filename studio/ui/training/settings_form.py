@@ -381,10 +381,13 @@ class AdvancedForm(QWidget):
         length = f"{v['epochs']} epochs" if v["epochs"] else "no epoch limit"
         if v["time_budget"]:
             length += f", at most {format_duration(v['time_budget'])}"
-        size = f"{v['image_size']} px" if v["image_size"] else "its default size"
         gpu = " (no GPU found)" if device == "cpu" and v["device"] == "auto" else ""
         scratch = v["weights"] == "none" and v["backbone_weights"] == "none"
         choice = next((m for m in self.info.models if m.name == model), None)
+        size = f"{v['image_size']} px input"
+        if not v["image_size"]:
+            by_objects = choice is not None and choice.sized_by_objects
+            size = "the input size your objects need" if by_objects else "its own input size"
         scratch = scratch or (choice is not None and not choice.supports_pretrained)
         verb = "trains <b>{}</b> from scratch" if scratch else "fine-tunes <b>{}</b>"
         return (
