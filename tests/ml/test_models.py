@@ -469,3 +469,23 @@ def test_a_plugin_registers_a_model_with_its_own_builder(monkeypatch):
         register_model(bad_task, build)
     # Built-in models are registered the same way and still build.
     assert "fasterrcnn_mobilenet_v3_large_320_fpn" in registry.MODELS
+
+
+def test_a_damaged_or_unsafe_checkpoint_is_named_without_torchs_unsafe_advice(tmp_path):
+    """A text file as best.pt said "Re-running torch.load with weights_only set to False
+    will likely succeed": advice to run a file's code, for a file that is not a pickle."""
+    from studio.core.errors import StudioError
+    from studio.ml.train.checkpoint import load_checkpoint
+
+    garbage = tmp_path / "best.pt"
+    garbage.write_text("garbage\n")
+    with pytest.raises(StudioError) as info:
+        load_checkpoint(garbage)
+    text = str(info.value)
+    assert text == f"{garbage}: not a readable checkpoint (damaged, or another kind of file)"
+    unsafe = tmp_path / "unsafe.pt"
+    torch.save({"model": {"w": torch.zeros(2)}, "extra": Payload()}, unsafe)
+    with pytest.raises(StudioError) as info:
+        load_checkpoint(unsafe)
+    assert "refused to load: the file contains pickled Python code" in str(info.value)
+    assert "Payload" in str(info.value) and "weights_only" not in str(info.value)

@@ -251,19 +251,28 @@ def read_weights_file(path: str | os.PathLike[str]) -> LoadedWeights:
             )
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        # torch.load signals a damaged file with many exception types (RuntimeError from the zip
-        # reader, EOFError, KeyError, UnpicklingError...); the weights-only refusal is the one case
-        # with its own message.
-        message = str(exc)
-        code = _pickled_code(path, message) if "Weights only load failed" in message else None
-        if code:
-            raise WeightsError(
-                f"{path}: refused to load: the file contains pickled Python code, which could run "
-                f"arbitrary code (it uses {code}). Studio only loads tensors: re-save the weights "
-                "as a plain state dict with torch.save(model.state_dict(), path)."
-            ) from exc
-        raise WeightsError(f"{path}: not a readable PyTorch weights file ({_reason(exc)})") from exc
+        raise WeightsError(load_failure(path, exc)) from exc
     return _extract_state_dict(path, obj)
+
+
+def load_failure(path: Path, exc: Exception, what: str = "PyTorch weights file") -> str:
+    """Why `torch.load(path, weights_only=True)` raised `exc`, naming the path: pickled
+    code it refused (and what it imports), or a damaged file or one of another kind. Never
+    torch's advice to retry with weights_only=False, which would run the file's code."""
+    # torch.load signals a damaged file with many exception types (RuntimeError from the zip
+    # reader, EOFError, KeyError, UnpicklingError...); the weights-only refusal is the one case
+    # with its own message.
+    message = str(exc)
+    code = _pickled_code(path, message) if "Weights only load failed" in message else None
+    if code:
+        return (
+            f"{path}: refused to load: the file contains pickled Python code, which could run "
+            f"arbitrary code (it uses {code}). Studio only loads tensors: re-save the weights "
+            "as a plain state dict with torch.save(model.state_dict(), path)."
+        )
+    if "Weights only load failed" in message:  # not a pickle at all: bytes of another kind
+        return f"{path}: not a readable {what} (damaged, or another kind of file)"
+    return f"{path}: not a readable {what} ({_reason(exc)})"
 
 
 def _extract_state_dict(path: Path, obj: object) -> LoadedWeights:

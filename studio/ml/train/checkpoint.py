@@ -17,6 +17,7 @@ import torch
 
 from studio.core.errors import StudioError
 from studio.core.kinds import RunStatus
+from studio.ml.models.weights import load_failure
 from studio.ml.train.build import ModelBundle, build_for_config
 from studio.ml.train.config import TrainConfig
 from studio.ml.train.state import TrainingError
@@ -70,7 +71,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise StudioError(f"{path}: not a readable checkpoint ({str(e).splitlines()[0]})") from e
+        raise StudioError(load_failure(path, e, "checkpoint")) from e
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise StudioError(f"{path}: not a Studio checkpoint")
     return ckpt
