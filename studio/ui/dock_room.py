@@ -1,4 +1,5 @@
-"""A panel opened into the right-hand column gets most of the column's height, once.
+"""The model panels (Inspect, Analysis) in the right-hand column: tabbed together, hidden
+until asked for, raised when opened, and given most of the column's height, once.
 
 Inspect and Analysis open under Classes and Objects, which Qt sizes as the column was:
 on a 1080-px screen the Evaluation tab's table, PR curves and confusion matrix then get
@@ -15,6 +16,21 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QDockWidget, QMainWindow
 
 SHARE = 0.6  # of the column's height, for the panel just opened
+
+
+def add_model_panels(
+    window: QMainWindow, panels: Sequence[QDockWidget], column: Sequence[QDockWidget]
+) -> None:
+    """Dock `panels` under `column` in `window`'s right area, hidden, as tabs of one
+    group (both open under Classes and Objects left neither room on a 1080-px screen:
+    the window grew past it), each raised when it opens and given the room once."""
+    for panel in panels:
+        window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, panel)
+        panel.hide()
+        panel.toggleViewAction().toggled.connect(lambda on, p=panel: on and _raise_soon(p))
+        give_room_when_first_shown(window, panel, column)
+    for panel in panels[1:]:
+        window.tabifyDockWidget(panels[0], panel)
 
 
 def give_room_when_first_shown(
@@ -52,5 +68,10 @@ def _docked_right(window: QMainWindow, dock: QDockWidget) -> bool:
     return (
         not dock.isFloating()
         and window.dockWidgetArea(dock) == Qt.DockWidgetArea.RightDockWidgetArea
-        and not window.tabifiedDockWidgets(dock)
+        and not any(d.isVisible() for d in window.tabifiedDockWidgets(dock))
     )
+
+
+def _raise_soon(panel: QDockWidget) -> None:
+    """Bring `panel` to the front of its tab group once the layout has shown it."""
+    QTimer.singleShot(0, panel, panel.raise_)

@@ -49,7 +49,7 @@ from studio.ui.classes.dock import ClassDock
 from studio.ui.classes.picker import ClassPicker
 from studio.ui.common.bridge import ProjectBridge
 from studio.ui.common.errors import show_error
-from studio.ui.dock_room import give_room_when_first_shown
+from studio.ui.dock_room import add_model_panels
 from studio.ui.navigation import next_not_done, step_and_show
 from studio.ui.objects.dock import ObjectsDock
 from studio.ui.plugin_docks import install_plugins
@@ -160,9 +160,8 @@ class MainWindow(QMainWindow):
         for dock in (self.inspect_dock, self.analysis_dock):
             dock.objects_chosen.connect(self._show_objects)
             dock.message.connect(lambda t: self.status_bar.showMessage(t, 5000))
-            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-            dock.hide()
-            give_room_when_first_shown(self, dock, (self.class_dock, self.objects))
+        panels = (self.inspect_dock, self.analysis_dock)
+        add_model_panels(self, panels, (self.class_dock, self.objects))
 
     @property
     def _panels(self) -> tuple:

@@ -605,3 +605,47 @@ def test_training_opens_under_the_canvas_and_the_right_column_keeps_its_height(w
     assert window.objects.height() == before
     right_edge = window.train_dock.geometry().right()
     assert right_edge < window.objects.geometry().left()
+
+
+def test_inspect_and_analysis_open_as_tabs_the_newest_in_front(window, qtbot):
+    """Both open stacked under Classes and Objects made the window taller than a 1080-px
+    screen; Analysis opened while Inspect showed stayed behind it."""
+    window.resize(1600, 1000)
+    window.actions["view.inspect"].trigger()
+    qtbot.waitUntil(lambda: not window.inspect_dock.visibleRegion().isEmpty())
+    window.actions["view.analysis"].trigger()
+    assert window.tabifiedDockWidgets(window.inspect_dock) == [window.analysis_dock]
+    qtbot.waitUntil(lambda: not window.analysis_dock.visibleRegion().isEmpty())
+    assert window.inspect_dock.visibleRegion().isEmpty()  # behind, in its tab
+    assert window.height() == 1000
+    window.actions["view.inspect"].trigger()  # hidden: shown again, in front
+    window.actions["view.inspect"].trigger()
+    qtbot.waitUntil(lambda: not window.inspect_dock.visibleRegion().isEmpty())
+
+
+def test_a_long_run_name_does_not_widen_the_panels(window, qtbot):
+    """The run combo boxes sized themselves to "#1 <model>-<date> (finished) ★ current
+    model": Activation maps pushed the right-hand column 580 px wide."""
+    from studio.ml.train.config import TrainConfig
+
+    name = "composable_cspnet_pan_fcos-20261130-155304-with-a-long-suffix"
+    run = window.project.create_run(name, "composable_cspnet_pan_fcos", "detection",
+                                    TrainConfig(model="composable_cspnet_pan_fcos").to_dict())  # fmt: skip
+    window.project.update_run(run.id, status="finished")
+    for panel in (window.analysis_dock.cam, window.inspect_dock.bar):
+        panel.reload_runs()
+    window.analysis_dock.zoom.reload_runs()
+    combos = (window.analysis_dock.cam.runs, window.inspect_dock.bar.runs,
+              window.analysis_dock.zoom.model)  # fmt: skip
+    assert all(any(name in c.itemText(i) for i in range(c.count())) for c in combos)
+    assert all(c.minimumSizeHint().width() < 300 for c in combos)
+    assert window.analysis_dock.minimumSizeHint().width() < 450
+
+
+def test_an_error_naming_a_long_path_wraps_instead_of_widening_the_panel(window, qtbot):
+    before = window.inspect_dock.minimumSizeHint().width()
+    path = "/home/someone/projects/" + "a-long-folder-name/" * 8 + "best.pt"
+    window.inspect_dock.bar.status.setText(f"Prediction failed: {path}: not a readable checkpoint")
+    window.analysis_dock.zoom.status.setText(f"Cannot analyse: {path}")
+    assert window.inspect_dock.minimumSizeHint().width() == before
+    assert window.analysis_dock.minimumSizeHint().width() < 450

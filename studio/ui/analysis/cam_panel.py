@@ -47,6 +47,7 @@ from studio.ui.analysis.cam_work import (
     export_overlay,
 )
 from studio.ui.analysis.predict_bar import runs_for_combo
+from studio.ui.common.combos import narrow
 from studio.ui.common.concurrency import Task, run_task
 
 # The colour maps offered; the heatmap layer takes OpenCV's names.
@@ -119,7 +120,7 @@ class CamPanel(QWidget):
         lay.addWidget(self.attention)
 
     def _build_form(self) -> QFormLayout:
-        self.runs = QComboBox()
+        self.runs = narrow(QComboBox())
         self.runs.currentIndexChanged.connect(lambda _i: self._run_changed())
         self.method = QComboBox()
         for m in PanelMethod:

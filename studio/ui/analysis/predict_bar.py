@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from studio.core.kinds import RunStatus, Split
 from studio.core.project import Project
 from studio.ui.analysis.work import PredictResult, predict_images
+from studio.ui.common.combos import narrow
 from studio.ui.common.concurrency import Task, run_task
 
 ALL_SPLITS = "all images"
@@ -56,7 +57,7 @@ class PredictBar(QWidget):
         self._build()
 
     def _build(self) -> None:
-        self.runs = QComboBox()
+        self.runs = narrow(QComboBox())
         self.runs.currentIndexChanged.connect(lambda _i: self.run_changed.emit(self.run_id))
         self.split = QComboBox()
         self.split.addItems([s.value for s in Split] + [ALL_SPLITS])
@@ -74,6 +75,7 @@ class PredictBar(QWidget):
         self.cancel_btn.setVisible(False)
         self.cancel_btn.clicked.connect(self.cancel)
         self.status = QLabel("")
+        self.status.setWordWrap(True)  # an error names a path: it must not widen the dock
         g = QGridLayout(self)
         g.setContentsMargins(0, 0, 0, 0)
         g.addWidget(QLabel("Run"), 0, 0)

@@ -43,6 +43,7 @@ class ReviewPanel(QWidget):
 
     def _build(self) -> None:
         self.counts = QLabel("")
+        self.counts.setWordWrap(True)
         self.list = QListWidget()
         self.list.currentItemChanged.connect(self._on_current)
         self.btn_accept = QPushButton(f"Accept ({ACCEPT_KEY})")

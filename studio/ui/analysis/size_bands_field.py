@@ -31,6 +31,7 @@ class SizeBandsField(QWidget):
         self.edit.textEdited.connect(self._check)
         self.edit.editingFinished.connect(self._apply)
         self.error = QLabel()
+        self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #d0021b;")
         self.error.hide()
         lay = QHBoxLayout(self)

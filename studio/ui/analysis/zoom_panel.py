@@ -38,6 +38,7 @@ from studio.ui.analysis.predict_bar import runs_for_combo
 from studio.ui.analysis.zoom_histogram import CellHistogram
 from studio.ui.analysis.zoom_measure import ZoomMeasureView
 from studio.ui.analysis.zoom_work import ZoomChoice, ZoomResult, static_zoom
+from studio.ui.common.combos import narrow
 from studio.ui.common.concurrency import Task, run_task
 
 BELOW_ONE = QColor("#f8d0d0")  # the background of a cell below one grid cell
@@ -104,6 +105,7 @@ class ZoomPanel(QWidget):
         lay = QVBoxLayout(body)
         lay.addLayout(self._build_controls())
         self.status = QLabel("")
+        self.status.setWordWrap(True)
         lay.addWidget(self.status)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self._build_tables())
@@ -117,7 +119,7 @@ class ZoomPanel(QWidget):
         lay.addWidget(split, 1)
 
     def _build_controls(self) -> QFormLayout:
-        self.model = QComboBox()
+        self.model = narrow(QComboBox())
         self.model.currentIndexChanged.connect(lambda _i: self._target_changed())
         self.image_size = QSpinBox()
         self.image_size.setRange(0, 8192)
@@ -146,6 +148,7 @@ class ZoomPanel(QWidget):
         lay = QVBoxLayout(w)
         lay.setContentsMargins(0, 0, 0, 0)
         self.box_label = QLabel("")
+        self.box_label.setWordWrap(True)
         self.table = _table()
         self.classes = _table()
         self.advice = QLabel("")
