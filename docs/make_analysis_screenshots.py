@@ -6,10 +6,9 @@ the zoom-scale view, at a real window size (1600x1000).
 Builds (once, in DIR; default a temporary folder) the planted-square project of the
 activation-map tests: 24 noise images with one bright square each and a tiny Faster
 R-CNN trained on them for a few seconds on the CPU (run 1). Nothing is downloaded. Then
-it opens the window offscreen, docks the Analysis panel as the window will
-(`wire_analysis_dock`), measures the zoom scales and saves docs/screenshot-analysis.png
-(the dock), then shows the EigenCAM of the squares' image and saves
-docs/screenshot-cam.png (the window).
+it opens the window offscreen, opens the Analysis panel (View > Analysis), measures the
+zoom scales and saves docs/screenshot-analysis.png (the dock), then shows the EigenCAM
+of the squares' image and saves docs/screenshot-cam.png (the window).
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import tests.ml.conftest  # noqa: E402, F401 - registers the tiny test models
-from studio.ui.analysis.analysis_dock import AnalysisDock  # noqa: E402
 from studio.ui.app import screenshot  # noqa: E402
 from tests.ml.test_cam import planted_run  # noqa: E402
 
@@ -47,19 +45,6 @@ def wait(condition: Callable[[], bool], seconds: float = 120.0) -> None:
         time.sleep(0.02)
 
 
-def wire_analysis_dock(window) -> AnalysisDock:
-    """The dock, wired as MainWindow._build_analysis_dock wires it."""
-    dock = AnalysisDock(window)
-    dock.attach_canvas(window.canvas)
-    window.canvas.image_shown.connect(dock.show_image)
-    dock.objects_chosen.connect(window._show_objects)
-    dock.message.connect(lambda t: window.status_bar.showMessage(t, 5000))
-    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-    if window.project is not None:
-        dock.set_project(window.project)
-    return dock
-
-
 def pictures(analysis_png: Path) -> Callable[[object], None]:
     """What runs in the open window before the grab: the zoom view's picture, then the
     activation map shown for the window's picture."""
@@ -67,9 +52,9 @@ def pictures(analysis_png: Path) -> Callable[[object], None]:
     def before_grab(window) -> None:
         for other in (window.class_dock, window.objects):
             other.hide()
-        dock = wire_analysis_dock(window)
+        dock = window.analysis_dock
+        window.actions["view.analysis"].trigger()  # View > Analysis, as a user opens it
         window.resizeDocks([dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)
-        dock.show()
         zoom = dock.zoom
         zoom.set_model("run", 1)
         zoom.measured.device = "cpu"

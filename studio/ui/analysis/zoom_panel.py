@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
     QTableWidget,
@@ -105,7 +106,9 @@ class ZoomPanel(QWidget):
         lay = QVBoxLayout(body)
         lay.addLayout(self._build_controls())
         self.status = QLabel("")
-        self.status.setWordWrap(True)
+        # An error naming a long path must not widen the dock: cut at the dock's width, whole
+        # in the tooltip. (Word wrap here left the panel a screen of blank space.)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         lay.addWidget(self.status)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self._build_tables())
@@ -148,7 +151,6 @@ class ZoomPanel(QWidget):
         lay = QVBoxLayout(w)
         lay.setContentsMargins(0, 0, 0, 0)
         self.box_label = QLabel("")
-        self.box_label.setWordWrap(True)
         self.table = _table()
         self.classes = _table()
         self.advice = QLabel("")
@@ -261,6 +263,7 @@ class ZoomPanel(QWidget):
             if generation == self._generation:
                 self.analyse_btn.setEnabled(True)
                 self.status.setText(f"Cannot analyse: {exc}")
+                self.status.setToolTip(self.status.text())
 
         self.task = run_task(lambda p: static_zoom(project_dir, choice, p), done, failed)
 
