@@ -10,6 +10,7 @@ analysis) has something real to work on.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -156,4 +157,15 @@ def create_demo_project(
     spec = generate_demo_images(project.path / "images", n_images, seed, image_size, progress)
     import_dataset(project, spec, progress=progress, source=Source.MANUAL, status=ImageStatus.DONE)
     assign_splits(project, val=0.2, test=0.0, seed=seed, undoable=False)
+    _open_on_a_busy_image(project)
     return project
+
+
+def _open_on_a_busy_image(project: Project, among: int = 10) -> None:
+    """Open the demo (project setting "last_image") on the busiest of its first images: its
+    first image holds one small triangle, a thin first sight of the labelling window."""
+    first = project.images()[:among]
+    if first:
+        counts = Counter(a.image_id for a in project.annotations(image_ids=[im.id for im in first]))
+        busiest = max(first, key=lambda im: (counts[im.id], -im.id))
+        project.set_setting("last_image", busiest.id)

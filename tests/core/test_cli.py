@@ -70,6 +70,16 @@ def test_demo_project_contents(cli_demo: Path) -> None:
     assert all((cli_demo / p).is_file() for (p,) in _q(db_path, "SELECT path FROM images"))
 
 
+def test_the_demo_opens_on_its_busiest_first_image(cli_demo: Path) -> None:
+    """Its first image holds one small triangle: a newcomer's first sight of the window."""
+    with Project.open(cli_demo) as p:
+        first = p.images()[:10]
+        counts = {im.id: len(p.annotations(image_ids=[im.id])) for im in first}
+        opened = p.get_setting("last_image")
+    assert counts[opened] == max(counts.values()) >= 4
+    assert counts[first[0].id] < counts[opened]
+
+
 def test_info_json_matches_the_database(cli_demo: Path, run_cli) -> None:
     r = run_cli("info", cli_demo, "--json")
     assert r.returncode == 0, r.stderr
