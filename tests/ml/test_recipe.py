@@ -198,6 +198,18 @@ def test_stop_during_evaluation_aborts_it_and_leaves_a_checkpoint(project, monke
     assert not any("bbox/AP" in m.metrics for m in msgs.of(EpochMetrics))
     ckpt = load_checkpoint(run.dir / LAST)
     assert ckpt["status"] == "stopped" and ckpt["iteration"] > 0
+    assert ckpt["validation_owed"] and ckpt["epoch"] == 1
+
+    # Resumed, the abandoned evaluation comes first, as the end of the epoch it measured:
+    # that epoch's AP was missing from the run and best.pt never weighed its weights.
+    evaluating.clear()
+    msgs = Collect()
+    result = train_run(run.dir, resume=True, emit=msgs)
+    assert result.status == "finished"
+    validated = [m.epoch for m in msgs.of(EpochMetrics) if "bbox/AP" in m.metrics]
+    assert validated == [0, 1]
+    assert not load_checkpoint(run.dir / LAST)["validation_owed"]
+    assert (run.dir / "best.pt").is_file()
 
 
 def test_a_failed_checkpoint_write_leaves_no_tmp(tmp_path):

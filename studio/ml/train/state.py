@@ -38,6 +38,7 @@ class TrainState:
     best_metric: float | None = None
     best_epoch: int = -1
     bad_epochs: int = 0  # validations since the best one without enough improvement
+    validation_owed: bool = False  # a Stop abandoned the last epoch's: a resume makes it
 
     @property
     def elapsed(self) -> float:
@@ -65,6 +66,7 @@ class TrainState:
             "best_metric": self.best_metric,
             "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs,
+            "validation_owed": self.validation_owed,
         }
 
     def restore(self, ckpt: dict[str, Any]) -> None:
@@ -77,6 +79,7 @@ class TrainState:
         self.best_metric = ckpt.get("best_metric")
         self.best_epoch = int(ckpt.get("best_epoch", -1))
         self.bad_epochs = int(ckpt.get("bad_epochs", 0))
+        self.validation_owed = bool(ckpt.get("validation_owed", False))
 
 
 @dataclass(slots=True)

@@ -59,28 +59,12 @@ from studio.ml.train.schedule import (
     trained_from_scratch,
     whole_model_pretrained,
 )
-from studio.ml.train.state import (
-    EpochEnd,
-    FinishReason,
-    TrainingError,
-    TrainResult,
-    TrainState,
-)
+from studio.ml.train.state import EpochEnd, FinishReason, TrainingError, TrainResult, TrainState
 
 Emit = Callable[[Message], None]
 
-__all__ = [
-    "BEST",
-    "LAST",
-    "Trainer",
-    "TrainingError",
-    "TrainResult",
-    "build_with_state",
-    "load_checkpoint",
-    "resolve_device",
-    "setup_distributed",
-    "train_run",
-]
+__all__ = ["BEST", "LAST", "Trainer", "TrainingError", "TrainResult", "build_with_state",
+           "load_checkpoint", "resolve_device", "setup_distributed", "train_run"]  # fmt: skip
 
 
 def _to_device(targets: Any, device: torch.device) -> list[dict[str, Any]]:
@@ -223,18 +207,20 @@ class Trainer:
         self._hook("on_fit_start")
         if self._already_done():
             return self._end(RunStatus.FINISHED, self.resumed_reason or FinishReason.COMPLETED)
-        while True:
+        if self.state.validation_owed:  # a Stop abandoned the last epoch's evaluation
+            self._hook("on_checkpoint", RunStatus.RUNNING, self._end_epoch_owed())
+        while not self._interrupted:
             request = self.train_epoch()
             if request is not None and request.interrupt:
-                self._hook("on_checkpoint", RunStatus.STOPPED, False)
-                return self._end(RunStatus.STOPPED, FinishReason.STOPPED)
+                break
             end = self._end_epoch(request)
             if self._interrupted:  # Stop pressed during the evaluation
-                self._hook("on_checkpoint", RunStatus.STOPPED, False)
-                return self._end(RunStatus.STOPPED, FinishReason.STOPPED)
+                break
             self._hook("on_checkpoint", end.status, end.is_best)
             if end.finish_reason:
                 return self._end(RunStatus.FINISHED, end.finish_reason)
+        self._hook("on_checkpoint", RunStatus.STOPPED, False)
+        return self._end(RunStatus.STOPPED, FinishReason.STOPPED)
 
     def _already_done(self) -> bool:
         """A resumed checkpoint that finished, and nothing asks for more epochs."""
@@ -390,6 +376,7 @@ class Trainer:
         due = s.epoch % cfg.eval_every == 0 and self._validation_allowed()
         if has_val and (due or self._finish_reason):
             val = self.validate()
+            s.validation_owed = self._interrupted
             metrics.update(val)
             is_best = s.track_best(val.get(self.metric_name), cfg.min_delta)
             if val:
@@ -400,6 +387,18 @@ class Trainer:
         self._finish_reason = ""
         s.reason = reason or ""
         return replace(end, finish_reason=s.reason)
+
+    def _end_epoch_owed(self) -> bool:
+        """Make the evaluation a Stop abandoned at the last epoch's end (its AP point, its
+        say on best.pt), as that epoch's end; whether it is the best."""
+        s = self.state
+        val = self.validate()
+        s.validation_owed = self._interrupted  # abandoned again: still owed
+        is_best = bool(val) and s.track_best(val.get(self.metric_name), self.cfg.min_delta)
+        if val:
+            self._hook("on_validation_end", val)
+            self._hook("on_epoch_end", EpochEnd(s.epoch - 1, val, self.metric_name, is_best))
+        return is_best
 
     def _validation_allowed(self) -> bool:
         """Whether every callback lets an evaluation due now run (rank 0 decides)."""
