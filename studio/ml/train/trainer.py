@@ -392,7 +392,7 @@ class Trainer:
         """Make the evaluation a Stop abandoned at the last epoch's end (its AP point, its
         say on best.pt), as that epoch's end; whether it is the best."""
         s = self.state
-        val = self.validate()
+        val = self.validate() if self._validation_allowed() else {}  # the budget's say
         s.validation_owed = self._interrupted  # abandoned again: still owed
         is_best = bool(val) and s.track_best(val.get(self.metric_name), self.cfg.min_delta)
         if val:
