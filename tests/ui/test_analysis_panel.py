@@ -171,6 +171,18 @@ def test_measured_view_plots_one_point_per_zoom_live(qtbot, dock, planted):
         panel.set_project(None)
 
 
+def canvas_with_dock(qtbot, dock: AnalysisDock, project: Project) -> CanvasView:
+    """A shown canvas on `project` whose heatmap layer `dock` draws on."""
+    canvas = CanvasView()
+    qtbot.addWidget(canvas)
+    canvas.resize(500, 500)
+    canvas.show()
+    canvas.set_project(project)
+    dock.attach_canvas(canvas)
+    dock.set_project(project)
+    return canvas
+
+
 @pytest.mark.slow
 def test_cam_view_computes_off_the_gui_thread_and_shows_the_map(qtbot, dock, planted, tmp_path):
     threads = []
@@ -185,13 +197,7 @@ def test_cam_view_computes_off_the_gui_thread_and_shows_the_map(qtbot, dock, pla
     cam_work.CamService.compute = spy
     try:
         with Project.open(planted) as project:
-            canvas = CanvasView()
-            qtbot.addWidget(canvas)
-            canvas.resize(500, 500)
-            canvas.show()
-            canvas.set_project(project)
-            dock.attach_canvas(canvas)
-            dock.set_project(project)
+            canvas = canvas_with_dock(qtbot, dock, project)
             dock.tabs.setCurrentWidget(dock.cam)
             dock.show()
             panel, layer = dock.cam, canvas.layer("heatmap")
@@ -239,13 +245,7 @@ def test_no_model_and_no_map_while_the_dock_is_hidden_or_on_another_tab(qtbot, d
     """A project with a trained run drew an EigenCAM over the labelling canvas at every
     image with the Analysis dock closed (and paid a forward pass for each)."""
     with Project.open(planted) as project:
-        canvas = CanvasView()
-        qtbot.addWidget(canvas)
-        canvas.resize(500, 500)
-        canvas.show()
-        canvas.set_project(project)
-        dock.attach_canvas(canvas)
-        dock.set_project(project)
+        canvas = canvas_with_dock(qtbot, dock, project)
         canvas.image_shown.connect(dock.show_image)
         panel, layer = dock.cam, canvas.layer("heatmap")
         first, second = project.images()[:2]

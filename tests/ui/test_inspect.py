@@ -114,6 +114,20 @@ def coco_counts(gt: dict, rows: list[dict], iou: float, score: float) -> dict[st
     return {"tp": tp, "fp": fp, "fn": fn}
 
 
+def chosen_run(project, dock: InspectDock) -> int:
+    """A run with stored predictions (synthetic_run), chosen in the dock's run box."""
+    run_id = synthetic_run(project)
+    dock.bar.reload_runs()
+    dock.bar.set_run(run_id)
+    return run_id
+
+
+def first_image_shown(project, canvas: CanvasView):
+    image = project.images()[0]
+    canvas.show_image(image.id)
+    return image
+
+
 def shown_count(canvas: CanvasView) -> int:
     layer = canvas.layer("predictions")
     return sum(1 for it in layer.items if it.isVisible())
@@ -127,11 +141,8 @@ def wait_report(qtbot, dock: InspectDock, full: bool = True) -> None:
 
 def test_slider_filters_predictions_live(ui, project):
     win, canvas, dock = ui
-    run_id = synthetic_run(project)
-    dock.bar.reload_runs()
-    dock.bar.set_run(run_id)
-    image = project.images()[0]
-    canvas.show_image(image.id)
+    run_id = chosen_run(project, dock)
+    image = first_image_shown(project, canvas)
     rows = project.predictions(run_id, [image.id])
     dock.slider.setValue(5)
     assert shown_count(canvas) == len(rows)
@@ -152,11 +163,8 @@ def test_closing_the_dock_gives_labelling_its_canvas_back(ui, project, qtbot):
     """Predictions, their errors and a Labels box left off stayed on the labelling canvas
     with the Inspect dock closed: a stored run cluttered every image with its boxes."""
     win, canvas, dock = ui
-    run_id = synthetic_run(project)
-    dock.bar.reload_runs()
-    dock.bar.set_run(run_id)
-    image = project.images()[0]
-    canvas.show_image(image.id)
+    chosen_run(project, dock)
+    first_image_shown(project, canvas)
     dock.slider.setValue(5)
     preds, labels = canvas.layer("predictions"), canvas.layer("annotations")
     assert preds.visible and shown_count(canvas) > 0
@@ -176,9 +184,7 @@ def test_closing_the_dock_gives_labelling_its_canvas_back(ui, project, qtbot):
 
 def test_counts_equal_pycocotools_and_confusion_click(ui, project, qtbot):
     win, canvas, dock = ui
-    run_id = synthetic_run(project)
-    dock.bar.reload_runs()
-    dock.bar.set_run(run_id)
+    run_id = chosen_run(project, dock)
     dock.eval_split.setCurrentText("all images")
     dock.iou.setValue(0.5)
     dock.slider.setValue(5)
@@ -226,11 +232,8 @@ def test_counts_equal_pycocotools_and_confusion_click(ui, project, qtbot):
 
 def test_accept_with_key_then_undo(ui, project, qtbot):
     win, canvas, dock = ui
-    run_id = synthetic_run(project)
-    dock.bar.reload_runs()
-    dock.bar.set_run(run_id)
-    image = project.images()[0]
-    canvas.show_image(image.id)
+    run_id = chosen_run(project, dock)
+    image = first_image_shown(project, canvas)
     dock.slider.setValue(50)
     fp = next(r for r in project.predictions(run_id, [image.id]) if r["score"] == 0.6)
     dock.review.select_prediction(fp["id"])
@@ -251,9 +254,7 @@ def test_accept_with_key_then_undo(ui, project, qtbot):
 
 def test_screenshot(ui, project, qtbot, tmp_path):
     win, canvas, dock = ui
-    run_id = synthetic_run(project)
-    dock.bar.reload_runs()
-    dock.bar.set_run(run_id)
+    chosen_run(project, dock)
     busiest = max(project.images(), key=lambda im: len(project.annotations(image_ids=[im.id])))
     canvas.show_image(busiest.id)
     qtbot.waitUntil(lambda: canvas.image_layer.preview.pixmap().width() > 0, timeout=10_000)
