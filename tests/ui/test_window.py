@@ -649,3 +649,19 @@ def test_an_error_naming_a_long_path_wraps_instead_of_widening_the_panel(window,
     window.analysis_dock.zoom.status.setText(f"Cannot analyse: {path}")
     assert window.inspect_dock.minimumSizeHint().width() == before
     assert window.analysis_dock.minimumSizeHint().width() < 450
+
+
+def test_a_run_made_by_another_process_reaches_inspect_and_analysis(window, qtbot, project_dir):
+    """Runs are made and ended by the checks' worker, the training child or `studio train`
+    in a terminal, through their own Project: a run trained from the window's Train was
+    missing from Inspect's and Analysis's run boxes until the project was reopened."""
+    from studio.ml.train.config import TrainConfig
+
+    model = "composable_cspnet_pan_fcos"
+    with Project.open(project_dir) as other:  # another process's view of the project
+        run = other.create_run("elsewhere", model, "detection", TrainConfig(model=model).to_dict())
+        other.update_run(run.id, status="finished")
+    boxes = (window.inspect_dock.bar.runs, window.analysis_dock.cam.runs)
+    assert all(box.count() == 0 for box in boxes)  # the window's project heard nothing
+    qtbot.waitUntil(lambda: all(box.count() == 1 for box in boxes), timeout=10_000)
+    assert "#1 elsewhere (finished)" in window.inspect_dock.bar.runs.currentText()

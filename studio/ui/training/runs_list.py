@@ -141,6 +141,7 @@ class RunsView(QWidget):
         self._current: int | None = None
         self._select_when_listed: int | None = None
         self._newest_when_listed = False  # see set_project
+        self._seen = None
         self._dialogs: list[ConfigDialog] = []
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -197,6 +198,7 @@ class RunsView(QWidget):
         self._live_id = self._live = self._current = self._select_when_listed = None
         self._refreshing = False
         self._newest_when_listed = True  # a project's first listing shows its newest run
+        self._seen: tuple | None = None  # the runs and their states at the last listing
         self.tree.clear()
         self._update_buttons()
         self.shown_changed.emit([])
@@ -257,6 +259,13 @@ class RunsView(QWidget):
     ) -> None:
         changed = self._current is not None and current not in (None, self._current)
         self._current = current
+        # Runs are made and ended by other processes and threads (the training child, the
+        # checks' worker, `studio train` in a terminal), whose writes the window's project
+        # does not hear: say so on its events, for Inspect and Analysis to list them.
+        seen = (current, *((r.id, str(r.status)) for r in runs))
+        if seen != self._seen and self.project is not None:  # the first listing too
+            self.project.events.runs_changed.emit(None)
+        self._seen = seen
         self.set_runs(runs, current)
         self._cache.update({rid: c for rid, c in curves.items() if rid != self._live_id})
         if changed:
