@@ -303,3 +303,17 @@ def test_tiny_training_predicted_from_the_panel(ui, project, qtbot):
     gt, rows = evaluation_images(project, res["run_id"], None)
     total = dock.report.total()
     assert {k: total[k] for k in ("tp", "fp", "fn")} == coco_counts(gt, rows, 0.5, 0.10)
+
+
+def test_the_predicted_line_says_what_was_done_in_words():
+    """It read "Predicted 60 images (0 were current), 6000 predictions stored."."""
+    from studio.ui.analysis.predict_bar import predicted_text
+    from studio.ui.analysis.work import PredictResult
+
+    fresh = PredictResult(1, 60, 60, 0, 6000)
+    assert predicted_text(fresh) == "Predicted 60 images, 6,000 predictions stored."
+    again = PredictResult(1, 61, 1, 60, 97, missing_files=2)
+    assert predicted_text(again) == (
+        "Predicted 1 image, 97 predictions stored; 60 already had this checkpoint's "
+        "predictions; 2 image files not found."
+    )

@@ -41,6 +41,19 @@ def runs_for_combo(project: Project) -> list[tuple[int, str]]:
     return out
 
 
+def predicted_text(result: PredictResult) -> str:
+    """One line on a finished prediction (a PredictReport): "Predicted 60 images, 6,000
+    predictions stored." with the images kept as they were (their predictions already
+    from this checkpoint) and those whose file is missing, when there are any."""
+    n = result.predicted
+    text = f"Predicted {n:,} image{'s' if n != 1 else ''}, {result.stored:,} predictions stored"
+    if result.skipped:
+        text += f"; {result.skipped:,} already had this checkpoint's predictions"
+    if result.missing_files:
+        text += f"; {result.missing_files:,} image files not found"
+    return text + "."
+
+
 class PredictBar(QWidget):
     """Run combo, Predict image / selection / split / all, progress and Cancel."""
 
@@ -172,10 +185,7 @@ class PredictBar(QWidget):
 
     def _done(self, result: PredictResult) -> None:
         self._set_busy(False)
-        self.status.setText(
-            f"Predicted {result.predicted} images ({result.skipped} were current), "
-            f"{result.stored} predictions stored."
-        )
+        self.status.setText(predicted_text(result))
         self.predicted.emit(result)
 
     def _failed(self, exc: BaseException) -> None:

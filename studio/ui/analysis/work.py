@@ -40,6 +40,7 @@ class PredictResult:
     predicted: int  # run through the model now
     skipped: int  # already current
     stored: int  # prediction rows written
+    missing_files: int = 0  # image files not found (left without predictions)
 
 
 def predict_images(
@@ -56,7 +57,7 @@ def predict_images(
         images = p.images(ids=image_ids) if image_ids is not None else p.images()
         todo = stale_images(run, checkpoint, images, _floor())
         progress.start(len(todo), f"Predicting {len(todo)} images with run {run.name}")
-        predicted = stored = 0
+        predicted = stored = missing = 0
         for start in range(0, len(todo), PREDICT_CHUNK):
             chunk = todo[start : start + PREDICT_CHUNK]
 
@@ -68,7 +69,9 @@ def predict_images(
             rep = update_predictions(p, run, checkpoint, chunk, progress=step)
             predicted += rep.predicted
             stored += rep.stored
-        return PredictResult(run_id, len(images), predicted, len(images) - len(todo), stored)
+            missing += rep.missing_files
+        skipped = len(images) - len(todo)
+        return PredictResult(run_id, len(images), predicted, skipped, stored, missing)
 
 
 def _floor() -> float:
