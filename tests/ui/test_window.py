@@ -665,3 +665,23 @@ def test_a_run_made_by_another_process_reaches_inspect_and_analysis(window, qtbo
     assert all(box.count() == 0 for box in boxes)  # the window's project heard nothing
     qtbot.waitUntil(lambda: all(box.count() == 1 for box in boxes), timeout=10_000)
     assert "#1 elsewhere (finished)" in window.inspect_dock.bar.runs.currentText()
+
+    def finished_run(name: str) -> int:
+        with Project.open(project_dir) as other:
+            cfg = TrainConfig(model=model).to_dict()
+            run = other.create_run(name, model, "detection", cfg)
+            other.update_run(run.id, status="finished")
+            other.set_current_model(run.id)  # as a finished run becomes the project's model
+        return run.id
+
+    # Following the project's model: a newly trained one takes its place in the boxes.
+    second = finished_run("second")
+    zoom = window.analysis_dock.zoom.model
+    chosen = lambda: {box.currentData() for box in boxes} | {zoom.currentData()[1]}  # noqa: E731
+    qtbot.waitUntil(lambda: chosen() == {second}, timeout=10_000)
+    # A run chosen by hand (not the project's model) stays chosen.
+    for box in (*boxes, zoom):
+        box.setCurrentIndex(next(i for i in range(box.count()) if "#1 " in box.itemText(i)))
+    finished_run("third")
+    qtbot.waitUntil(lambda: boxes[0].count() == 3, timeout=10_000)
+    assert chosen() == {run.id}

@@ -46,7 +46,7 @@ from studio.ui.analysis.cam_work import (
     PanelMethod,
     export_overlay,
 )
-from studio.ui.analysis.predict_bar import runs_for_combo
+from studio.ui.analysis.predict_bar import FollowsCurrentModel, runs_for_combo
 from studio.ui.common.combos import narrow
 from studio.ui.common.concurrency import Task, run_task
 
@@ -98,6 +98,7 @@ class CamPanel(QWidget):
         # off while it is hidden or on another tab, so labelling sees no map and pays for
         # no forward pass.
         self.active = True
+        self._follow = FollowsCurrentModel()
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)  # one model, one hooked forward pass at a time
         self._build()
@@ -181,16 +182,19 @@ class CamPanel(QWidget):
         self.reload_runs(force=True)
 
     def reload_runs(self, force: bool = False) -> None:
-        """Refill the run combo, keeping the chosen run; load its layers when it changed."""
-        keep = self.run_id
+        """Refill the run combo, keeping the chosen run (or following the project's
+        model, FollowsCurrentModel); load its layers when it changed."""
+        chosen = self.run_id
+        runs = runs_for_combo(self.project) if self.project else []
+        keep = self._follow.choose(chosen, runs[0][0] if runs else None)
         self.runs.blockSignals(True)
         self.runs.clear()
-        for run_id, label in runs_for_combo(self.project) if self.project else []:
+        for run_id, label in runs:
             self.runs.addItem(label, run_id)
         at = self.runs.findData(keep) if keep is not None else -1
         self.runs.setCurrentIndex(at if at >= 0 else 0 if self.runs.count() else -1)
         self.runs.blockSignals(False)
-        if force or self.run_id != keep:
+        if force or self.run_id != chosen:
             self._run_changed()
 
     def set_active(self, active: bool) -> None:

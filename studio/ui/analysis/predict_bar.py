@@ -8,6 +8,7 @@ next image on Cancel (what was predicted before stays stored).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -41,6 +42,22 @@ def runs_for_combo(project: Project) -> list[tuple[int, str]]:
     return out
 
 
+class FollowsCurrentModel:
+    """Which run a run box shows when its list is re-read. Its first entry is the project's
+    model (else the newest run); a box showing that entry follows it to the next one (a run
+    just trained), while a run the user chose in its place stays chosen."""
+
+    def __init__(self) -> None:
+        self.default: Any = None  # the first entry's data at the last re-read
+
+    def choose(self, chosen: Any, first: Any) -> Any:
+        """The entry (its data) to show, `chosen` being the one shown and `first` the
+        re-read list's first."""
+        following = chosen is None or chosen == self.default
+        self.default = first
+        return first if following else chosen
+
+
 def predicted_text(result: PredictResult) -> str:
     """One line on a finished prediction (a PredictReport): "Predicted 60 images, 6,000
     predictions stored." with the images kept as they were (their predictions already
@@ -67,6 +84,7 @@ class PredictBar(QWidget):
         self.current_image: Callable[[], int | None] = lambda: None
         self.selected_images: Callable[[], list[int]] = lambda: []
         self.task: Task | None = None
+        self._follow = FollowsCurrentModel()
         self._build()
 
     def _build(self) -> None:
@@ -109,15 +127,17 @@ class PredictBar(QWidget):
         self.reload_runs()
 
     def reload_runs(self) -> None:
-        keep = self.run_id
+        chosen = self.run_id
+        runs = runs_for_combo(self.project) if self.project else []
+        keep = self._follow.choose(chosen, runs[0][0] if runs else None)
         self.runs.blockSignals(True)
         self.runs.clear()
-        for run_id, label in runs_for_combo(self.project) if self.project else []:
+        for run_id, label in runs:
             self.runs.addItem(label, run_id)
         at = self.runs.findData(keep) if keep is not None else -1
         self.runs.setCurrentIndex(at if at >= 0 else 0 if self.runs.count() else -1)
         self.runs.blockSignals(False)
-        if self.run_id != keep:
+        if self.run_id != chosen:
             self.run_changed.emit(self.run_id)
 
     @property

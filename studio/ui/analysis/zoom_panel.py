@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 from studio.core.project import Project
 from studio.ml.analysis.zoom import DEFAULT_SCALES, format_cells, format_pixels, parse_scales
 from studio.ml.analysis.zoom_advice import percent
-from studio.ui.analysis.predict_bar import runs_for_combo
+from studio.ui.analysis.predict_bar import FollowsCurrentModel, runs_for_combo
 from studio.ui.analysis.zoom_histogram import CellHistogram
 from studio.ui.analysis.zoom_measure import ZoomMeasureView
 from studio.ui.analysis.zoom_work import ZoomChoice, ZoomResult, static_zoom
@@ -89,6 +89,7 @@ class ZoomPanel(QWidget):
         self.result: ZoomResult | None = None
         self.task: Task | None = None
         self._generation = 0  # analyses started; only the latest one's result is shown
+        self._follow = FollowsCurrentModel()
         self._build()
 
     # --- building ----------------------------------------------------------------------
@@ -193,9 +194,11 @@ class ZoomPanel(QWidget):
 
     def reload_runs(self) -> None:
         keep = self.model.currentData()
+        runs = runs_for_combo(self.project) if self.project else []
+        keep = self._follow.choose(keep, (RUN, runs[0][0]) if runs else (MODEL, MODEL_NAMES[0]))
         self.model.blockSignals(True)
         self.model.clear()
-        for run_id, label in runs_for_combo(self.project) if self.project else []:
+        for run_id, label in runs:
             self.model.addItem(f"run {label}", (RUN, run_id))
         for name in MODEL_NAMES:
             self.model.addItem(f"model {name}", (MODEL, name))
