@@ -250,7 +250,8 @@ def menu_layout(formats: Sequence[str]) -> list[tuple[str, Sequence[MenuEntry]]]
                     "nav.prev", "nav.next", "nav.done_next")),
         ("&View", ("view.fit", "view.zoom_100", SEPARATOR, ("Shape &fill", FILL_IDS),
                    "view.tags", SEPARATOR, "view.browser", "view.classes", "view.objects",
-                   "view.training", "train.show", "view.inspect", "view.analysis", "view.compact", SEPARATOR,
+                   "view.training", "train.show", "view.inspect", "view.analysis",
+                   "view.compact", SEPARATOR,
                    ("&Theme", THEME_IDS))),
         ("&Help", ("help.shortcuts",)),
     ]  # fmt: skip
