@@ -154,6 +154,7 @@ class MainWindow(QMainWindow):
         self.inspect_dock = InspectDock(self)
         self.inspect_dock.attach_canvas(self.canvas, self.browser.selected_ids)
         self.inspect_dock.image_errors.connect(self.browser.set_error_counts)
+        self.inspect_dock.review.bind_keys(self.shortcuts)
         self.analysis_dock = AnalysisDock(self)
         self.analysis_dock.attach_canvas(self.canvas)
         self.canvas.image_shown.connect(self.analysis_dock.show_image)

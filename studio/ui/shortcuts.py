@@ -86,6 +86,10 @@ SHORTCUTS: tuple[ShortcutSpec, ...] = (
         "View",
     ),
     _s("view.compact", "Ctrl+G", "Thumbnails or compact list", "View"),
+    # Not plain A: that is Previous image, and a key can do one thing (with both, Qt
+    # found the key ambiguous and did neither while Inspect was open).
+    _s("review.accept", "Shift+A", "Accept the selected prediction as a label", "Inspect"),
+    _s("review.reject", "R", "Reject (hide) the selected prediction", "Inspect"),
     _s("file.new", "Ctrl+N", "New project…", "File"),
     _s("file.open", "Ctrl+O", "Open project…", "File"),
     _s("file.open_folder", "Ctrl+U", "Open a folder of images (labels beside them)", "File"),

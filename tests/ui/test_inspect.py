@@ -240,7 +240,7 @@ def test_accept_with_key_then_undo(ui, project, qtbot):
     assert canvas.layer("predictions").selected == fp["id"]
     before = project.annotation_count()
     canvas.setFocus()
-    QTest.keyClick(canvas, Qt.Key.Key_A)
+    QTest.keyClick(canvas, Qt.Key.Key_A, Qt.KeyboardModifier.ShiftModifier)
     anns = project.annotations(image_ids=[image.id])
     assert project.annotation_count() == before + 1
     new = max(anns, key=lambda a: a.id)

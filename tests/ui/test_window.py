@@ -685,3 +685,30 @@ def test_a_run_made_by_another_process_reaches_inspect_and_analysis(window, qtbo
     finished_run("third")
     qtbot.waitUntil(lambda: boxes[0].count() == 3, timeout=10_000)
     assert chosen() == {run.id}
+
+
+def test_with_inspect_open_a_still_goes_back_and_shift_a_accepts(window, qtbot):
+    """Accept was bound to A, which is also Previous image: with Inspect open Qt found A
+    ambiguous and did neither ("QAction::event: Ambiguous shortcut overload: A")."""
+    p = window.project
+    ids = [im.id for im in p.images()]
+    run = p.create_run("r", "composable_cspnet_pan_fcos", "detection", {})
+    p.update_run(run.id, status="finished")
+    p.replace_predictions(run.id, [dict(image_id=ids[1], class_id=p.classes()[0].id,
+                                        bbox=(5.0, 5.0, 20.0, 20.0), score=0.9)])  # fmt: skip
+    window.actions["view.inspect"].trigger()
+    dock = window.inspect_dock
+    dock.bar.reload_runs()
+    window.show_image(ids[1])
+    qtbot.waitUntil(lambda: dock.review.list.count() == 1)
+    dock.review.list.setCurrentRow(0)
+    canvas = window.canvas
+    canvas.setFocus()
+    before = len(p.annotations(image_ids=[ids[1]]))
+    qtbot.keyClick(canvas, KEY.Key_A, Qt.KeyboardModifier.ShiftModifier)
+    assert len(p.annotations(image_ids=[ids[1]])) == before + 1  # accepted
+    assert window.current_image_id() == ids[1]
+    qtbot.keyClick(canvas, KEY.Key_A)
+    assert window.current_image_id() == ids[0]  # A: the previous image, as ever
+    assert dock.review.btn_accept.text() == "Accept (Shift+A)"
+    assert window.shortcuts.conflicts() == {}

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from studio.core.project import Project
 from studio.ui.analysis.review import accept_predictions, accept_prelabelled
 
-ACCEPT_KEY, REJECT_KEY = "A", "R"
+ACCEPT_KEY, REJECT_KEY = "Shift+A", "R"  # the defaults of review.accept / review.reject
 
 
 class ReviewPanel(QWidget):
@@ -69,8 +69,23 @@ class ReviewPanel(QWidget):
         action.setShortcut(QKeySequence(key))
         action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         action.triggered.connect(slot)
+        action.changed.connect(self._label_buttons)
         self.addAction(action)
         return action
+
+    def bind_keys(self, registry: Any) -> None:
+        """Take the keys of review.accept and review.reject from the window's
+        ShortcutRegistry (listed in Help ▸ Keyboard shortcuts, changeable there)."""
+        registry.bind(self.accept_action, "review.accept")
+        registry.bind(self.reject_action, "review.reject")
+
+    def _label_buttons(self) -> None:
+        """The buttons say the keys their actions have now (the user can change them)."""
+        for button, text, action in ((self.btn_accept, "Accept", self.accept_action),
+                                     (self.btn_reject, "Reject", self.reject_action)):  # fmt: skip
+            keys = action.shortcuts()
+            shown = keys[0].toString(QKeySequence.SequenceFormat.NativeText) if keys else ""
+            button.setText(f"{text} ({shown})" if shown else text)
 
     # --- the list ------------------------------------------------------------------------
 
