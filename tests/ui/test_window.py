@@ -712,3 +712,18 @@ def test_with_inspect_open_a_still_goes_back_and_shift_a_accepts(window, qtbot):
     assert window.current_image_id() == ids[0]  # A: the previous image, as ever
     assert dock.review.btn_accept.text() == "Accept (Shift+A)"
     assert window.shortcuts.conflicts() == {}
+
+
+def test_training_and_inspect_open_on_a_laptop_screen_stay_on_it(window, qtbot):
+    """At 1366x768 the training panel and Inspect opened together grew the window to
+    827 px, and the training panel's wrapped lines were squeezed over one another."""
+    window.resize(1366, 768)
+    window.actions["view.inspect"].trigger()
+    window.actions["view.training"].trigger()
+    qtbot.wait(200)
+    assert window.height() <= 768
+    left = window.train_dock.recipe_label.parentWidget()
+    while left is not None and not hasattr(left, "verticalScrollBar"):
+        left = left.parentWidget()
+    assert left is not None  # the training controls scroll rather than squeeze
+    assert window.inspect_dock.minimumSizeHint().height() < 200

@@ -42,6 +42,7 @@ from studio.ui.analysis.review_panel import ReviewPanel
 from studio.ui.analysis.work import ObjectRef, evaluate
 from studio.ui.common.bridge import ProjectBridge
 from studio.ui.common.concurrency import run_task
+from studio.ui.common.scrolled import scrolled
 
 SLIDER_STEPS = 100  # the score slider's resolution: 0.01
 RECOUNT_MS = 120  # debounce of re-counting while the slider moves
@@ -82,7 +83,7 @@ class InspectDock(QDockWidget):
         self.tabs.addTab(self.review, "Review")
         self.tabs.addTab(self._build_eval_tab(), "Evaluation")
         lay.addWidget(self.tabs, 1)
-        self.setWidget(body)
+        self.setWidget(scrolled(body))  # a short screen scrolls it (see scrolled.py)
 
     def _build_view_controls(self) -> QHBoxLayout:
         self.slider = QSlider(Qt.Orientation.Horizontal)

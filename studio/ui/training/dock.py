@@ -47,6 +47,7 @@ from studio.ml.run.session import (
 from studio.ml.train.messages import EpochMetrics, Iteration, Message, Started
 from studio.ui.common.concurrency import run_task
 from studio.ui.common.errors import error_text
+from studio.ui.common.scrolled import scrolled
 from studio.ui.training.choice_lines import ChoiceLines
 from studio.ui.training.live_curves import LiveCurves
 from studio.ui.training.ml_info import panel_info
@@ -95,7 +96,7 @@ class TrainPanel(QDockWidget):
         self.eta = Eta()
         self.stall = StallMeter(self)
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self._build_left())
+        splitter.addWidget(scrolled(self._build_left()))  # a short screen scrolls it
         splitter.addWidget(self._build_plots())
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)

@@ -198,7 +198,7 @@ class TrainPlots(QWidget):
     def _build_plots(self) -> pg.GraphicsLayoutWidget:
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
-        self.graphics.setMinimumSize(320, 300)
+        self.graphics.setMinimumSize(320, 240)  # three plots, readable; fits a 768-px screen
         self.plots = {
             "loss": self._plot(0, "Training loss", "iteration"),
             "lr": self._plot(1, "Learning rate", "iteration"),
