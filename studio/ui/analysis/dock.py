@@ -83,7 +83,7 @@ class InspectDock(QDockWidget):
         self.tabs.addTab(self.review, "Review")
         self.tabs.addTab(self._build_eval_tab(), "Evaluation")
         lay.addWidget(self.tabs, 1)
-        self.setWidget(scrolled(body))  # a short screen scrolls it (see scrolled.py)
+        self.setWidget(scrolled(body, fit=True))  # a short screen scrolls it
 
     def _build_view_controls(self) -> QHBoxLayout:
         self.slider = QSlider(Qt.Orientation.Horizontal)
