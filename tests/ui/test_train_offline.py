@@ -65,10 +65,14 @@ def test_train_in_the_window_offline_with_no_options(qtbot, demo_window, tmp_pat
     qtbot.keyClick(budget, Qt.Key.Key_Return)
     assert panel.form.values()["time_budget"] == BUDGET_S
 
+    filled: list[int] = []  # the bar fills with the budget used (it ran without an end)
+    panel.progress.valueChanged.connect(filled.append)
     with qtbot.waitSignal(panel.run_ended, timeout=RUN_TIMEOUT_MS) as ended:
         qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
     run_id, status = ended.args
     assert status == RunStatus.FINISHED, panel.notice_texts()
+    assert panel.progress.maximum() > 0 and filled == sorted(filled)
+    assert max(filled) >= 0.5 * panel.progress.maximum(), filled
 
     with Project.open(tmp_path / "demo") as p:
         run = p.run(run_id)

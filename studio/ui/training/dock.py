@@ -461,7 +461,7 @@ class TrainPanel(QDockWidget):
             self.run_progress.show_memory(run.memory)
             return
         left = run.budget_left(time.monotonic())
-        self.run_progress.show_iteration(m, s, run.memory, self.eta, left)
+        self.run_progress.show_iteration(m, s, run.memory, self.eta, left, run.budget)
 
     def notice_texts(self) -> list[str]:
         return self.notices.texts()

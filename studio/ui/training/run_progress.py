@@ -14,6 +14,8 @@ from PySide6.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from studio.ml.train.messages import Finished, Iteration, Message, Started, Stopped
 
+BUDGET_STEPS = 1000  # the bar's resolution for a run for a time budget
+
 
 def format_duration(seconds: float | None) -> str:
     """ "42 s", "3:07", "1:02:09"; "—" when unknown."""
@@ -130,12 +132,19 @@ class RunProgress(QWidget):
         memory: int | None,
         eta: Eta,
         budget_left: float | None,
+        budget: float | None = None,
     ) -> None:
-        """Iteration `m` of the run `started` describes; `budget_left` in seconds."""
+        """Iteration `m` of the run `started` describes; `budget_left` of `budget` in
+        seconds. A run of set epochs fills the bar by iterations, a run for a time budget
+        (one click's) by the time it used: its bar ran without an end."""
         total = (started.epochs or 0) * (m.iters_per_epoch or started.iters_per_epoch)
         if total:
             self.bar.setMaximum(total)
             self.bar.setValue(min(m.iteration, total))
+        elif budget and budget_left is not None:
+            self.bar.setRange(0, BUDGET_STEPS)
+            used = 1.0 - max(0.0, min(1.0, budget_left / budget))
+            self.bar.setValue(round(used * BUDGET_STEPS))
         epochs = f"/{started.epochs}" if started.epochs else ""
         self.bar.setFormat(
             f"epoch {m.epoch + 1}{epochs} · iteration {m.step_in_epoch}/{m.iters_per_epoch}"
