@@ -16,13 +16,11 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QFormLayout,
-    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
-    QScrollArea,
     QSizePolicy,
     QSpinBox,
     QSplitter,
@@ -41,6 +39,7 @@ from studio.ui.analysis.zoom_measure import ZoomMeasureView
 from studio.ui.analysis.zoom_work import ZoomChoice, ZoomResult, static_zoom
 from studio.ui.common.combos import narrow
 from studio.ui.common.concurrency import Task, run_task
+from studio.ui.common.scrolled import scrolled
 
 BELOW_ONE = QColor("#f8d0d0")  # the background of a cell below one grid cell
 MODEL_NAMES = (  # offered without importing the registry (torch) on the GUI thread
@@ -74,8 +73,9 @@ def _cell(text: str, tip: str = "", background: QColor | None = None) -> QTableW
     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
     if tip:
         item.setToolTip(tip)
-    if background is not None:
+    if background is not None:  # light tints: dark text on them, in the dark theme too
         item.setBackground(QBrush(background))
+        item.setForeground(QBrush(QColor("black")))
     return item
 
 
@@ -97,13 +97,6 @@ class ZoomPanel(QWidget):
     def _build(self) -> None:
         # Everything scrolls when the dock is shorter than the tables and plots need.
         body = QWidget()
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(body)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
         lay = QVBoxLayout(body)
         lay.addLayout(self._build_controls())
         self.status = QLabel("")
@@ -111,16 +104,22 @@ class ZoomPanel(QWidget):
         # in the tooltip. (Word wrap here left the panel a screen of blank space.)
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         lay.addWidget(self.status)
+        # The tables at their full height above the splitter: in it, a short dock squeezed
+        # their pane below its rows and drew them over the lines beneath (the panel
+        # scrolls instead).
+        lay.addWidget(self._build_tables())
         split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self._build_tables())
         split.addWidget(self._build_histogram())
         self.measured = ZoomMeasureView()
         self.measured.message.connect(self.message)
         split.addWidget(self.measured)
-        for i, stretch in enumerate((0, 1, 1)):
+        for i, stretch in enumerate((1, 1)):
             split.setStretchFactor(i, stretch)
         split.setChildrenCollapsible(False)
         lay.addWidget(split, 1)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scrolled(body, fit=True))  # vertically; as wide as its controls
 
     def _build_controls(self) -> QFormLayout:
         self.model = narrow(QComboBox())
@@ -152,6 +151,7 @@ class ZoomPanel(QWidget):
         lay = QVBoxLayout(w)
         lay.setContentsMargins(0, 0, 0, 0)
         self.box_label = QLabel("")
+        self.box_label.setWordWrap(True)  # a long model name must not widen the panel
         self.table = _table()
         self.classes = _table()
         self.advice = QLabel("")
@@ -162,7 +162,6 @@ class ZoomPanel(QWidget):
         lay.addWidget(QLabel("Per class: share below one cell (below two) at zoom 1"))
         lay.addWidget(self.classes)
         lay.addWidget(self.advice)
-        lay.addStretch(1)
         return w
 
     def _build_histogram(self) -> QWidget:

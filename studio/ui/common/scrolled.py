@@ -29,13 +29,23 @@ class _Fitted(QWidget):
         body.installEventFilter(self)
 
     def minimumSizeHint(self) -> QSize:
-        return self._body.minimumSizeHint()
+        # At this width: wrapped lines need more rows when narrow, and a layout given
+        # less than that draws its rows over one another.
+        hint = self._body.minimumSizeHint()
+        layout = self._body.layout()
+        if layout is not None and layout.hasHeightForWidth() and self.width() > 0:
+            return QSize(
+                hint.width(), max(hint.height(), layout.totalMinimumHeightForWidth(self.width()))
+            )
+        return hint
 
     def sizeHint(self) -> QSize:
-        return self._body.minimumSizeHint()
+        return self.minimumSizeHint()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         self._body.setGeometry(0, 0, event.size().width(), event.size().height())
+        if event.size().width() != event.oldSize().width():
+            self.updateGeometry()  # its minimum height follows its width
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self._body and event.type() == QEvent.Type.LayoutRequest:
