@@ -89,6 +89,30 @@ def test_static_table_is_ideas_table_for_a_64px_box_at_640(qtbot, dock, boxes_pr
     assert "At input 640" in panel.advice.text()
 
 
+def test_a_short_dock_scrolls_the_zoom_view_instead_of_overlapping_its_rows(
+    qtbot, dock, boxes_project
+):
+    """In a dock 440 px tall the tables' pane was squeezed below its rows: the last row of
+    the zoom table was drawn under the per-class heading, the tinted cells unreadable in
+    the dark theme."""
+    project, _, _ = boxes_project
+    panel = dock.zoom
+    panel.set_project(project)
+    panel.set_model("model", "composable")
+    dock.resize(520, 440)
+    dock.show()
+    analyse(qtbot, panel)
+    qtbot.wait(100)
+    stacked = [panel.box_label, panel.table, panel.classes, panel.advice]
+    tops = [w.mapTo(panel, w.rect().topLeft()).y() for w in stacked]
+    bottoms = [w.mapTo(panel, w.rect().bottomLeft()).y() for w in stacked]
+    assert all(bottoms[i] < tops[i + 1] for i in range(len(stacked) - 1)), (tops, bottoms)
+    assert panel.table.height() >= panel.table.minimumHeight()
+    tinted = next(panel.table.item(r, c) for r in range(5) for c in range(6)
+                  if panel.table.item(r, c).toolTip())  # fmt: skip
+    assert tinted.foreground().color().lightness() < 100  # dark text on the light tint
+
+
 def test_clicking_a_histogram_bar_emits_its_objects(qtbot, dock, boxes_project):
     project, ids, anns = boxes_project
     panel = dock.zoom
