@@ -208,7 +208,7 @@ class Trainer:
         if self._already_done():
             return self._end(RunStatus.FINISHED, self.resumed_reason or FinishReason.COMPLETED)
         if self.state.validation_owed:  # a Stop abandoned the last epoch's evaluation
-            self._hook("on_checkpoint", RunStatus.RUNNING, self._end_epoch_owed())
+            self._end_epoch_owed()
         while not self._interrupted:
             request = self.train_epoch()
             if request is not None and request.interrupt:
@@ -226,13 +226,8 @@ class Trainer:
         """A resumed checkpoint that finished, and nothing asks for more epochs."""
         if self.resumed_status != RunStatus.FINISHED:
             return False
-        epochs = self.cfg.epochs
-        more = (
-            self.resumed_reason == FinishReason.COMPLETED
-            and epochs is not None
-            and self.state.epoch < epochs
-        )
-        return not more
+        epochs = self.cfg.epochs or 0  # more epochs asked of a run that completed its own
+        return not (self.resumed_reason == FinishReason.COMPLETED and self.state.epoch < epochs)
 
     def train_epoch(self) -> StopRequest | None:
         """Train the rest of the current epoch; the stop request that cut it short, if any."""
@@ -375,12 +370,8 @@ class Trainer:
         is_best = False
         due = s.epoch % cfg.eval_every == 0 and self._validation_allowed()
         if has_val and (due or self._finish_reason):
-            val = self.validate()
-            s.validation_owed = self._interrupted
+            val, is_best = self._validate_epoch()
             metrics.update(val)
-            is_best = s.track_best(val.get(self.metric_name), cfg.min_delta)
-            if val:
-                self._hook("on_validation_end", val)
         end = EpochEnd(s.epoch - 1, metrics, self.metric_name if has_val else None, is_best)
         self._hook("on_epoch_end", end)
         reason = self.dist.agree(self._finish_reason or None)  # only rank 0 validated
@@ -388,17 +379,28 @@ class Trainer:
         s.reason = reason or ""
         return replace(end, finish_reason=s.reason)
 
-    def _end_epoch_owed(self) -> bool:
-        """Make the evaluation a Stop abandoned at the last epoch's end (its AP point, its
-        say on best.pt), as that epoch's end; whether it is the best."""
+    def _validate_epoch(self) -> tuple[dict[str, float], bool]:
+        """The epoch's metrics ({} when abandoned: owed if a Stop did it), and best?"""
         s = self.state
-        val = self.validate() if self._validation_allowed() else {}  # the budget's say
-        s.validation_owed = self._interrupted  # abandoned again: still owed
-        is_best = bool(val) and s.track_best(val.get(self.metric_name), self.cfg.min_delta)
+        val = self.validate()
+        s.validation_owed = self._interrupted
+        is_best = s.track_best(val.get(self.metric_name), self.cfg.min_delta)
         if val:
             self._hook("on_validation_end", val)
-            self._hook("on_epoch_end", EpochEnd(s.epoch - 1, val, self.metric_name, is_best))
-        return is_best
+        return val, is_best
+
+    def _end_epoch_owed(self) -> None:
+        """Make (if the budget allows) the evaluation a Stop abandoned, as the last epoch's
+        end: its AP point, its say on best.pt; abandoned again, it stays owed."""
+        if not self._validation_allowed():
+            self.state.validation_owed = False
+            return
+        val, is_best = self._validate_epoch()
+        if val:
+            end = EpochEnd(self.state.epoch - 1, val, self.metric_name, is_best)
+            self._hook("on_epoch_end", end)
+        if not self._interrupted:
+            self._hook("on_checkpoint", RunStatus.RUNNING, is_best)
 
     def _validation_allowed(self) -> bool:
         """Whether every callback lets an evaluation due now run (rank 0 decides)."""
