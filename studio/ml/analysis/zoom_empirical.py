@@ -248,8 +248,9 @@ def _load(project_dir: Path | str, run: int | str, device: str):
         record = find_run(project, run)
         checkpoint = run_checkpoint(record)
         snap = Snapshot.load(record.dir / SNAPSHOT_NAME)
-        resize = run_model_input(project, str(record.id)).resize
-    lm = load_model(checkpoint, device)
+        lm = load_model(checkpoint, device)
+        # The size the model trained at, from the checkpoint just read (not read again).
+        resize = run_model_input(project, str(record.id), lm.image_size).resize
     snap = snap.with_categories(lm.category_ids, lm.class_names)
     ids = snap.train_val_ids(lm.config.val_fraction, lm.config.seed)[1]
     if not ids:

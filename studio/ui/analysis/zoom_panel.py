@@ -254,6 +254,7 @@ class ZoomPanel(QWidget):
         self._generation += 1
         generation, project_dir = self._generation, self.project.path
         self.status.setText("Analysing…")
+        self.status.setToolTip("")  # the last error's, if any
         self.analyse_btn.setEnabled(False)
 
         def done(result: ZoomResult) -> None:
