@@ -644,13 +644,23 @@ def test_a_long_run_name_does_not_widen_the_panels(window, qtbot):
 
 
 def test_an_error_naming_a_long_path_wraps_instead_of_widening_the_panel(window, qtbot):
-    before = window.inspect_dock.minimumSizeHint().width()
-    analysis_before = window.analysis_dock.minimumSizeHint().width()
+    """Such an error widened Inspect to its length; it must show whole, on more lines."""
+    from PySide6.QtCore import QRect
+
+    window.resize(1600, 1000)
+    window.actions["view.inspect"].trigger()
+    qtbot.waitUntil(window.inspect_dock.isVisible)
+    before = window.inspect_dock.width()
     path = "/home/someone/projects/" + "a-long-folder-name/" * 8 + "best.pt"
-    window.inspect_dock.bar.status.setText(f"Prediction failed: {path}: not a readable checkpoint")
-    window.analysis_dock.zoom.status.setText(f"Cannot analyse: {path}")
-    assert window.inspect_dock.minimumSizeHint().width() == before
-    assert window.analysis_dock.minimumSizeHint().width() == analysis_before
+    status = window.inspect_dock.bar.status
+    status.setText(f"Prediction failed: {path}: not a readable checkpoint")
+    qtbot.wait(100)
+    assert window.inspect_dock.width() == before
+    flags = int(Qt.AlignmentFlag.AlignLeft) | int(Qt.TextFlag.TextWordWrap)
+    needed = status.fontMetrics().boundingRect(QRect(0, 0, status.width(), 10**6), flags,
+                                               status.text())  # fmt: skip
+    assert needed.height() > 2 * status.fontMetrics().height()  # it takes several lines
+    assert status.height() >= needed.height()  # and has them: the whole error shows
 
 
 def test_a_run_made_by_another_process_reaches_inspect_and_analysis(window, qtbot, project_dir):
