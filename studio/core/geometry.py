@@ -14,6 +14,7 @@ it (it is only needed when a mask is converted).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from operator import mul
 from typing import Any
@@ -32,6 +33,20 @@ def bbox_of_polygons(polygons: Sequence[Sequence[float]]) -> BBox:
     x1 = max(max(part[0::2]) for part in polygons)
     y1 = max(max(part[1::2]) for part in polygons)
     return (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+
+
+def rotated_box(bbox: BBox, degrees: float) -> list[float]:
+    """The corners (flat x, y list) of box (x, y, w, h) turned `degrees` about its
+    centre, clockwise on screen (image y grows downwards), as CVAT and X-AnyLabeling
+    store a rotated box: the box before turning plus an angle."""
+    x, y, w, h = bbox
+    cx, cy = x + w / 2, y + h / 2
+    t = math.radians(degrees)
+    c, s = math.cos(t), math.sin(t)
+    out: list[float] = []
+    for dx, dy in ((-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2)):
+        out += [round(cx + dx * c - dy * s, 6), round(cy + dx * s + dy * c, 6)]
+    return out
 
 
 def clip_bbox(bbox: BBox, width: float, height: float) -> BBox:

@@ -19,7 +19,8 @@ from pycocotools.coco import COCO
 
 from studio.core.errors import FormatError
 from studio.core.formats import READERS, WRITERS
-from studio.core.formats.coco import read_coco, write_coco
+from studio.core.formats.coco import read_coco
+from studio.core.formats.coco_writer import write_coco
 from studio.core.formats.common import unique_stems
 from studio.core.formats.labelme import read_labelme, write_labelme
 from studio.core.formats.voc import read_voc, write_voc
@@ -208,7 +209,9 @@ def test_coco_round_trip_and_pycocotools(tmp_path: Path) -> None:
     assert sorted(coco.getAnnIds()) == sorted(a.id for a in snap.annotations)
     data = json.loads(f.read_text())
     assert "info" in data and data["licenses"] == []
-    assert {im["file_name"] for im in data["images"]} == {im.path for im in snap.images}
+    # The folder is whole: each image copied into images/ under the name file_name gives.
+    for im, d in zip(snap.images, data["images"], strict=True):
+        assert (out / "images" / d["file_name"]).read_bytes() == im.abs_path.read_bytes()
     for a in coco.loadAnns(coco.getAnnIds()):
         if not a["segmentation"]:
             continue
@@ -222,18 +225,22 @@ def test_coco_round_trip_and_pycocotools(tmp_path: Path) -> None:
         assert_close(a["bbox"], mask_utils.toBbox(rle).tolist(), tol=1.0)
         assert rle["size"] == [img["height"], img["width"]]
 
-    spec = read_coco(f, images_dir=snap.project_dir)
+    spec = read_coco(f)  # the images found in the export folder, no --images needed
     assert spec.classes == ["cat", "dog", "big bird: unused"]  # sorted by category id
-    declared = {im.path.name: (im.width, im.height) for im in spec.images}
-    assert declared == {im.abs_path.name: (im.width, im.height) for im in snap.images}
+    declared = {im.path.read_bytes(): (im.width, im.height) for im in spec.images}
+    assert declared == {im.abs_path.read_bytes(): (im.width, im.height) for im in snap.images}
     check_round_trip(snap, spec, mask_as="mask")
 
 
 def test_coco_out_path_json_file(tmp_path: Path) -> None:
     snap = build_snapshot(tmp_path, shapes="boxes")
     write_coco(snap, tmp_path / "x" / "mine.json")
-    assert (tmp_path / "x" / "mine.json").is_file()
-    spec = READERS["coco"](tmp_path / "x", snap.project_dir, None)  # folder with one .json
+    assert not (tmp_path / "x" / "images").exists()  # a file: no images copied
+    # file_name leads from the file's folder to each image, with no --images needed.
+    data = json.loads((tmp_path / "x" / "mine.json").read_text())
+    for im, d in zip(snap.images, data["images"], strict=True):
+        assert (tmp_path / "x" / d["file_name"]).resolve() == im.abs_path.resolve()
+    spec = READERS["coco"](tmp_path / "x", None, None)  # folder with one .json
     check_round_trip(snap, spec, mask_as="mask")
 
 

@@ -112,7 +112,9 @@ def test_coco_export_is_valid_for_pycocotools(demo_project: Project, tmp_path: P
         r[0]: r[1:]
         for r in sql(demo_project.db_path, "SELECT id, image_id, class_id, kind FROM annotations")
     }
-    assert {im["id"]: im["file_name"] for im in data["images"]} == db_images
+    assert {im["id"]: (out.parent / im["file_name"]).resolve() for im in data["images"]} == {
+        i: demo_project.abs_path(path).resolve() for i, path in db_images.items()
+    }
     assert {c["id"]: c["name"] for c in data["categories"]} == db_classes
     assert {a["id"]: (a["image_id"], a["category_id"]) for a in data["annotations"]} == {
         k: v[:2] for k, v in db_anns.items()

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from studio.core.formats.coco import read_coco, write_coco
+from studio.core.formats.coco import read_coco
+from studio.core.formats.coco_writer import write_coco
 from studio.core.formats.labelme import read_labelme, write_labelme
 from studio.core.formats.voc import read_voc, write_voc
 from studio.core.formats.yolo import read_yolo, write_yolo

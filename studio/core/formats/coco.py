@@ -1,4 +1,4 @@
-"""COCO detection / instance segmentation JSON: reader and writer.
+"""COCO detection / instance segmentation JSON: the reader (the writer: `coco_writer`).
 
 Coordinates in COCO files are continuous pixel coordinates with the origin at the
 top-left corner of the image, the same convention as Studio, so nothing is shifted.
@@ -6,18 +6,15 @@ top-left corner of the image, the same convention as Studio, so nothing is shift
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import math
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any
 
 from studio.core.errors import FormatError
-from studio.core.formats.attributes import coco_attributes, coco_attributes_dict
+from studio.core.formats.attributes import coco_attributes
 from studio.core.formats.common import (
     MAX_DECLARED_SIDE,
     ImageResolver,
-    atomic_output,
     declared_side,
     gc_paused,
     is_number,
@@ -26,19 +23,15 @@ from studio.core.formats.common import (
 from studio.core.geometry import (
     bbox_of_polygons,
     compressed_rle,
-    polygon_area,
-    rle_area,
     rle_bbox,
     rle_run_lengths,
+    rotated_box,
 )
 from studio.core.kinds import ShapeKind
 from studio.core.records import (
     NO_ATTRIBUTES,
-    AnnotationRecord,
     AnnotationSpec,
     DatasetSpec,
-    ExportSnapshot,
-    ImageRecord,
     ImageSpec,
 )
 
@@ -49,16 +42,23 @@ _BOX, _POLYGON, _MASK = ShapeKind.BOX.value, ShapeKind.POLYGON.value, ShapeKind.
 
 
 def _find_json(path: Path) -> Path:
-    """The COCO file to read when the user gave a folder: annotations.json or the only .json."""
+    """The COCO file to read when the user gave a folder: annotations.json or the only
+    .json there, else the only one in its annotations/ folder (CVAT's and COCO's own
+    layout: annotations/instances_default.json), preferring an instances_*.json."""
     if not path.is_dir():
         return path
     default = path / "annotations.json"
     if default.is_file():
         return default
-    found = sorted(path.glob("*.json"))
-    if len(found) == 1:
-        return found[0]
-    problem = "no .json file in this folder" if not found else "more than one .json file here"
+    found = sorted(path.glob("*.json")) or sorted((path / "annotations").glob("*.json"))
+    instances = [f for f in found if f.name.startswith("instances_")]
+    if len(found) == 1 or len(instances) == 1:
+        return found[0] if len(found) == 1 else instances[0]
+    if not found:
+        problem = "no .json file in this folder or its annotations/ folder"
+    else:
+        names = ", ".join(f.name for f in found[:4]) + (", ..." if len(found) > 4 else "")
+        problem = f"more than one .json file here ({names})"
     raise FormatError(path, "", f"{problem}; give the COCO annotation file itself")
 
 
@@ -96,7 +96,12 @@ def _read(path: Path, images_dir: Path | None) -> DatasetSpec:
     anns = data.get("annotations", [])
     if not isinstance(anns, list):
         raise FormatError(path, "annotations", "must be a list")
-    spec.annotations = _read_annotations(path, anns, image_keys, cat_names)
+    spec.annotations, rotated = _read_annotations(path, anns, image_keys, cat_names)
+    if rotated:
+        spec.warnings.append(
+            f'{rotated} rotated box{"es" if rotated > 1 else ""} (CVAT\'s "rotation" '
+            "attribute) imported as 4-point polygons"
+        )
     return spec
 
 
@@ -232,7 +237,8 @@ def _segment_shape(seg: Any) -> tuple[str, tuple[float, float, float, float], An
 
 def _read_annotations(
     path: Path, anns: list, image_keys: dict[Any, str], cat_names: dict[int, str]
-) -> list[AnnotationSpec]:
+) -> tuple[list[AnnotationSpec], int]:
+    """The annotations, and how many were rotated boxes (made 4-point polygons)."""
     # The hot loop of the million-annotation benchmark: locals only, no per-item numpy,
     # and minimal checks whose failure (any exception included) hands over to _diagnose
     # for a precise message. sum() rejects non-numbers and turns NaN/inf into a non-finite
@@ -245,7 +251,7 @@ def _read_annotations(
     prefix = f"{path.name}: annotations["
     ids: set = set()
     add_id = ids.add
-    n_ids = 0
+    n_ids = rotated = 0
     for i, a in enumerate(anns):
         try:
             key = image_keys[a["image_id"]]
@@ -274,8 +280,12 @@ def _read_annotations(
             # Kept as declared (COCO evaluation buckets by it); anything odd is recomputed.
             if area is not None and (type(area) not in (int, float) or not 0 <= area < _INF):
                 area = None
-            attrs = a.get("attributes")
-            attrs = coco_attributes(attrs) if attrs else NO_ATTRIBUTES
+            raw = a.get("attributes")
+            attrs = coco_attributes(raw) if raw else NO_ATTRIBUTES
+            if raw and kind is box and raw.get("rotation"):  # CVAT's rotated box
+                polys = [rotated_box(bbox, raw["rotation"])]
+                kind, bbox = _POLYGON, bbox_of_polygons(polys)
+                rotated += 1
         except Exception as e:
             _diagnose(path, i, a, image_keys, cat_names)
             raise FormatError(path, f"annotations[{i}]", f"invalid annotation ({e})") from e
@@ -287,7 +297,7 @@ def _read_annotations(
         )  # fmt: skip
     if len(ids) != n_ids:
         _raise_duplicate_id(path, anns)
-    return out
+    return out, rotated
 
 
 def _raise_duplicate_id(path: Path, anns: list) -> None:
@@ -400,93 +410,3 @@ def _diagnose_fields(path: Path, where: str, a: dict) -> None:
     aid = a.get("id")
     if aid is not None and type(aid) not in (int, str):
         raise FormatError(path, f"{where}.id", f"must be an integer or string, not {aid!r}")
-
-
-# --- writing -------------------------------------------------------------------------------
-
-
-def write_coco(snapshot: ExportSnapshot, out: Path) -> list[str]:
-    """Write the snapshot as one COCO JSON file; return warnings (none so far).
-
-    `out` is the .json file, or a folder (then `out/annotations.json`). Image and category
-    ids are the database ids; file_name is the image's stored path with "/" separators
-    (relative to the project folder where it is stored relative). width/height are the
-    displayed size. `area` is the one the shape was imported with while it is unedited,
-    else COCO's convention: the polygon's area (shoelace, summed over parts) for
-    polygons, the pixel count for RLE masks, w*h for boxes; a mask's bbox comes from its
-    RLE. The file appears whole or not at all (written under a temporary name, then
-    renamed). Loads in `pycocotools.coco.COCO`.
-    """
-    out = Path(out)
-    if out.is_dir() or out.suffix.lower() != ".json":
-        out = out / "annotations.json"
-    data = coco_dict(snapshot)
-    with atomic_output(out) as f:
-        json.dump(data, f, ensure_ascii=False)
-    return []
-
-
-def coco_dict(snapshot: ExportSnapshot, absolute_paths: bool = False) -> dict[str, Any]:
-    """The COCO structure `write_coco` writes. With `absolute_paths`, file_name is the
-    image's absolute path (training snapshots read images wherever they are)."""
-    images = {im.id: im for im in snapshot.images}
-    classes = sorted(snapshot.classes, key=lambda c: c.position)
-    return {
-        "info": _info(),
-        "licenses": [],
-        "images": [
-            {
-                "id": im.id,
-                "file_name": str(im.abs_path) if absolute_paths else PurePath(im.path).as_posix(),
-                "width": im.width,
-                "height": im.height,
-            }
-            for im in snapshot.images
-        ],
-        "categories": [{"id": c.id, "name": c.name, "supercategory": ""} for c in classes],
-        "annotations": [_coco_annotation(a, images[a.image_id]) for a in snapshot.annotations],
-    }
-
-
-def _info() -> dict[str, Any]:
-    now = _dt.datetime.now(_dt.UTC)
-    return {
-        "description": "Exported from Studio",
-        "version": "1.0",
-        "year": now.year,
-        "contributor": "",
-        "url": "",
-        "date_created": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-
-
-def _coco_annotation(a: AnnotationRecord, im: ImageRecord) -> dict[str, Any]:
-    """One COCO annotation: segmentation, area and bbox as pycocotools computes them."""
-    if a.kind == ShapeKind.MASK and a.rle is not None:
-        seg: Any = compressed_rle(a.rle)
-        area = rle_area(seg)
-        bbox = list(rle_bbox(seg))
-    elif a.kind == ShapeKind.POLYGON and a.polygons:
-        seg = [[float(v) for v in p] for p in a.polygons]
-        # COCO's files hold the polygon's own area, not its rasterised pixel count.
-        area = sum(polygon_area(p) for p in seg)
-        bbox = list(bbox_of_polygons(seg))
-    else:
-        x, y, w, h = (float(v) for v in a.bbox)
-        seg, area, bbox = [], w * h, [x, y, w, h]
-    if a.area is not None:
-        # The area the shape was imported with, kept while the shape is unedited.
-        area = a.area
-    ann: dict[str, Any] = {
-        "id": a.id,
-        "image_id": a.image_id,
-        "category_id": a.class_id,
-        "bbox": bbox,
-        "area": area,
-        "segmentation": seg,
-        "iscrowd": int(a.iscrowd),
-        "attributes": coco_attributes_dict(a.attributes),
-    }
-    if a.score is not None:
-        ann["score"] = float(a.score)
-    return ann

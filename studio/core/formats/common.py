@@ -149,7 +149,8 @@ class ImageResolver:
     Order tried for a name: the preferred candidates a reader passes (labelme: relative to
     the JSON file); the name itself if absolute; `images_dir / name`; the annotation file's
     folder / name; that folder / "images" / name; its parent / "images" / name; the extra
-    candidates a reader passes (VOC: ../JPEGImages/name); `images_dir / basename`.
+    candidates a reader passes (VOC: ../JPEGImages/name); `images_dir / basename`; for an
+    absolute name (another machine's path), the annotation file's folder / basename.
 
     Listing each folder once and testing membership is much cheaper than a stat per
     candidate when a COCO file names 100,000 images (paths are plain strings for the same
@@ -187,6 +188,10 @@ class ImageResolver:
         base = os.path.basename(rel)
         if self.images_dir is not None and base:
             out.append(join(self.images_dir, base))
+        if base and (os.path.isabs(rel) or re.match(r"[A-Za-z]:/", rel)):
+            # A path of the machine that wrote the file (labelme's "D:\\photos\\a.jpg"):
+            # the image copied beside its annotation file.
+            out.append(join(here, base))
         return out
 
     def _listed(self, p: str) -> bool:

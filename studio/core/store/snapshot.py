@@ -49,7 +49,7 @@ def write_dataset_snapshot(
 ) -> dict[str, Any]:
     """Write a run's dataset (see the module docstring) atomically at `out_json`;
     returns the data written."""
-    from studio.core.formats.coco import coco_dict
+    from studio.core.formats.coco_writer import coco_dict
 
     snap = read_snapshot(engine, folder, split)
     data = coco_dict(snap, absolute_paths=True)

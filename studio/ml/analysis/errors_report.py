@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.errors import StudioError
-from studio.core.formats.coco import coco_dict
+from studio.core.formats.coco_writer import coco_dict
 from studio.core.kinds import ImageStatus
 from studio.core.project import Project
 from studio.ml.analysis.errors import Detections, ErrorReport, analyze_errors

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from studio.core.errors import StudioError
-from studio.core.formats.coco import coco_dict
+from studio.core.formats.coco_writer import coco_dict
 from studio.core.kinds import ImageStatus
 from studio.core.progress import Progress
 from studio.core.project import Project
