@@ -89,11 +89,11 @@ def window_actions(w: MainWindow) -> list[ActionSpec]:
         ActionSpec("edit.redo", "&Redo", w.redo),
         ActionSpec("edit.copy", "&Copy shapes", lambda: w.canvas.copy_selection()),
         ActionSpec("edit.paste", "&Paste shapes", lambda: w.canvas.paste()),
-        ActionSpec("edit.copy_previous", "Copy shapes from p&revious image", w.copy_from_previous),
+        ActionSpec("edit.copy_previous", "Copy shapes from p&revious image", w.labelling.copy_from_previous),
         ActionSpec("edit.delete", "&Delete shapes", lambda: w.canvas.delete_selected()),
         ActionSpec("edit.classes", "C&lasses…", w.edit_classes),
         ActionSpec("class.pick", "&Pick class…", w.pick_class_interactive),
-        *(ActionSpec(f"class.{n}", f"Class {n}", lambda n=n: w.pick_class_key(n))
+        *(ActionSpec(f"class.{n}", f"Class {n}", lambda n=n: w.labelling.pick_class_key(n))
           for n in range(1, 10)),
         ActionSpec("view.fit", "&Fit image", lambda: w.canvas.fit()),
         ActionSpec("view.zoom_100", "Zoom &100%", lambda: w.canvas.zoom_100()),
@@ -108,7 +108,7 @@ def window_actions(w: MainWindow) -> list[ActionSpec]:
         ActionSpec("train.show", "&Train…", w.show_training),
         ActionSpec("nav.next", "&Next image", lambda: w.step_image(+1)),
         ActionSpec("nav.prev", "P&revious image", lambda: w.step_image(-1)),
-        ActionSpec("nav.done_next", "Mark &done, next not done", w.mark_done_and_next),
+        ActionSpec("nav.done_next", "Mark &done, next not done", w.labelling.mark_done_and_next),
         *(ActionSpec(f"tool.{tool}", f"{label} tool", lambda t=tool: w.set_tool(t), True)
           for tool, label in zip(TOOLS, TOOL_LABELS, strict=True)),
         ActionSpec("tool.cancel", "Cancel / select tool", w.escape),

@@ -20,7 +20,6 @@ from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QStackedWidget
 
 from studio.core.errors import StudioError
-from studio.core.kinds import ImageStatus
 from studio.core.project import Project
 from studio.ui.actions import (
     FILL_IDS,
@@ -50,7 +49,7 @@ from studio.ui.classes.picker import ClassPicker
 from studio.ui.common.bridge import ProjectBridge
 from studio.ui.common.errors import show_error
 from studio.ui.dock_room import add_model_panels
-from studio.ui.navigation import next_not_done, step_and_show
+from studio.ui.labelling import Labelling
 from studio.ui.objects.dock import ObjectsDock
 from studio.ui.plugin_docks import install_plugins
 from studio.ui.project.folder_opener import FolderOpener
@@ -76,6 +75,7 @@ class MainWindow(QMainWindow):
         self.actions: dict[str, QAction] = {}
         self.transfers = Transfers(self)
         self.folders = FolderOpener(self)  # File > Open folder… and New project…
+        self.labelling = Labelling(self)  # stepping, class keys, undo: the commands
         self._shown_id: int | None = None
         self._dock_state: QByteArray | None = None
         self.setWindowTitle("Studio")
@@ -125,8 +125,9 @@ class MainWindow(QMainWindow):
         self.browser = BrowserDock(self)
         self.browser.image_activated.connect(self.show_image)
         self.class_dock = ClassDock(self)
-        self.class_dock.class_picked.connect(self.pick_class)
+        self.class_dock.class_picked.connect(self.labelling.pick_class)
         self.class_dock.hidden_changed.connect(self.canvas.set_hidden_classes)
+        self.canvas.editor.on_hidden_class_drawn = self.labelling.reveal_class
         self.class_dock.edit_requested.connect(self.edit_classes)
         self.objects = ObjectsDock(self)
         self.objects.selection_requested.connect(self.canvas.select)
@@ -190,7 +191,7 @@ class MainWindow(QMainWindow):
         has_selection = lambda: bool(self.canvas.selected_annotation_ids())  # noqa: E731
         done = self.actions["nav.done_next"]
         self._canvas_keys = CanvasKeys(
-            self.canvas, has_selection, done, self.mark_done_and_next, self
+            self.canvas, has_selection, done, self.labelling.mark_done_and_next, self
         )
         self._canvas_keys.install()
 
@@ -320,39 +321,13 @@ class MainWindow(QMainWindow):
         self.canvas.show_image(image_id)  # -> image_shown -> the status bar
         self.browser.select_image(image_id)
         self.project.set_setting("last_image", image_id)
+        self.labelling.image_shown()
         ids, row = self.browser.ids(), self.browser.model.row_of(image_id)
         if row is not None:  # decode the neighbours while the user looks at this one
             self.canvas.prefetch(ids[row + 1 : row + 3] + ids[max(0, row - 1) : row])
 
     def step_image(self, delta: int) -> None:
-        ids = self.browser.ids()
-        if not ids:
-            return
-        current = self.current_image_id()
-        row = self.browser.model.row_of(current) if current is not None else None
-        if row is None:
-            self.show_image(ids[0] if delta > 0 else ids[-1])
-        elif 0 <= row + delta < len(ids):
-            self.show_image(ids[row + delta])
-        else:
-            self.status_bar.showMessage("Last image" if delta > 0 else "First image", 2000)
-
-    def mark_done_and_next(self) -> None:
-        current = self.current_image_id()
-        if self.project is None or current is None:
-            return
-        target = next_not_done(self.project, self.browser.ids(), current)
-        self.project.set_status([current], ImageStatus.DONE)
-        if target is None:
-            self.status_bar.showMessage("Marked done. Every image in the list is done.", 4000)
-        else:
-            self.show_image(target)
-
-    def copy_from_previous(self) -> None:
-        ids, current = self.browser.ids(), self.current_image_id()
-        row = self.browser.model.row_of(current) if current is not None else None
-        if row:
-            self.canvas.copy_from_previous(ids[row - 1])
+        self.labelling.step(delta)
 
     def _on_image_shown(self, image_id: int) -> None:
         shown = self.status_bar.show_image_of(self.project, image_id)
@@ -382,34 +357,12 @@ class MainWindow(QMainWindow):
         if not self.canvas.cancel():
             self.set_tool("select")
 
-    def pick_class_key(self, n: int) -> None:
-        class_id = self.class_dock.class_for_key(n)
-        if class_id is None:
-            self.status_bar.showMessage(f"No class {n}: add classes in the Classes dock", 3000)
-        else:
-            self.pick_class(class_id)
-
-    def pick_class(self, class_id: int) -> None:
-        """Use `class_id` for new shapes, and give it to the selected shapes."""
-        if self.project is None:
-            return
-        self.class_dock.set_current_class(class_id)
-        self.canvas.set_current_class(class_id)
-        # Locked shapes keep their class (the editor says so in the status bar).
-        selected = self.canvas.editor.editable(self.canvas.selected_annotation_ids())
-        if selected:
-            change = [
-                a.id for a in self.project.annotations(ids=selected) if a.class_id != class_id
-            ]
-            if change:
-                self.project.set_annotation_class(change, class_id)
-
     def pick_class_interactive(self) -> None:
         if self.project is None:
             return
         picker = ClassPicker(self.project.classes(), self)
         if picker.exec() and picker.chosen is not None:
-            self.pick_class(picker.chosen)
+            self.labelling.pick_class(picker.chosen)
 
     def edit_classes(self) -> None:
         if self.project is not None:
@@ -418,16 +371,10 @@ class MainWindow(QMainWindow):
     # --- undo -------------------------------------------------------------------------
 
     def undo(self) -> None:
-        self._undo_redo("undo")
+        self.labelling.undo_redo("undo")
 
     def redo(self) -> None:
-        self._undo_redo("redo")
-
-    def _undo_redo(self, which: str) -> None:
-        """Undo or redo, then show what changed: its image, its shapes selected."""
-        if self.project is not None:
-            step_and_show(self.project, which, self.current_image_id(), self.show_image,
-                          self.canvas.select, self.status_bar.showMessage)  # fmt: skip
+        self.labelling.undo_redo("redo")
 
     def _on_undo_changed(self, _can_undo: bool = False, _can_redo: bool = False) -> None:
         # The stack as it is now: a queued event may be older than the last step.

@@ -421,3 +421,24 @@ def test_undo_restores_predictions(demo_project: Project, table_dump, edit: str)
     EDITS[edit](p)
     p.undo()
     assert _dump(p, table_dump)["predictions"] == before["predictions"]
+
+
+def test_a_withdrawn_gesture_leaves_no_trace_in_undo_or_redo(
+    demo_project: Project, table_dump
+) -> None:
+    """Esc mid-drag withdraws the drag's step: the rows are as before, the drag is not
+    offered for redo, and the step that could be redone before the drag still can."""
+    p = demo_project
+    box = _first_of_kind(p, "box")
+    p.delete_annotations([box.id])
+    p.undo()  # the delete can be redone
+    before = _dump(p, table_dump)
+    token = object()
+    x, y, w, h = box.bbox
+    for dx in (1, 2, 3):  # one drag, three writes, one step
+        p.update_annotations({box.id: {"bbox": (x + dx, y, w, h)}}, gesture=token)
+    p.undo_stack.withdraw()
+    assert _dump(p, table_dump) == before
+    assert p.undo_stack.redo_text == "delete shape"
+    p.redo()
+    assert p.annotations(ids=[box.id]) == []

@@ -238,16 +238,14 @@ def _segment_shape(seg: Any) -> tuple[str, tuple[float, float, float, float], An
 def _read_annotations(
     path: Path, anns: list, image_keys: dict[Any, str], cat_names: dict[int, str]
 ) -> tuple[list[AnnotationSpec], int]:
-    """The annotations, and how many were rotated boxes (made 4-point polygons)."""
-    # The hot loop of the million-annotation benchmark: locals only, no per-item numpy,
-    # and minimal checks whose failure (any exception included) hands over to _diagnose
-    # for a precise message. sum() rejects non-numbers and turns NaN/inf into a non-finite
-    # total, so one C-level call validates a whole polygon part.
+    """The annotations, and how many were rotated boxes (made 4-point polygons).
+
+    The hot loop of the million-annotation benchmark: locals only, no per-item numpy,
+    and minimal checks whose failure (any exception included) hands over to _diagnose
+    for a precise message. sum() rejects non-numbers and turns NaN/inf into a non-finite
+    total, so one C-level call validates a whole polygon part."""
     out: list[AnnotationSpec] = []
-    append = out.append
-    isfinite = math.isfinite
-    spec_cls = AnnotationSpec
-    box = _BOX
+    append, isfinite, spec_cls, box = out.append, math.isfinite, AnnotationSpec, _BOX
     prefix = f"{path.name}: annotations["
     ids: set = set()
     add_id = ids.add
@@ -283,9 +281,7 @@ def _read_annotations(
             raw = a.get("attributes")
             attrs = coco_attributes(raw) if raw else NO_ATTRIBUTES
             if raw and kind is box and raw.get("rotation"):  # CVAT's rotated box
-                polys = [rotated_box(bbox, raw["rotation"])]
-                kind, bbox = _POLYGON, bbox_of_polygons(polys)
-                rotated += 1
+                kind, bbox, polys, rotated = *_turned(bbox, raw["rotation"]), rotated + 1
         except Exception as e:
             _diagnose(path, i, a, image_keys, cat_names)
             raise FormatError(path, f"annotations[{i}]", f"invalid annotation ({e})") from e
@@ -298,6 +294,12 @@ def _read_annotations(
     if len(ids) != n_ids:
         _raise_duplicate_id(path, anns)
     return out, rotated
+
+
+def _turned(bbox: tuple[float, float, float, float], degrees: float) -> tuple:
+    """(kind, bbox, polygons) of a box turned `degrees` about its centre."""
+    polys = [rotated_box(bbox, degrees)]
+    return _POLYGON, bbox_of_polygons(polys), polys
 
 
 def _raise_duplicate_id(path: Path, anns: list) -> None:

@@ -39,13 +39,17 @@ class UndoStack:
         self._store = store
         self._done: list[Command] = []
         self._undone: list[Command] = []
+        self._redo_before_top: list[Command] = []
         self.limit = limit
 
     def push(self, cmd: Command) -> None:
         """Run `cmd` and make it the next to undo (or merge it into the last one)."""
         cmd.do(self._store)
-        self._undone.clear()
-        if not (self._done and self._done[-1].merge(cmd)):
+        if self._done and self._done[-1].merge(cmd):
+            self._undone.clear()
+        else:
+            # What could be redone before it, should `withdraw` take it back.
+            self._redo_before_top, self._undone = self._undone, []
             self._done.append(cmd)
             del self._done[: -self.limit]
         self._changed()
@@ -61,6 +65,17 @@ class UndoStack:
         self._changed()
         return cmd.text
 
+    def withdraw(self) -> None:
+        """Undo the last command as if it had never been done: it is not offered for
+        redo, and what could be redone before it can be again (a gesture cancelled with
+        Esc leaves no trace)."""
+        if not self._done:
+            return
+        self._done[-1].undo(self._store)
+        self._done.pop()
+        self._undone, self._redo_before_top = self._redo_before_top, []
+        self._changed()
+
     def redo(self) -> str | None:
         """Redo the last undone command; returns its text, or None if there was none."""
         if not self._undone:
@@ -75,6 +90,7 @@ class UndoStack:
     def clear(self) -> None:
         self._done.clear()
         self._undone.clear()
+        self._redo_before_top = []
         self._changed()
 
     @property

@@ -78,6 +78,10 @@ class Editor:
         self._own_edits = 0
         self._changed_rows: list[int] | None = None  # from `rows_changed`, until used
         self._nudge: tuple[object, float, frozenset[int]] = (None, 0.0, frozenset())
+        self._pastes: dict[int, int] = {}  # image id -> pastes of the clipboard there
+        # Called with a hidden class's id when a shape of it is drawn or pasted (the
+        # window shows the class again, else the new shape would be invisible).
+        self.on_hidden_class_drawn: Callable[[int], None] | None = None
 
     # --- state ------------------------------------------------------------------------
 
@@ -193,8 +197,14 @@ class Editor:
             self.notify(str(e))
             self.reload()
             return None
+        self._reveal([class_id])
         self.refresh([new_id])
         return new_id
+
+    def _reveal(self, class_ids: Iterable[int]) -> None:
+        for cid in sorted(set(class_ids) & self.shapes.hidden):
+            if self.on_hidden_class_drawn is not None:
+                self.on_hidden_class_drawn(cid)
 
     def _add_rows(self, rows: list[dict]) -> list[int]:
         if not rows:
@@ -206,14 +216,16 @@ class Editor:
             self.notify(str(e))
             self.reload()
             return []
+        self._reveal(r["class_id"] for r in rows)
         self.refresh(ids)
         self.select(ids)
         return ids
 
     def undo_own_gesture(self) -> None:
-        """Esc during a drag: the drag is the newest undo step; take it back."""
+        """Esc during a drag: the drag is the newest undo step; take it back, leaving
+        nothing to redo but what could be redone before the drag."""
         with self._own_edit():
-            self.require_project().undo()
+            self.require_project().undo_stack.withdraw()
         self.reload()
 
     def delete_selected(self) -> None:
@@ -275,6 +287,7 @@ class Editor:
         """Copy the selected shapes; returns how many."""
         recs = [self.shapes.record(i) for i in self.selected_ids()]
         self.clipboard = [r for r in recs if r is not None]
+        self._pastes = {}
         if self.clipboard:
             self.notify(f"Copied {len(self.clipboard)} shape(s)")
         return len(self.clipboard)
@@ -285,7 +298,10 @@ class Editor:
         if not self.clipboard or self.image is None:
             return []
         same = all(r.image_id == self.image.id for r in self.clipboard)
-        offset = PASTE_OFFSET if same else 0.0
+        # Each paste onto one image lands a step further: none hides under another.
+        n = self._pastes.get(self.image.id, 0) + 1
+        self._pastes[self.image.id] = n
+        offset = PASTE_OFFSET * (n if same else n - 1)
         return self._add_copies(self.clipboard, offset, "Pasted")
 
     def copy_from_previous(self, previous_image_id: int) -> list[int]:
@@ -293,11 +309,17 @@ class Editor:
         one undo step; shapes are clipped to this image."""
         if self.image is None or previous_image_id == self.image.id:
             return []
-        recs = self.require_project().annotations(image_ids=[previous_image_id])
+        project = self.require_project()
+        recs = project.annotations(image_ids=[previous_image_id])
         if not recs:
             self.notify("The previous image has no shapes")
             return []
-        return self._add_copies(recs, 0.0, "Copied from the previous image:")
+        here = {_same_shape_key(r) for r in project.annotations(image_ids=[self.image.id])}
+        fresh = [r for r in recs if _same_shape_key(r) not in here]
+        if not fresh:
+            self.notify("Every shape of the previous image is already on this one")
+            return []
+        return self._add_copies(fresh, 0.0, "Copied from the previous image:")
 
     def _add_copies(self, recs: list[AnnotationRecord], offset: float, verb: str) -> list[int]:
         assert self.image is not None
@@ -355,3 +377,9 @@ class Editor:
             return
         with self.selection_follows():
             self.shapes.replace_all(self.project.annotations(image_ids=[self.image.id]))
+
+
+def _same_shape_key(r: AnnotationRecord) -> tuple:
+    """What makes two shapes the same copy: class, kind and geometry (to 0.01 px)."""
+    polys = tuple(tuple(round(v, 2) for v in p) for p in r.polygons or ())
+    return r.class_id, r.kind, tuple(round(v, 2) for v in r.bbox), polys

@@ -8,7 +8,7 @@ Mouse and keys (the window binds its own shortcuts to the public methods too):
   drag on empty canvas for a rubber band (shapes wholly inside; Ctrl/Shift add).
 * box tool (W): drag to draw, with a crosshair across the image; a click selects.
 * polygon tool (P): click vertices; close with Enter, a click on the first vertex, or a
-  double-click; Backspace or right-click removes the last vertex; Esc cancels.
+  double-click; Backspace, Ctrl+Z or right-click removes the last vertex; Esc cancels.
   Drawing tools always draw, even over other shapes' corners; edit with the select tool.
 * vertices: double-click a polygon edge (any tool) or Shift-click it (select tool,
   then drag) to insert one; right-click a vertex, or click a vertex of the selected
@@ -74,6 +74,10 @@ def key_action(canvas: KeyCommands, event: QKeyEvent) -> bool:
         canvas.paste()
     elif event.matches(QKeySequence.StandardKey.SelectAll):
         canvas.select_all()
+    elif event.matches(QKeySequence.StandardKey.Undo):
+        # Here only while the window has nothing to undo (its Undo takes the key
+        # otherwise, and takes back a drawn point itself): a point still goes.
+        return canvas.remove_last_vertex()
     else:
         return False
     return True

@@ -4,7 +4,7 @@ The searchable picker (Ctrl+K / L) is in picker.py, the edit dialog in dialog.py
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -49,6 +49,7 @@ class ClassDock(QDockWidget):
         self.current_class: int | None = None
         self._hidden: set[int] = set()
         self._filling = False
+        self._ticked = False  # a box was just ticked or unticked (see _on_clicked)
         body = QWidget(self)
         layout = QVBoxLayout(body)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -170,6 +171,9 @@ class ClassDock(QDockWidget):
     # --- user ---
 
     def _on_clicked(self, item: QTreeWidgetItem, _column: int) -> None:
+        if self._ticked:  # the click was on the box that shows or hides the class
+            self._ticked = False
+            return
         class_id = item.data(0, ClassIdRole)
         self.current_class = class_id
         self.class_picked.emit(class_id)
@@ -178,11 +182,18 @@ class ClassDock(QDockWidget):
         if self._filling or column != 0:
             return
         class_id = item.data(0, ClassIdRole)
+        # A click that ticks the box also says "clicked" next: hiding a class must not
+        # make it the class of the selected shapes. Forgotten after this event.
+        self._ticked = True
+        QTimer.singleShot(0, self._forget_tick)
         if item.checkState(0) == Qt.CheckState.Checked:
             self._hidden.discard(class_id)
         else:
             self._hidden.add(class_id)
         self.hidden_changed.emit(self.hidden_classes())
+
+    def _forget_tick(self) -> None:
+        self._ticked = False
 
     def _add_from_edit(self) -> None:
         name = self.add_edit.text().strip()
