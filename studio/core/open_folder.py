@@ -23,7 +23,9 @@ user has since edited in Studio are never duplicated from the old file.
 
 Everything is read and checked before anything is written: a malformed sidecar raises a
 `StudioError` naming it, and no project is created. Images a sidecar names that cannot
-be found are left out with their shapes and listed in the report (`missing`).
+be found are left out with their shapes and listed in the report (`missing`); those
+that cannot be read (a corrupt file) are left out with their shapes, with a warning
+naming the sidecar.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from studio.core.errors import StudioError
@@ -314,6 +317,24 @@ def _read_units(d: Path, wanted: set[Path], glob: str, skip: str | None) -> list
     return out
 
 
+def _drop_unreadable(spec: DatasetSpec, unreadable: dict[str, str]) -> None:
+    """Leave out of `spec` the images the image import skipped as unreadable (a corrupt
+    file, say), with their shapes, saying which label files named them: the rest of the
+    folder's labels still land, and the next open does not fail on them again."""
+    gone = {im.key: im for im in spec.images if str(im.path) in unreadable}
+    if not gone:
+        return
+    drop_missing(spec, {str(im.path): "" for im in gone.values()})
+    examples = "; ".join(
+        f"{im.where or im.key}: {im.path.name} ({unreadable[str(im.path)]})"
+        for im in list(gone.values())[:3]
+    )
+    spec.warnings.append(
+        f"{len(gone)} label file(s) name an image that cannot be read; their shapes were "
+        f"left out: {examples}"
+    )
+
+
 def _read_sidecars(
     folder: Path, found: Sidecars, new: set[Path], ctx: Resolving, progress: Progress
 ) -> list[tuple[str, DatasetSpec, list[str]]]:
@@ -322,7 +343,8 @@ def _read_sidecars(
     out = []
     progress.start(len(new), "reading label files")
     for fmt, files, reader, glob, skip in (
-        ("labelme", found.labelme, read_labelme, "*.json", None),
+        # The folder's other images come in through the image import.
+        ("labelme", found.labelme, partial(read_labelme, unlabelled=False), "*.json", None),
         ("voc", found.voc, read_voc, "*.xml", "ImageSets"),  # as read_voc skips them
     ):
         parts = []
@@ -383,8 +405,10 @@ def open_folder(
         if project is None:
             project = Project.create(target)
         images = import_images(project, [folder], progress)
+        unreadable = {os.path.abspath(f): reason for f, reason in images.skipped}
         labels = []
         for fmt, spec, missing in specs:
+            _drop_unreadable(spec, unreadable)
             report = import_dataset(project, spec, progress=progress)
             report.missing = missing
             labels.append((fmt, report))

@@ -603,19 +603,22 @@ def test_labelme_skips_unsupported_shapes_and_normalises_rectangles(tmp_path: Pa
     make_image(tmp_path / "a.png", 20, 10, seed=1)
     shapes = [
         {"label": "x", "points": [[9, 8], [1, 2]], "shape_type": "rectangle"},
-        {"label": "x", "points": [[1, 1], [2, 2]], "shape_type": "circle"},
+        {"label": "x", "points": [[5, 5], [8, 5]], "shape_type": "circle"},
         {"label": "x", "points": [[1, 1], [2, 2]], "shape_type": "line"},
-        {"label": "x", "points": [[1, 1], [2, 2]], "shape_type": "circle"},
+        {"label": "x", "points": [[1, 1], [2, 2]], "shape_type": "point"},
         {"label": "y", "points": [[1, 1], [5, 1], [5, 5]], "shape_type": "polygon"},
     ]
     doc = {"shapes": shapes, "imagePath": "a.png", "imageWidth": 20, "imageHeight": 10}
     spec = read_labelme(write_json(tmp_path / "a.json", doc))
-    box, poly = spec.annotations
+    box, circle, poly = spec.annotations
     assert box.kind == "box" and box.bbox == (1.0, 2.0, 8.0, 6.0)
+    # A circle (centre, a point on it) is a 32-point polygon around the centre.
+    assert circle.kind == "polygon" and len(circle.polygons[0]) == 64
+    assert circle.bbox == pytest.approx((2.0, 2.0, 6.0, 6.0), abs=0.01)
     assert poly.kind == "polygon" and poly.polygons == [[1.0, 1.0, 5.0, 1.0, 5.0, 5.0]]
     assert spec.rejected == {
         "shapes of type 'line' skipped (not supported)": 1,
-        "shapes of type 'circle' skipped (not supported)": 2,
+        "shapes of type 'point' skipped (not supported)": 1,
     }
 
 

@@ -117,3 +117,153 @@ def test_a_coco_export_folder_moves_whole_to_another_machine(
         assert report.added_images == n_images
         assert report.added_annotations == n_shapes
         assert all(str(im.abs_path).startswith(str(moved)) for im in fresh.images())
+
+
+# --- Ultralytics -------------------------------------------------------------------------
+
+
+def _yolo_dataset(root: Path, make_jpeg, yaml_text: str, label: str) -> Path:
+    make_jpeg(root / "images" / "train" / "a.jpg", 100, 50)
+    (root / "labels" / "train").mkdir(parents=True)
+    (root / "labels" / "train" / "a.txt").write_text(label)
+    (root / "data.yaml").write_text(yaml_text)
+    return root
+
+
+def test_an_ultralytics_pose_dataset_imports_its_boxes_and_says_the_keypoints_stay_out(
+    project: Project, make_jpeg, tmp_path: Path
+) -> None:
+    """Pose lines are "class cx cy w h" then kpt_shape's numbers: read as a polygon
+    through the keypoints before."""
+    d = _yolo_dataset(
+        tmp_path / "pose", make_jpeg,
+        "path: .\ntrain: images/train\nval: images/train\nkpt_shape: [2, 3]\nnames: [person]\n",
+        "0 0.5 0.5 0.4 0.6 0.45 0.3 2 0.55 0.7 1\n",
+    )  # fmt: skip
+    report = import_annotations(project, "yolo", d)
+    (a,) = project.annotations([project.images()[0].id])
+    assert a.kind == "box" and a.bbox == pytest.approx((30.0, 10.0, 40.0, 30.0))
+    assert any("pose dataset" in w and "keypoints left out" in w for w in report.warnings)
+    (d / "labels" / "train" / "a.txt").write_text("0 0.5 0.5 0.4 0.6 0.45 0.3 2\n")
+    with Project.create(tmp_path / "p2") as p2, pytest.raises(Exception, match="5 \\+ 6"):
+        import_annotations(p2, "yolo", d)
+
+
+def test_a_class_name_listed_twice_in_data_yaml_is_said(
+    project: Project, make_jpeg, tmp_path: Path
+) -> None:
+    d = _yolo_dataset(
+        tmp_path / "dup", make_jpeg,
+        "path: .\ntrain: images/train\nval: images/train\nnames: [car, truck, car]\n",
+        "0 0.2 0.2 0.1 0.1\n2 0.7 0.7 0.1 0.1\n",
+    )  # fmt: skip
+    report = import_annotations(project, "yolo", d)
+    assert [c.name for c in project.classes()] == ["car", "truck"]
+    assert any("'car' used by more than one class index" in w for w in report.warnings)
+
+
+# --- X-AnyLabeling and labelme 5.5 --------------------------------------------------------
+
+
+def _mask_png(w: int, h: int) -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("1", (w, h), 1).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def test_x_anylabeling_and_labelme_55_shapes_keep_what_they_say(
+    project: Project, make_jpeg, tmp_path: Path
+) -> None:
+    """X-AnyLabeling writes "difficult" and "score" beside the flags and turned boxes as
+    "rotation"; labelme 5.5 writes AI masks as "mask" (a PNG of a box) and keeps circles."""
+    make_jpeg(tmp_path / "x" / "y1.jpg", 200, 100)
+    shapes = [
+        {"label": "car", "points": [[10, 10], [60, 10], [60, 40], [10, 40]], "group_id": None,
+         "description": "", "difficult": True, "score": 0.87, "shape_type": "rectangle",
+         "flags": {}, "attributes": {}, "kie_linking": []},
+        {"label": "ship", "points": [[100, 10], [120, 20], [110, 40], [90, 30]],
+         "shape_type": "rotation", "direction": 0.46, "flags": {}},
+        {"label": "blob", "points": [[150, 50], [159, 59]], "shape_type": "mask",
+         "mask": _mask_png(10, 10), "flags": {}},
+        {"label": "ball", "points": [[30, 70], [40, 70]], "shape_type": "circle", "flags": {}},
+    ]  # fmt: skip
+    doc = {"version": "2.4.4", "flags": {}, "shapes": shapes, "imagePath": "y1.jpg",
+           "imageData": None, "imageHeight": 100, "imageWidth": 200}  # fmt: skip
+    (tmp_path / "x" / "y1.json").write_text(json.dumps(doc))
+    import_annotations(project, "labelme", tmp_path / "x")
+    by_class = {c.id: c.name for c in project.classes()}
+    got = {by_class[a.class_id]: a for a in project.annotations([project.images()[0].id])}
+    assert got["car"].attributes.difficult and got["car"].score == pytest.approx(0.87)
+    assert got["ship"].kind == "polygon" and got["ship"].bbox == (90, 10, 30, 30)
+    assert got["blob"].kind == "mask" and got["blob"].bbox == (150, 50, 10, 10)
+    assert got["ball"].kind == "polygon"
+    assert got["ball"].bbox == pytest.approx((20, 60, 20, 20), abs=0.01)
+
+
+def test_a_labelme_folder_brings_its_unlabelled_images_too(
+    project: Project, make_jpeg, tmp_path: Path
+) -> None:
+    """labelme writes no JSON for an image left unlabelled; they are still the folder's."""
+    for name in ("a.jpg", "b.jpg", "sub/c.jpg"):
+        make_jpeg(tmp_path / "lm" / name, 40, 30)
+    doc = {"shapes": [{"label": "cat", "points": [[1, 1], [9, 9]], "shape_type": "rectangle"}],
+           "imagePath": "a.jpg", "imageHeight": 30, "imageWidth": 40}  # fmt: skip
+    (tmp_path / "lm" / "a.json").write_text(json.dumps(doc))
+    report = import_annotations(project, "labelme", tmp_path / "lm")
+    assert report.added_images == 3 and report.added_annotations == 1
+    assert any("2 images have no labelme file" in w for w in report.warnings)
+
+
+def test_opening_a_folder_with_a_corrupt_labelled_image_lands_the_rest(
+    make_jpeg, tmp_path: Path
+) -> None:
+    """A corrupt photo named by its labelme file used to stop every label of the folder
+    from landing, on every open; now its shapes alone stay out, and the JSON is named."""
+    from studio.core.open_folder import open_folder
+
+    folder = tmp_path / "photos"
+    make_jpeg(folder / "a.jpg", 64, 48)
+    (folder / "a.xml").write_text(
+        "<annotation><filename>a.jpg</filename><size><width>64</width><height>48</height>"
+        "<depth>3</depth></size><object><name>dog</name><bndbox><xmin>2</xmin><ymin>3</ymin>"
+        "<xmax>20</xmax><ymax>30</ymax></bndbox></object></annotation>"
+    )
+    (folder / "b.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a JPEG any more" * 3)
+    doc = {"shapes": [{"label": "cat", "points": [[1, 1], [9, 9]], "shape_type": "rectangle"}],
+           "imagePath": "b.jpg", "imageHeight": 48, "imageWidth": 64}  # fmt: skip
+    (folder / "b.json").write_text(json.dumps(doc))
+    opened = open_folder(folder)
+    with Project.open(opened.project_dir) as p:
+        assert [c.name for c in p.classes()] == ["dog"]
+        assert p.annotation_count() == 1
+    lines = "\n".join(opened.details())
+    assert "b.json: b.jpg" in lines and "cannot be read" in lines
+
+
+# --- exports other tools read --------------------------------------------------------------
+
+
+def test_crowd_regions_and_voc_less_attributes_are_said_on_export(
+    project: Project, make_jpeg, tmp_path: Path
+) -> None:
+    make_jpeg(tmp_path / "a.jpg", 200, 100)
+    crowd = {"id": 2, "image_id": 1, "category_id": 1, "iscrowd": 1, "area": 100,
+             "bbox": [50, 50, 10, 10], "segmentation": {"size": [100, 200], "counts": [5050, 10, 90, 10, 14840]}}  # fmt: skip
+    noted = _cvat_ann(1, [20, 30, 40, 10], notes="front car", group_id=4)
+    f = tmp_path / "c.json"
+    f.write_text(json.dumps(_coco_doc([noted, crowd])))
+    import_annotations(project, "coco", f)
+    voc = export_annotations(project, "voc", tmp_path / "voc")
+    assert any("1 crowd regions (iscrowd) written as difficult" in w for w in voc)
+    assert any("group ids and notes of 1 shapes not written" in w for w in voc)
+    xml = next((tmp_path / "voc" / "Annotations").glob("*.xml")).read_text()
+    assert xml.count("<difficult>1</difficult>") == 1
+    labelme = export_annotations(project, "labelme", tmp_path / "lm")
+    assert any("1 crowd regions (iscrowd) left out" in w for w in labelme)
+    (doc,) = [json.loads(p.read_text()) for p in (tmp_path / "lm").rglob("*.json")]
+    assert len(doc["shapes"]) == 1

@@ -7,12 +7,18 @@ same convention as Studio, so nothing is shifted.
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+from PIL import Image
 
 from studio.core.errors import FormatError
 from studio.core.formats.common import (
@@ -28,7 +34,8 @@ from studio.core.formats.common import (
     without_not_a_class,
     write_text_atomic,
 )
-from studio.core.geometry import bbox_of_polygons, polygons_from_rle
+from studio.core.geometry import bbox_of_polygons, polygons_from_rle, rle_bbox, rle_from_mask
+from studio.core.imageinfo import iter_image_files
 from studio.core.kinds import ShapeKind
 from studio.core.records import (
     FLAG_FIELDS,
@@ -42,7 +49,8 @@ from studio.core.records import (
 )
 
 LABELME_VERSION = "5.5.0"
-_SKIPPED_TYPES = ("circle", "line", "linestrip", "point", "points", "mask")
+_SKIPPED_TYPES = ("line", "linestrip", "point", "points")
+_CIRCLE_POINTS = 32  # a labelme circle becomes a polygon of this many points
 # labelme's own conventions for "not a class": regions to ignore and the background;
 # shapes so labelled are skipped and counted, and never become trainable classes.
 IGNORED_LABELS = NOT_A_CLASS
@@ -51,14 +59,22 @@ IGNORED_LABELS = NOT_A_CLASS
 
 
 def read_labelme(
-    path: Path, images_dir: Path | None = None, class_names: list[str] | None = None
+    path: Path,
+    images_dir: Path | None = None,
+    class_names: list[str] | None = None,
+    *,
+    unlabelled: bool = True,
 ) -> DatasetSpec:
     """Read one labelme .json file or a folder of them (recursive).
 
     rectangle -> box (corners in any order); polygon -> polygon; shapes sharing a label
     and a non-null group_id are one instance (labelme's meaning of group_id) and become
     one multi-part polygon (a rectangle in such a group counts as its 4 corners).
-    circle/line/linestrip/point/mask shapes are skipped, with one warning per type.
+    X-AnyLabeling's rotation -> polygon (its 4 corners); circle -> a 32-point polygon;
+    mask (labelme 5.5: a PNG of the box its points give) -> mask; line/linestrip/point
+    shapes are skipped, with one warning per type. X-AnyLabeling's "difficult" and
+    "score" beside a shape's flags are kept. A folder's images that no JSON names come
+    too, without shapes (`unlabelled=False`: not).
     imagePath is looked up relative to the JSON file first, then in the usual places.
     Image keys are the JSON paths relative to the folder read, without ".json"; labelme's
     imageWidth/imageHeight are the declared size. Attributes: group_id is kept as the
@@ -67,17 +83,7 @@ def read_labelme(
     then the labels found, in order of appearance.
     """
     path = Path(path)
-    if path.is_file():
-        root, files = path.parent, [path]
-    elif path.is_dir():
-        root = path
-        # is_file(): a FIFO or device named *.json would block the import forever.
-        files = sorted(p for p in path.rglob("*.json") if p.is_file())
-        if not files:
-            raise FormatError(path, "", "no .json files in this folder")
-    else:
-        raise FormatError(path, "", "no such file or folder")
-
+    root, files = _json_files(path)
     spec = DatasetSpec()
     resolver = ImageResolver(images_dir)
     keys_by_path: dict[Path, str] = {}
@@ -93,20 +99,51 @@ def read_labelme(
         if key is None:
             key = keys_by_path[img] = rel
             w, h = (_dim(f, data, k) for k in ("imageWidth", "imageHeight"))
-            spec.images.append(ImageSpec(key, img, w, h, None, rel))
-        for ann in _shapes(f, rel, key, data["shapes"], skipped):
+            spec.images.append(ImageSpec(key, img, w, h, None, f"{rel}.json"))
+        for ann in _shapes(f, rel, key, data, skipped):
             found[ann.class_name] = None
             spec.annotations.append(ann)
+    if path.is_dir() and unlabelled:
+        _unlabelled_images(root, keys_by_path, spec)
     spec.classes = first_seen_classes(found, without_not_a_class(class_names, spec.warnings))
     for t, n in sorted(skipped.items()):
-        if t == "short_polygon":
-            reason = "polygons with fewer than 3 points skipped"
-        elif t.startswith("label:"):
-            reason = f"shapes labelled {t[6:]} skipped (labelme's not-a-class label)"
-        else:
-            reason = f"shapes of type {t!r} skipped (not supported)"
-        spec.rejected[reason] = n
+        spec.rejected[_skip_reason(t)] = n
     return spec
+
+
+def _json_files(path: Path) -> tuple[Path, list[Path]]:
+    """(the folder keys are relative to, the labelme files) of a file or folder."""
+    if path.is_file():
+        return path.parent, [path]
+    if not path.is_dir():
+        raise FormatError(path, "", "no such file or folder")
+    # is_file(): a FIFO or device named *.json would block the import forever.
+    files = sorted(p for p in path.rglob("*.json") if p.is_file())
+    if not files:
+        raise FormatError(path, "", "no .json files in this folder")
+    return path, files
+
+
+def _skip_reason(t: str) -> str:
+    if t == "short_polygon":
+        return "polygons with fewer than 3 points skipped"
+    if t.startswith("label:"):
+        return f"shapes labelled {t[6:]} skipped (labelme's not-a-class label)"
+    return f"shapes of type {t!r} skipped (not supported)"
+
+
+def _unlabelled_images(root: Path, keys_by_path: dict[Path, str], spec: DatasetSpec) -> None:
+    """The folder's images that no JSON names: imported too, without shapes (labelme
+    writes no file for an image left unlabelled)."""
+    named = {p.resolve() for p in keys_by_path}
+    n = 0
+    for img in iter_image_files(root):
+        if img.resolve() not in named:
+            key = "image:" + img.relative_to(root).as_posix()
+            spec.images.append(ImageSpec(key, img.absolute(), None, None, None, key[6:]))
+            n += 1
+    if n:
+        spec.warnings.append(f"{n} images have no labelme file; they were imported without shapes")
 
 
 def _image_path(f: Path, data: dict, resolver: ImageResolver) -> Path:
@@ -149,9 +186,9 @@ def _points(f: Path, where: str, pts: Any) -> list[float]:
     return flat
 
 
-def _shapes(
-    f: Path, rel: str, key: str, shapes: list, skipped: Counter[str]
-) -> list[AnnotationSpec]:
+def _shapes(f: Path, rel: str, key: str, data: dict, skipped: Counter[str]) -> list[AnnotationSpec]:
+    shapes: list = data["shapes"]
+    size = (data.get("imageHeight"), data.get("imageWidth"))
     out: list[AnnotationSpec] = []
     # (label, group_id) -> index in `out` of the instance the group's parts are added to.
     groups: dict[tuple[str, Any], int] = {}
@@ -168,27 +205,21 @@ def _shapes(
             continue
         # labelme treats a missing shape_type as a polygon.
         stype = s.get("shape_type") or "polygon"
-        if stype not in ("rectangle", "polygon"):
+        if stype not in ("rectangle", "polygon", "rotation", "circle", "mask"):
             skipped[str(stype)] += 1
             continue
-        pts = _points(f, where, s.get("points"))
-        if stype == "rectangle":
-            if len(pts) < 4:
-                raise FormatError(f, f"{where}.points", "a rectangle needs 2 corner points")
-            x0, x1 = min(pts[0::2]), max(pts[0::2])
-            y0, y1 = min(pts[1::2]), max(pts[1::2])
-            part = [x0, y0, x1, y0, x1, y1, x0, y1]
-            ann = AnnotationSpec(key, label, ShapeKind.BOX, (x0, y0, x1 - x0, y1 - y0))
-        else:
-            if len(pts) < 6:
-                skipped["short_polygon"] += 1
-                continue
-            part = pts
-            ann = AnnotationSpec(
-                key, label, ShapeKind.POLYGON, bbox_of_polygons([pts]), polygons=[pts]
-            )
+        made = _one_shape(f, where, key, label, stype, s, size)
+        if made is None:
+            skipped["short_polygon"] += 1
+            continue
+        ann, part = made
         ann.where = f"{rel}: {where}"
         ann.attributes = _attributes(f, where, s)
+        score = s.get("score")  # X-AnyLabeling: a model's confidence, kept
+        ann.score = float(score) if is_number(score) and 0 <= score <= 1 else None
+        if part is None:
+            out.append(ann)
+            continue
         gid = s.get("group_id")
         if gid is not None:
             g = groups.get((label, gid))
@@ -206,6 +237,66 @@ def _shapes(
     return out
 
 
+def _one_shape(
+    f: Path, where: str, key: str, label: str, stype: str, s: dict, size: tuple
+) -> tuple[AnnotationSpec, list[float] | None] | None:
+    """(shape, its outline for grouping: None for a mask) of one labelme shape; None
+    for a polygon of fewer than 3 points."""
+    pts = _points(f, where, s.get("points"))
+    if stype == "mask":
+        return _mask_shape(f, where, key, label, pts, s.get("mask"), size), None
+    if stype == "rectangle":
+        if len(pts) < 4:
+            raise FormatError(f, f"{where}.points", "a rectangle needs 2 corner points")
+        x0, x1 = min(pts[0::2]), max(pts[0::2])
+        y0, y1 = min(pts[1::2]), max(pts[1::2])
+        part = [x0, y0, x1, y0, x1, y1, x0, y1]
+        return AnnotationSpec(key, label, ShapeKind.BOX, (x0, y0, x1 - x0, y1 - y0)), part
+    # X-AnyLabeling's "rotation" is its 4 turned corners; a circle its centre and a
+    # point on it.
+    part = _circle(f, where, pts) if stype == "circle" else pts
+    if len(part) < 6:
+        return None
+    box = bbox_of_polygons([part])
+    return AnnotationSpec(key, label, ShapeKind.POLYGON, box, polygons=[part]), part
+
+
+def _circle(f: Path, where: str, pts: list[float]) -> list[float]:
+    """A labelme circle (centre, a point on it) as a polygon of `_CIRCLE_POINTS`."""
+    if len(pts) != 4:
+        raise FormatError(f, f"{where}.points", "a circle needs its centre and a point on it")
+    cx, cy, px, py = pts
+    r = math.hypot(px - cx, py - cy)
+    out: list[float] = []
+    for k in range(_CIRCLE_POINTS):
+        t = 2 * math.pi * k / _CIRCLE_POINTS
+        out += [round(cx + r * math.cos(t), 3), round(cy + r * math.sin(t), 3)]
+    return out if r > 0 else []
+
+
+def _mask_shape(
+    f: Path, where: str, key: str, label: str, pts: list[float], data: Any, size: tuple
+) -> AnnotationSpec:
+    """labelme 5.5's "mask" shape: a PNG (base64) of the mask inside the box its two
+    points give, placed on an image of the file's imageHeight x imageWidth."""
+    h, w = size
+    if not (isinstance(data, str) and len(pts) == 4 and declared_side(h) and declared_side(w)):
+        raise FormatError(
+            f, f"{where}.mask", "a mask needs its PNG, 2 corner points and the image's size"
+        )
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(data, validate=True))) as im:
+            part = np.asarray(im.convert("L")) > 0
+    except (ValueError, OSError) as e:
+        raise FormatError(f, f"{where}.mask", f"not a base64 PNG: {e}") from None
+    full = np.zeros((int(h), int(w)), dtype=bool)
+    x0, y0 = (max(0, math.floor(v)) for v in pts[:2])
+    piece = part[: max(0, int(h) - y0), : max(0, int(w) - x0)]
+    full[y0 : y0 + piece.shape[0], x0 : x0 + piece.shape[1]] = piece
+    rle = rle_from_mask(full)
+    return AnnotationSpec(key, label, ShapeKind.MASK, rle_bbox(rle), rle=rle)
+
+
 def _attributes(f: Path, where: str, s: dict) -> Attributes:
     gid = s.get("group_id")
     if gid is not None and (isinstance(gid, bool) or not isinstance(gid, int) or gid < 0):
@@ -213,7 +304,9 @@ def _attributes(f: Path, where: str, s: dict) -> Attributes:
     notes = s.get("description")
     notes = notes.strip() if isinstance(notes, str) else ""
     flags = s.get("flags")
-    flags = flags if isinstance(flags, dict) else {}
+    flags = dict(flags) if isinstance(flags, dict) else {}
+    if s.get("difficult") is True:  # X-AnyLabeling keeps it beside the flags
+        flags["difficult"] = True
     found = Attributes(*(flags.get(k) is True for k in FLAG_FIELDS), gid, notes)
     return NO_ATTRIBUTES if found.is_default() else found
 
@@ -229,7 +322,7 @@ def write_labelme(snapshot: ExportSnapshot, out: Path) -> list[str]:
     of marking one instance); masks become the polygons of their outer contours. A
     shape's group id is written as its group_id (a multi-part shape without one gets a
     number no shape on the image uses), its notes as description, its flags as shape
-    flags.
+    flags. Crowd regions (COCO iscrowd) are left out, as in YOLO exports.
     imagePath is relative to the JSON file; imageData is null. Returns warnings.
     """
     out = Path(out)
@@ -259,6 +352,11 @@ def write_labelme(snapshot: ExportSnapshot, out: Path) -> list[str]:
         )
     if counts["empty_mask"]:
         warnings.append(f"{counts['empty_mask']} empty masks left out")
+    if counts["crowd"]:
+        warnings.append(
+            f"{counts['crowd']} crowd regions (iscrowd) left out: labelme has no crowd flag, "
+            "and a crowd region is not one object"
+        )
     return warnings
 
 
@@ -271,6 +369,9 @@ def _image_shapes(
     next_group = 1 + max((a.attributes.group_id or 0 for a in anns), default=0)
     for a in anns:
         label = names[a.class_id]
+        if a.iscrowd:  # labelme has no crowd flag, and a crowd region is not one object
+            counts["crowd"] += 1
+            continue
         if a.kind == ShapeKind.MASK and a.rle is not None:
             parts = polygons_from_rle(a.rle)
             counts["mask"] += 1

@@ -252,7 +252,8 @@ def _object_element(root: ET.Element, name: str, a: AnnotationRecord) -> None:
     _sub(obj, "pose", "Unspecified")
     at = a.attributes
     _sub(obj, "truncated", "1" if at.truncated else "0")
-    _sub(obj, "difficult", "1" if at.difficult else "0")
+    # A crowd region: VOC's evaluation ignores "difficult" objects as COCO's ignores crowds.
+    _sub(obj, "difficult", "1" if at.difficult or a.iscrowd else "0")
     # Not in the devkit's schema but written by CVAT and read by most tools; others skip it.
     _sub(obj, "occluded", "1" if at.occluded else "0")
     x, y, w, h = a.bbox
@@ -326,4 +327,16 @@ def write_voc(snapshot: ExportSnapshot, out: Path) -> list[str]:
         )
     if counts["mask"]:
         warnings.append(f"{counts['mask']} masks written as their boxes (VOC has no masks)")
+    anns = snapshot.annotations
+    crowds = sum(a.iscrowd for a in anns)
+    if crowds:
+        warnings.append(
+            f"{crowds} crowd regions (iscrowd) written as difficult objects: VOC has no "
+            "crowd flag, and its evaluation ignores difficult objects as COCO's ignores crowds"
+        )
+    extra = sum(a.attributes.group_id is not None or bool(a.attributes.notes) for a in anns)
+    if extra:
+        warnings.append(
+            f"group ids and notes of {extra} shapes not written: VOC has no place for them"
+        )
     return warnings

@@ -64,7 +64,7 @@ def read_yolo(
     """
     path = Path(path)
     spec = DatasetSpec()
-    root, names, names_source, listed = _dataset_layout(path, class_names, spec, images_dir)
+    root, names, names_source, listed, pose = _dataset_layout(path, class_names, spec, images_dir)
     spec.classes = names
     has_yaml = path.is_file() or any((path / n).is_file() for n in _YAML_NAMES)
     # Labels in one folder, images in another: only without a data.yaml, which says
@@ -88,7 +88,7 @@ def read_yolo(
             continue
         used.add(lbl.absolute())
         lbl_text = _key(lbl, labels_dir or root)
-        _read_label(lbl, lbl_text, img, key, names, names_source, spec)
+        _read_label(lbl, lbl_text, img, key, (names, names_source, pose), spec)
     if labels_dir is not None or not listed:
         # An explicit labels folder must pair up; a dataset without images must say why.
         _orphan_labels(labels_dir or (path if path.is_dir() else None), used, spec)
@@ -141,9 +141,11 @@ def _orphan_labels(folder: Path | None, used: set[Path], spec: DatasetSpec) -> N
 
 def _dataset_layout(
     path: Path, class_names: list[str] | None, spec: DatasetSpec, images_dir: Path | None
-) -> tuple[Path, list[str], str, list[tuple[Path, str | None]]]:
-    """(root, class names, where the names came from, [(image, split)]) of a dataset
-    folder or data.yaml; warnings go to `spec`."""
+) -> tuple[Path, list[str], str, list[tuple[Path, str | None]], int]:
+    """(root, class names, where the names came from, [(image, split)], keypoint
+    numbers a line holds after its box: 0 unless a pose dataset) of a dataset folder
+    or data.yaml; warnings go to `spec`."""
+    pose = 0
     yaml_file: Path | None = None
     if path.is_file() and path.suffix.lower() in (".yaml", ".yml"):
         yaml_file = path
@@ -157,6 +159,13 @@ def _dataset_layout(
         root = _yaml_root(yaml_file, cfg, spec)
         listed = _yaml_images(yaml_file, cfg, root)
         names_source = yaml_file.name
+        pose = _pose_numbers(yaml_file, cfg, spec)
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            spec.warnings.append(
+                f"{yaml_file.name}: class name(s) {', '.join(map(repr, twice))} used by more "
+                "than one class index; their shapes are merged into one class each"
+            )
     else:
         root = Path(images_dir) if images_dir is not None else path
         if class_names is None:
@@ -173,7 +182,22 @@ def _dataset_layout(
             )
         names = [str(n) for n in class_names]
         names_source = "the class names given"
-    return root, names, names_source, listed
+    return root, names, names_source, listed, pose
+
+
+def _pose_numbers(path: Path, cfg: dict, spec: DatasetSpec) -> int:
+    """How many keypoint numbers follow each box of a pose dataset (kpt_shape: [K, D]
+    gives K * D); 0 for any other dataset. Studio keeps the boxes and says so."""
+    shape = cfg.get("kpt_shape")
+    if shape is None:
+        return 0
+    if not (isinstance(shape, list) and len(shape) == 2 and all(type(v) is int for v in shape)):
+        raise FormatError(path, "kpt_shape", f"expected [keypoints, 2 or 3], not {shape!r}")
+    spec.warnings.append(
+        f"{path.name}: a pose dataset (kpt_shape {shape}): its boxes are imported, "
+        "its keypoints left out (Studio labels boxes, polygons and masks)"
+    )
+    return shape[0] * shape[1]
 
 
 def _key(p: Path, root: Path) -> str:
@@ -302,10 +326,12 @@ def _read_label(
     lbl_text: str,
     img: Path,
     key: str,
-    names: list[str],
-    names_source: str,
+    classes: tuple[list[str], str, int],
     spec: DatasetSpec,
 ) -> None:
+    """The shapes of one label file; `classes`: (names, where they came from, pose
+    keypoint numbers per line)."""
+    names, names_source, pose = classes
     text = read_text_file(lbl, "label file")
     size: tuple[int, int] | None = None
     nc = len(names)
@@ -315,7 +341,11 @@ def _read_label(
         if not toks:
             continue
         where = f"line {n}"
-        c, coords = _label_numbers(lbl, where, toks, nc, names_source)
+        if pose and len(toks) != 5 + pose:
+            raise FormatError(
+                lbl, where, f"{len(toks)} numbers; a pose line has 5 + {pose} (kpt_shape)"
+            )
+        c, coords = _label_numbers(lbl, where, toks[:5] if pose else toks, nc, names_source)
         if size is None:
             size = display_size(img)
         kind, bbox, polys = _label_shape(coords, *size)
