@@ -24,7 +24,7 @@ VERBS = (
     "train", "runs", "eval", "predict", "export-model", "models", "analyze", "prelabel",
     "weights",
 )  # fmt: skip
-IMPORT_FORMATS = ("images", "coco", "yolo", "voc", "labelme")
+IMPORT_FORMATS = ("images", "coco", "yolo", "voc", "labelme", "cvat")
 EXPORT_FORMATS = ("coco", "yolo", "voc", "labelme")
 SPLITS = values(Split)
 

@@ -65,7 +65,7 @@ __all__ = [
     "split_fractions",
 ]
 
-FORMATS = ("images", "coco", "yolo", "voc", "labelme")
+FORMATS = ("images", "coco", "yolo", "voc", "labelme", "cvat")
 # SQLite page cache for bulk imports, and SQLite's default, in KiB.
 BULK_CACHE_KIB = 262_144
 DEFAULT_CACHE_KIB = 2_000
@@ -329,7 +329,7 @@ def _write_dataset(
 
 def detect_format(path: Path | str) -> str | None:
     """Guess what a dropped file or folder is: "images", "coco", "yolo", "voc",
-    "labelme", or None."""
+    "labelme", "cvat", or None."""
     p = Path(path)
     if p.is_file():
         return _detect_file_format(p)
@@ -342,6 +342,8 @@ def detect_format(path: Path | str) -> str | None:
         fmt = detect_format(j)
         if fmt:
             return fmt
+    if (p / "annotations.xml").is_file():
+        return detect_format(p / "annotations.xml")
     if any(p.rglob("*.xml")):
         return "voc"
     if next(iter_image_files(p), None) is not None:
@@ -356,7 +358,9 @@ def _detect_file_format(p: Path) -> str | None:
     if suffix in (".yaml", ".yml"):
         return "yolo"
     if suffix == ".xml":
-        return "voc"
+        # CVAT's own XML starts <annotations><version>; VOC's <annotation>.
+        head = p.read_bytes()[:2000]
+        return "cvat" if b"<annotations>" in head and b"<version>" in head else "voc"
     if suffix == ".json":
         head = p.read_text(encoding="utf-8", errors="replace")[:100_000]
         if '"shapes"' in head:

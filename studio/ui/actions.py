@@ -79,10 +79,9 @@ def window_actions(w: MainWindow) -> list[ActionSpec]:
         ActionSpec("file.import_images", "&Import images…", t.import_images_interactive),
     ]
     for fmt, label in t.FORMAT_LABELS.items():
-        specs += [
-            ActionSpec(f"file.import.{fmt}", f"{label}…", lambda f=fmt: t.import_annotations_interactive(f)),
-            ActionSpec(f"file.export.{fmt}", f"{label}…", lambda f=fmt: t.export_interactive(f)),
-        ]  # fmt: skip
+        specs.append(ActionSpec(f"file.import.{fmt}", f"{label}…", lambda f=fmt: t.import_annotations_interactive(f)))  # fmt: skip
+        if fmt in t.EXPORTS:
+            specs.append(ActionSpec(f"file.export.{fmt}", f"{label}…", lambda f=fmt: t.export_interactive(f)))  # fmt: skip
     specs += [
         ActionSpec("file.quit", "&Quit", w.close),
         ActionSpec("edit.undo", "&Undo", w.undo),
@@ -235,13 +234,15 @@ def dock_toggles(
     return toggles
 
 
-def menu_layout(formats: Sequence[str]) -> list[tuple[str, Sequence[MenuEntry]]]:
+def menu_layout(
+    formats: Sequence[str], exports: Sequence[str]
+) -> list[tuple[str, Sequence[MenuEntry]]]:
     """The menu bar: (title, entries) per menu, left to right."""
     return [
         ("&File", ("file.new", "file.open", "file.open_folder", RECENT, SEPARATOR,
                    "file.import_images",
                    ("Import &annotations", [f"file.import.{f}" for f in formats]),
-                   ("&Export", [f"file.export.{f}" for f in formats]),
+                   ("&Export", [f"file.export.{f}" for f in exports]),
                    SEPARATOR, "file.quit")),
         ("&Edit", ("edit.undo", "edit.redo", SEPARATOR, "edit.copy", "edit.paste",
                    "edit.copy_previous", "edit.delete", SEPARATOR, "edit.classes")),

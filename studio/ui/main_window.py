@@ -196,7 +196,7 @@ class MainWindow(QMainWindow):
         self._canvas_keys.install()
 
     def _build_menus(self) -> None:
-        layout = menu_layout(list(self.transfers.FORMAT_LABELS))
+        layout = menu_layout(list(self.transfers.FORMAT_LABELS), self.transfers.EXPORTS)
         self.recent_menu = build_menu_bar(self.menuBar(), self.actions, layout)
         self.recent_menu.aboutToShow.connect(
             lambda: fill_recent_menu(self.recent_menu, recent_projects(), self.open_path)

@@ -183,3 +183,12 @@ def test_copy_from_previous_says_why_nothing_came_and_copies_no_twin(window, qtb
     window.actions["edit.copy_previous"].trigger()
     assert len(window.project.annotations(image_ids=[images[3].id])) == 1
     assert "already on this one" in window.status_bar.currentMessage()
+
+
+def test_cvat_is_offered_for_import_and_not_for_export(window):
+    menus = {a.text(): a.menu() for a in window.menuBar().actions()}
+    file_menu = {a.text(): a.menu() for a in menus["&File"].actions() if a.menu()}
+    imports = [a.text() for a in file_menu["Import &annotations"].actions()]
+    exports = [a.text() for a in file_menu["&Export"].actions()]
+    assert "CVAT for images…" in imports and "CVAT for images…" not in exports
+    assert "COCO…" in imports and "COCO…" in exports

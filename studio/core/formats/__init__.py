@@ -12,6 +12,7 @@ from pathlib import Path
 
 from studio.core.formats.coco import read_coco
 from studio.core.formats.coco_writer import write_coco
+from studio.core.formats.cvat import read_cvat
 from studio.core.formats.labelme import read_labelme, write_labelme
 from studio.core.formats.voc import read_voc, write_voc
 from studio.core.formats.yolo import read_yolo, write_yolo
@@ -25,6 +26,7 @@ READERS: dict[str, Reader] = {
     "yolo": read_yolo,
     "voc": read_voc,
     "labelme": read_labelme,
+    "cvat": read_cvat,
 }
 WRITERS: dict[str, Writer] = {
     "coco": write_coco,
@@ -39,6 +41,7 @@ __all__ = [
     "Reader",
     "Writer",
     "read_coco",
+    "read_cvat",
     "read_labelme",
     "read_voc",
     "read_yolo",

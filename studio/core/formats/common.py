@@ -15,6 +15,7 @@ import re
 import shutil
 import stat
 import tempfile
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
@@ -85,6 +86,18 @@ def load_json(path: Path) -> Any:
         raise FormatError(path, "", "JSON nested too deeply to be an annotation file") from None
     except ValueError as e:  # "Exceeds the limit (4300 digits) for integer string conversion"
         raise FormatError(path, "", f"invalid JSON: {e}") from None
+
+
+def parse_xml(f: Path) -> ET.Element:
+    """The root element of an XML file; `FormatError` with line and column if malformed."""
+    try:
+        return ET.parse(f).getroot()
+    except ET.ParseError as e:
+        line, col = e.position
+        msg = str(e).split(":")[0]
+        raise FormatError(f, f"line {line} column {col + 1}", f"malformed XML: {msg}") from e
+    except OSError as e:
+        raise FormatError(f, "", f"cannot read the file: {e.strerror or e}") from e
 
 
 def is_number(v: object) -> bool:

@@ -23,6 +23,7 @@ from studio.core.formats.common import (
     first_seen_classes,
     fmt_num,
     link_or_copy,
+    parse_xml,
     read_text_file,
     unique_stems,
     without_not_a_class,
@@ -68,10 +69,11 @@ def read_voc(
     skipped = 0
     for f in files:
         rel = f.relative_to(root).with_suffix("").as_posix()
-        r = _parse_xml(f)
+        r = parse_xml(f)
         if r.tag != "annotation":
-            if single:
-                raise FormatError(f, "root", f"<{r.tag}> is not a VOC <annotation>")
+            if single or r.tag == "annotations":
+                hint = "; it is CVAT's XML: import it as cvat" if r.tag == "annotations" else ""
+                raise FormatError(f, "root", f"<{r.tag}> is not a VOC <annotation>{hint}")
             skipped += 1
             continue
         img = _image_path(f, r, resolver)
@@ -101,18 +103,6 @@ def _voc_files(path: Path) -> tuple[Path, list[Path], bool]:
     if not files:
         raise FormatError(path, "", "no .xml files in this folder")
     return path, files, False
-
-
-def _parse_xml(f: Path) -> ET.Element:
-    """The root element of an XML file; `FormatError` with line and column if malformed."""
-    try:
-        return ET.parse(f).getroot()
-    except ET.ParseError as e:
-        line, col = e.position
-        msg = str(e).split(":")[0]
-        raise FormatError(f, f"line {line} column {col + 1}", f"malformed XML: {msg}") from e
-    except OSError as e:
-        raise FormatError(f, "", f"cannot read the file: {e.strerror or e}") from e
 
 
 def _read_image_sets(root: Path) -> dict[str, str]:

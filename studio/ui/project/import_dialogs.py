@@ -67,14 +67,16 @@ class ImportDialog(QDialog):
     """File ▸ Import annotations ▸ <format>…: the annotations, where the images are, and
     the skip-missing choice. `choice()` after it is accepted."""
 
-    def __init__(self, label: str, single_file: bool, parent: QWidget | None = None):
-        """`single_file`: the format is one file (COCO's JSON), else a folder."""
+    def __init__(self, label: str, file_filter: str | None, parent: QWidget | None = None):
+        """`file_filter`: the format is one file ("COCO JSON (*.json)"), None: a folder."""
         super().__init__(parent)
         self.setWindowTitle(f"Import {label}")
-        self._single_file = single_file
+        self._file_filter = file_filter
         form = QFormLayout()
         self.source = QLineEdit()
-        self.source.setPlaceholderText("a .json file" if single_file else "the dataset folder")
+        self.source.setPlaceholderText(
+            f"a {file_filter.split('(')[0].strip()} file" if file_filter else "the dataset folder"
+        )
         form.addRow("Annotations:", self._with_browse(self.source, self._browse_source))
         self.images = QLineEdit()
         self.images.setPlaceholderText("optional: beside the annotations, or in the project")
@@ -110,8 +112,8 @@ class ImportDialog(QDialog):
         return row
 
     def _browse_source(self) -> None:
-        if self._single_file:
-            path, _ = QFileDialog.getOpenFileName(self, "Annotations", "", "COCO JSON (*.json)")
+        if self._file_filter:
+            path, _ = QFileDialog.getOpenFileName(self, "Annotations", "", self._file_filter)
         else:
             path = QFileDialog.getExistingDirectory(self, "Annotations: the dataset folder")
         if path:

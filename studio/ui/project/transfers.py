@@ -80,7 +80,13 @@ class Transfers(QObject):
     was skipped is kept in `last_report` and shown in a non-blocking message box.
     """
 
-    FORMAT_LABELS = {"coco": "COCO", "yolo": "YOLO", "voc": "Pascal VOC", "labelme": "labelme"}
+    FORMAT_LABELS = {
+        "coco": "COCO", "yolo": "YOLO", "voc": "Pascal VOC", "labelme": "labelme",
+        "cvat": "CVAT for images",
+    }  # fmt: skip
+    EXPORTS = ("coco", "yolo", "voc", "labelme")  # the formats Studio writes
+    # Formats that are one file (the rest: a folder).
+    FILE_FILTERS = {"coco": "COCO JSON (*.json)", "cvat": "CVAT XML (*.xml)"}
 
     def __init__(self, window: Any):
         super().__init__(window)
@@ -109,7 +115,7 @@ class Transfers(QObject):
     def import_annotations_interactive(self, fmt: str) -> ImportDialog:
         """The import dialog for `fmt` (annotations, images folder, skip missing
         images); the import starts when the user accepts it. Returns the dialog."""
-        dialog = ImportDialog(self.FORMAT_LABELS[fmt], fmt == "coco", self.window)
+        dialog = ImportDialog(self.FORMAT_LABELS[fmt], self.FILE_FILTERS.get(fmt), self.window)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
         def start() -> None:
