@@ -294,6 +294,18 @@ def orient_points(xy: np.ndarray, orientation: int, raw_width: int, raw_height: 
     return out
 
 
+def orient_mask(mask: np.ndarray, orientation: int) -> np.ndarray:
+    """A [raw height, raw width] mask of the stored pixels as displayed for an EXIF
+    orientation: the pixels move as `orient_points` moves their centres."""
+    swap, mirror_x, mirror_y = _POINT_TRANSFORM[orientation]
+    out = mask.T if swap else mask
+    if mirror_x:
+        out = out[:, ::-1]
+    if mirror_y:
+        out = out[::-1, :]
+    return np.ascontiguousarray(out)
+
+
 # --- helpers --------------------------------------------------------------------------
 
 

@@ -16,10 +16,13 @@ from studio.core.geometry import (
     clip_bbox,
     clip_polygon_part,
     inside,
+    mask_from_rle,
     part_outside,
     polygon_area,
+    rle_bbox,
+    rle_from_mask,
 )
-from studio.core.imageinfo import orient_points
+from studio.core.imageinfo import orient_mask, orient_points
 from studio.core.kinds import ShapeKind
 from studio.core.records import AnnotationSpec, BBox, Polygons
 
@@ -43,7 +46,7 @@ def check_shape(
     if transform is not None:
         bbox, polys = _oriented(bbox, polys, transform)
         if rle is not None:
-            problem("masks not rotated for EXIF orientation", where)
+            rle, bbox = _oriented_mask(rle, transform)
     if a.kind == ShapeKind.MASK:
         return _check_mask(bbox, rle, w, h, where, problem)
     if a.kind == ShapeKind.POLYGON:
@@ -68,6 +71,16 @@ def _oriented(
     x0, y0 = c.min(0)
     x1, y1 = c.max(0)
     return (float(x0), float(y0), float(x1 - x0), float(y1 - y0)), polys
+
+
+def _oriented_mask(rle: dict, transform: Orientation) -> tuple[dict, BBox]:
+    """A mask of the stored pixels turned to the displayed ones, and its box; one of
+    another size is left as it is (the size check then rejects it)."""
+    orientation, raw_w, raw_h = transform
+    if list(rle.get("size", [])) != [raw_h, raw_w]:
+        return rle, (0.0, 0.0, 0.0, 0.0)
+    turned = rle_from_mask(orient_mask(mask_from_rle(rle), orientation))
+    return turned, rle_bbox(turned)
 
 
 def _check_mask(

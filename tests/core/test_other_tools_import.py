@@ -9,6 +9,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from studio.core.exporting import export_annotations
@@ -267,3 +268,34 @@ def test_crowd_regions_and_voc_less_attributes_are_said_on_export(
     assert any("1 crowd regions (iscrowd) left out" in w for w in labelme)
     (doc,) = [json.loads(p.read_text()) for p in (tmp_path / "lm").rglob("*.json")]
     assert len(doc["shapes"]) == 1
+
+
+def test_a_mask_on_an_exif_rotated_photo_turns_with_its_box(
+    project: Project, make_jpeg, tmp_path: Path
+) -> None:
+    """A tool that ignores EXIF writes the stored size and stored pixels: boxes were
+    turned to the displayed pixels, masks refused as "size differs". Now both turn."""
+    from pycocotools import mask as mask_utils
+
+    from studio.core.geometry import mask_from_rle
+
+    make_jpeg(tmp_path / "r.jpg", 400, 300, orientation=6)  # displayed 300 x 400
+    stored = np.zeros((300, 400), np.uint8)
+    stored[20:70, 10:110] = 1
+    rle = mask_utils.encode(np.asfortranarray(stored))
+    rle["counts"] = rle["counts"].decode()
+    doc = _coco_doc(
+        [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": rle, "area": 5000,
+          "bbox": [10, 20, 100, 50], "iscrowd": 0},
+         {"id": 2, "image_id": 1, "category_id": 1, "segmentation": [], "area": 5000,
+          "bbox": [10, 20, 100, 50], "iscrowd": 0}], w=400, h=300,
+    )  # fmt: skip
+    doc["images"][0]["file_name"] = "r.jpg"
+    (tmp_path / "c.json").write_text(json.dumps(doc))
+    report = import_annotations(project, "coco", tmp_path / "c.json")
+    assert report.added_annotations == 2, report.summary()
+    mask, box = sorted(project.annotations([project.images()[0].id]), key=lambda a: a.id)
+    assert box.bbox == (230, 10, 50, 100)  # turned 90 degrees clockwise, as displayed
+    assert mask.kind == "mask" and mask.bbox == box.bbox
+    pixels = mask_from_rle(mask.rle)
+    assert pixels.shape == (400, 300) and int(pixels.sum()) == 5000
