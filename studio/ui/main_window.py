@@ -133,6 +133,7 @@ class MainWindow(QMainWindow):
         self.objects.selection_requested.connect(self.canvas.select)
         self.objects.hidden_changed.connect(self.canvas.set_shape_hidden)
         self.objects.locked_changed.connect(self.canvas.set_shape_locked)
+        self.objects.class_change_requested.connect(self.pick_class_interactive)
         self.canvas.selection_changed.connect(self.objects.select_ids)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.browser)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.class_dock)

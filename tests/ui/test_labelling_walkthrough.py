@@ -192,3 +192,66 @@ def test_cvat_is_offered_for_import_and_not_for_export(window):
     exports = [a.text() for a in file_menu["&Export"].actions()]
     assert "CVAT for images…" in imports and "CVAT for images…" not in exports
     assert "COCO…" in imports and "COCO…" in exports
+
+
+def test_ctrl_z_in_the_classes_dialog_undoes_as_its_hint_says(window, qtbot):
+    from studio.ui.classes.dialog import ClassDialog
+
+    dialog = ClassDialog(window.project, window)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.activateWindow()
+    qtbot.waitUntil(dialog.isActiveWindow)
+    cat = _class_id(window, "cat")
+    window.project.rename_class(cat, "kitten")
+    dialog.reload()
+    dialog.list.setFocus()
+    qtbot.keyClick(dialog.list, KEY.Key_Z, CTRL)
+    assert next(c.name for c in window.project.classes() if c.id == cat) == "cat"
+    assert dialog.list.item(0).text().startswith("cat")  # the list shows it at once
+    qtbot.keyClick(dialog.list, KEY.Key_Y, CTRL)
+    assert next(c.name for c in window.project.classes() if c.id == cat) == "kitten"
+
+
+def test_attribute_boxes_have_a_visible_edge_in_the_dark_theme(window, qtbot):
+    """Fusion draws a dark palette's check box as a near-black square with no edge."""
+    box = window.objects.attributes.flags["truncated"]
+    window.actions["view.theme.dark"].trigger()
+    qtbot.wait(50)
+
+    def brightest_edge() -> int:
+        image = box.grab().toImage()
+        y = image.height() // 2
+        # The indicator sits at the left: its edge is the brightest of its first pixels.
+        return max(image.pixelColor(x, y).lightness() for x in range(0, 6))
+
+    assert brightest_edge() >= 70  # the panel is lightness 43; Fusion's edge no more
+    window.actions["view.theme.light"].trigger()
+    qtbot.wait(50)
+    assert box.styleSheet() == ""  # the light theme keeps Fusion's own boxes
+
+
+def test_double_clicking_an_object_row_asks_for_its_class(window, qtbot, monkeypatch):
+    """labelme's way to relabel: double-click the shape in the list."""
+    from studio.ui.classes.picker import ClassPicker
+
+    first = window.project.images()[0].id
+    window.show_image(first)
+    cat, bird = _class_id(window, "cat"), _class_id(window, "bird")
+    shape = next(a for a in window.project.annotations([first]) if a.class_id == cat)
+    asked = []
+
+    def choose_bird(picker):
+        asked.append(True)
+        picker.chosen = bird
+        return 1
+
+    monkeypatch.setattr(ClassPicker, "exec", choose_bird)
+    tree = window.objects.tree
+    qtbot.waitUntil(lambda: window.objects.model.row_of(shape.id) is not None, timeout=3000)
+    row = window.objects.model.row_of(shape.id)
+    rect = tree.visualRect(window.objects.model.index(row, 2))
+    qtbot.mouseClick(tree.viewport(), LEFT, pos=rect.center())
+    qtbot.mouseDClick(tree.viewport(), LEFT, pos=rect.center())
+    assert asked
+    qtbot.waitUntil(lambda: window.project.annotations(ids=[shape.id])[0].class_id == bird)

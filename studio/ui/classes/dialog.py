@@ -7,10 +7,10 @@ first say how many and ask.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QTimer
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QColorDialog,
@@ -52,8 +52,22 @@ class ClassDialog(QDialog):
         )
         layout.addLayout(left, 1)
         layout.addLayout(self._build_buttons())
+        # The window's Undo cannot reach a modal dialog: it has its own keys.
+        for keys, step in (
+            (QKeySequence.StandardKey.Undo, self.project.undo),
+            (QKeySequence.StandardKey.Redo, self.project.redo),  # Ctrl+Y, Ctrl+Shift+Z
+        ):
+            QShortcut(keys, self, activated=lambda step=step: self._step(step))
         self.reload()
         self.resize(480, 420)
+
+    def _step(self, step: Callable[[], str | None]) -> None:
+        """Undo or redo one project step (a class edit, or any edit before it)."""
+        try:
+            step()
+        except StudioError as e:
+            show_error(self, "Classes", e)
+        self.reload()
 
     def _build_list(self) -> QListWidget:
         self.list = QListWidget()

@@ -61,11 +61,13 @@ COLUMN_TEXTS = {
 
 class ObjectsDock(QDockWidget):
     """Emits `selection_requested` (annotation ids the user picked in the list),
-    `hidden_changed` and `locked_changed` (every hidden / locked annotation id)."""
+    `hidden_changed` and `locked_changed` (every hidden / locked annotation id), and
+    `class_change_requested` when a row is double-clicked (as in labelme)."""
 
     selection_requested = Signal(list)
     hidden_changed = Signal(list)
     locked_changed = Signal(list)
+    class_change_requested = Signal()  # a row double-clicked: choose the shapes' class
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Objects", parent)
@@ -115,6 +117,10 @@ class ObjectsDock(QDockWidget):
         self._fit_columns()
         self.tree.toggled.connect(self._on_toggled)
         self.tree.selectionModel().selectionChanged.connect(self._on_selection_changed)
+        self.tree.doubleClicked.connect(
+            lambda index: index.column() not in (Column.EYE, Column.LOCK)
+            and self.class_change_requested.emit()
+        )
         return self.tree
 
     def _fit_columns(self) -> None:
