@@ -326,9 +326,10 @@ class Project:
         return read_snapshot(self.engine, self.folder, split)
 
     def write_coco_snapshot(self, out_json: Path, split: str | None = None) -> dict:
-        """Write a run's dataset.json: COCO with database ids, ABSOLUTE file names,
-        displayed-pixel coordinates, and each image's "studio_split" and
-        "studio_status". The one writer of that file; returns the data written."""
+        """Write a run's dataset.json: COCO with database ids, file names as stored
+        (relative to the project folder for images inside it, whose path is the
+        "studio_root"), displayed-pixel coordinates, and each image's "studio_split"
+        and "studio_status". The one writer of that file; returns the data written."""
         return write_dataset_snapshot(self.engine, self.folder, Path(out_json), split)
 
     # --- runs, metrics, predictions -----------------------------------------------------

@@ -93,9 +93,10 @@ def evaluate_run(
         ids = snap.train_val_ids(cfg.val_fraction, cfg.seed)[0]
     else:
         ids = snap.split_ids(split)
-    samples = snap.samples(ids, lm.task, DataReport(), training=False)
+    report = DataReport()
+    samples = snap.samples(ids, lm.task, report, training=False)
     if not samples:
-        raise StudioError(f"no images in the {split} split to evaluate on")
+        raise StudioError(f"no images in the {split} split to evaluate on{report.missing_note()}")
     ds = SnapshotDataset(samples, lm.task, build_transforms(lm.task, False))
     loader = build_eval_loader(ds, batch_size=cfg.batch_size, workers=0)
     pairs = run_model(lm.model, loader, lm.device)

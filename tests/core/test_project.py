@@ -561,7 +561,8 @@ def test_dataset_snapshot_carries_split_and_status(demo_project: Project, tmp_pa
     for im in data["images"]:
         assert im["studio_split"] == by_id[im["id"]].split
         assert im["studio_status"] == by_id[im["id"]].status
-        assert Path(im["file_name"]).is_absolute()
+        # As stored: relative to the project folder, which the snapshot names.
+        assert Path(data["studio_root"]) / im["file_name"] == by_id[im["id"]].abs_path
     assert not list(tmp_path.glob("*.tmp"))
 
 

@@ -50,19 +50,17 @@ def write_coco(snapshot: ExportSnapshot, out: Path) -> list[str]:
     return []
 
 
-def coco_dict(
-    snapshot: ExportSnapshot, absolute_paths: bool = False, file_names: dict[int, str] | None = None
-) -> dict[str, Any]:
+def coco_dict(snapshot: ExportSnapshot, file_names: dict[int, str] | None = None) -> dict[str, Any]:
     """The COCO structure `write_coco` writes. file_name: `file_names[image id]`, else
-    with `absolute_paths` the image's absolute path (training snapshots read images
-    wherever they are), else its stored path with "/" separators."""
+    the image's stored path with "/" separators (relative to the project folder for an
+    image inside it)."""
     images = {im.id: im for im in snapshot.images}
     classes = sorted(snapshot.classes, key=lambda c: c.position)
 
     def file_name(im: ImageRecord) -> str:
         if file_names is not None:
             return file_names[im.id]
-        return str(im.abs_path) if absolute_paths else PurePath(im.path).as_posix()
+        return PurePath(im.path).as_posix()
 
     return {
         "info": _info(),

@@ -2,7 +2,8 @@
 what a training run freezes as its dataset.
 
 `write_dataset_snapshot` is the ONE writer of a run's ``dataset.json``: a COCO file
-with database ids, absolute file names, displayed-pixel coordinates, and per image
+with database ids, file names as stored (relative to the project folder, named in
+"studio_root", for images inside it), displayed-pixel coordinates, and per image
 its split ("studio_split") and labelling status ("studio_status"). The status tells a
 negative sample (done, no shapes) from an image nobody has labelled yet.
 """
@@ -25,6 +26,8 @@ from studio.core.store.images import IMAGE_COLUMNS, image_record
 # Keys a run's dataset.json adds to each COCO image.
 SPLIT_KEY = "studio_split"
 STATUS_KEY = "studio_status"
+# The project folder the snapshot's relative file names were relative to when written.
+ROOT_KEY = "studio_root"
 
 
 def read_snapshot(
@@ -52,7 +55,10 @@ def write_dataset_snapshot(
     from studio.core.formats.coco_writer import coco_dict
 
     snap = read_snapshot(engine, folder, split)
-    data = coco_dict(snap, absolute_paths=True)
+    # Paths as stored (relative to the project folder for images inside it) and the
+    # folder they were relative to: a project moved or copied keeps its runs.
+    data = coco_dict(snap)
+    data[ROOT_KEY] = str(Path(folder.path).absolute())
     by_id = {im.id: im for im in snap.images}
     for im in data["images"]:
         rec = by_id[im["id"]]

@@ -255,8 +255,11 @@ def _load(project_dir: Path | str, run: int | str, device: str):
     ids = snap.train_val_ids(lm.config.val_fraction, lm.config.seed)[1]
     if not ids:
         ids = snap.split_ids(Split.VAL)
-    samples = snap.samples(ids, "detection", DataReport(), training=False)
+    report = DataReport()
+    samples = snap.samples(ids, "detection", report, training=False)
     images = [
         _Image(s.image_id, s.path, s.width, s.height, s.boxes, s.labels) for s in samples if s.boxes
     ]
+    if not images and report.missing:
+        raise StudioError(f"run {run}: no validation images{report.missing_note()}")
     return lm, images, resize

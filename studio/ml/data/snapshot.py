@@ -1,8 +1,8 @@
 """A run's frozen dataset: the one module that writes and reads ``dataset.json``.
 
 A run never reads the project database for its data: at run creation `write_snapshot`
-has the project write ``dataset.json`` (COCO, database ids, absolute file names,
-displayed-pixel coordinates, ``studio_split`` and ``studio_status`` per image) into the
+has the project write ``dataset.json`` (COCO, database ids, file names as the project
+stores them, relative to its folder where inside it, displayed-pixel coordinates, ``studio_split`` and ``studio_status`` per image) into the
 run folder, and training, evaluation and analyses read that file through `Snapshot`, so
 labelling can go on while a run trains and a run can be repeated.
 
@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 from studio.core.errors import StudioError
 from studio.core.geometry import polygon_area
 from studio.core.kinds import ImageStatus, Split
+from studio.core.store.folder import DB_NAME
+from studio.core.store.snapshot import ROOT_KEY
 from studio.ml.tasks import Task
 
 if TYPE_CHECKING:
@@ -51,6 +53,17 @@ _REPORT_TEXT = {
 }
 
 
+def _project_root(path: Path | None, data: dict[str, Any]) -> Path | None:
+    """The project folder of a snapshot: the nearest folder above its file that holds a
+    project database (runs/<run>/dataset.json), else the folder it was written for."""
+    if path is not None:
+        for folder in Path(path).absolute().parents:
+            if (folder / DB_NAME).is_file():
+                return folder
+    root = data.get(ROOT_KEY)
+    return Path(root) if root else None
+
+
 def write_snapshot(project: Project, out_json: Path) -> dict[str, Any]:
     """Freeze the project's classes, images and labels at `out_json` and return the data.
 
@@ -67,6 +80,17 @@ class DataReport:
 
     counts: Counter = field(default_factory=Counter)
     negatives: int = 0  # images with no shapes used as negative samples
+    missing: list[str] = field(default_factory=list)  # the first missing image files
+
+    def missing_note(self) -> str:
+        """ "; N image files are missing (first: PATH)", or "" when none is."""
+        n = self.counts["missing_files"]
+        if not n:
+            return ""
+        return (
+            f"; {n} of its image files are missing (first: {self.missing[0]}): were the "
+            "images moved or deleted?"
+        )
 
     def add(self, key: str, n: int = 1) -> None:
         self.counts[key] += n
@@ -107,9 +131,22 @@ class Snapshot:
         self.class_names: list[str] = [str(c["name"]) for c in cats]
         self.label_of: dict[int, int] = {cid: i + 1 for i, cid in enumerate(self.category_ids)}
         self.images: dict[int, dict[str, Any]] = {int(im["id"]): im for im in data["images"]}
+        self.root = _project_root(path, data)
         self.anns_by_image: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for a in data.get("annotations") or []:
             self.anns_by_image[int(a["image_id"])].append(a)
+
+    def image_path(self, im: dict[str, Any]) -> str:
+        """Where an image of the snapshot is now: a relative file name in the project
+        folder the snapshot sits in (which may have moved since); an absolute one as
+        written, unless it lay in the project's old folder and the project moved."""
+        name = Path(str(im["file_name"]))
+        if not name.is_absolute():
+            return str((self.root or Path.cwd()) / name)
+        old = self.data.get(ROOT_KEY)
+        if self.root is not None and old and not name.is_file() and name.is_relative_to(old):
+            return str(self.root / name.relative_to(old))
+        return str(name)
 
     @classmethod
     def load(cls, path: Path) -> Snapshot:
@@ -170,7 +207,7 @@ class Snapshot:
         masks = task != Task.DETECTION
         for iid in image_ids:
             im = self.images[iid]
-            path = str(im["file_name"])
+            path = self.image_path(im)
             anns = self.anns_by_image.get(iid, [])
             status = im.get("studio_status", _DEFAULT_STATUS)
             if not anns and training and status not in LABELLED_STATUSES:
@@ -178,6 +215,8 @@ class Snapshot:
                 continue
             if not Path(path).is_file():
                 report.add("missing_files")
+                if len(report.missing) < 3:
+                    report.missing.append(path)
                 continue
             w, h = int(im["width"]), int(im["height"])
             boxes, labels, segs = [], [], []

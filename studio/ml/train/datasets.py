@@ -44,7 +44,7 @@ def prepare_data(snap: Snapshot, cfg: TrainConfig, task: str, dist: DistInfo) ->
     if not train_samples:
         raise TrainingError(
             "no training images: put labelled images in the train split (images without "
-            "shapes count only when marked done)"
+            f"shapes count only when marked done){report.missing_note()}"
         )
     warnings += report.warnings()
     train_tf = build_transforms(

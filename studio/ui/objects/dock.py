@@ -118,8 +118,10 @@ class ObjectsDock(QDockWidget):
         self.tree.toggled.connect(self._on_toggled)
         self.tree.selectionModel().selectionChanged.connect(self._on_selection_changed)
         self.tree.doubleClicked.connect(
-            lambda index: index.column() not in (Column.EYE, Column.LOCK)
-            and self.class_change_requested.emit()
+            lambda index: (
+                index.column() not in (Column.EYE, Column.LOCK)
+                and self.class_change_requested.emit()
+            )
         )
         return self.tree
 
