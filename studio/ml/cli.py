@@ -123,9 +123,12 @@ def predict_run(
     With `out`, also write those images' predictions as a COCO results JSON.
 
     Returns {"run_id", "images", "predicted", "skipped", "predictions" (rows stored
-    for those images), "missing_files", "out"}."""
+    for those images), "missing_files", "unreadable" ([file, reason] of images that
+    could not be decoded, left without predictions), "out"}."""
     from studio.ml.analysis.stored_predictions import results_for, update_predictions
 
+    if out is not None and Path(out).is_dir():
+        raise StudioError(f"{out}: is a folder; give the .json file to write the predictions to")
     with Project.open(project_dir) as p:
         if run is None:
             current = p.current_model()
@@ -153,6 +156,7 @@ def predict_run(
         "skipped": rep.skipped,
         "predictions": len(results),
         "missing_files": rep.missing_files,
+        "unreadable": [list(u) for u in rep.unreadable],
         "out": str(out) if out is not None else None,
     }
 
@@ -338,12 +342,15 @@ def eval_command(a: Any) -> int:
 
 def predict_command(a: Any) -> int:
     res = predict_run(a.dir, a.run, a.split, a.out)
-    print(f"{res['predictions']} predictions on {res['images']} images stored for run "
-          f"{res['run_id']}" + (f", written to {res['out']}" if res["out"] else ""))  # fmt: skip
-    if res["skipped"]:
-        print(f"{res['skipped']} images were unchanged since their last prediction")
+    kept = f", {res['skipped']} unchanged since their last prediction" if res["skipped"] else ""
+    with_preds = res["images"] - res["missing_files"] - len(res["unreadable"])
+    print(f"run {res['run_id']}: {res['predicted']} images predicted{kept}; "
+          f"{res['predictions']} predictions stored for those {with_preds} images"
+          + (f", written to {res['out']}" if res["out"] else ""))  # fmt: skip
     if res["missing_files"]:
         print(f"{res['missing_files']} image files are missing and were skipped")
+    for path, reason in res["unreadable"]:
+        print(f"skipped {path}: {reason}")
     return 0
 
 

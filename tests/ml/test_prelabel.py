@@ -69,3 +69,22 @@ def test_prelabel_needs_one_image_choice(demo_dir):
     with pytest.raises(SystemExit) as e:
         main(["prelabel", str(demo_dir), "--run", "1"])
     assert e.value.code == 2
+
+
+@pytest.mark.slow
+def test_a_damaged_image_is_skipped_and_named_the_rest_predicted(trained, capsys):
+    """One image damaged since import used to stop `studio predict` (and `analyze
+    errors`, `prelabel`) for every image, storing nothing."""
+    demo_dir, run_id = trained
+    with Project.open(demo_dir) as p:
+        victim = p.images()[3]
+    victim.abs_path.write_bytes(b"not an image any more")
+    capsys.readouterr()
+    assert main(["predict", str(demo_dir), "--run", str(run_id)]) == 0
+    out = capsys.readouterr().out
+    assert f"skipped {victim.abs_path}" in out and "11 images predicted" in out
+    with Project.open(demo_dir) as p:
+        assert {r["image_id"] for r in p.predictions(run_id, None)} <= {
+            im.id for im in p.images() if im.id != victim.id
+        }
+        assert p.predictions(run_id, [im.id for im in p.images()][:3])

@@ -51,10 +51,13 @@ class Prelabel(Command):
 
 
 def annotation_rows(predictions: Sequence[dict[str, Any]]) -> list[dict]:
-    """Annotation rows (source "predicted", score kept) for stored prediction rows."""
+    """Annotation rows (source "predicted", score kept) for stored prediction rows; a
+    box without area (stored by runs before such boxes were left out) is passed over."""
     rows = []
     for r in predictions:
         kind = r.get("kind") or ShapeKind.BOX
+        if kind == ShapeKind.BOX and not (r["bbox"][2] > 0 and r["bbox"][3] > 0):
+            continue
         rows.append(
             make_annotation_row(
                 r["image_id"], r["class_id"], kind, bbox=tuple(r["bbox"]),

@@ -34,6 +34,8 @@ class PredictReport:
     skipped: int  # images whose stored predictions were current
     stored: int  # prediction rows written now
     missing_files: int  # image files not found (left without predictions)
+    # (image file, reason) of images that could not be decoded (left without predictions)
+    unreadable: tuple[tuple[str, str], ...] = ()
 
 
 def _fingerprint(checkpoint: Path, score_floor: float) -> dict[str, Any]:
@@ -104,9 +106,10 @@ def update_predictions(
     samples, missing = samples_for_images(todo)
     class_ids = {c.id for c in project.classes()}
     rows: list[dict[str, Any]] = []
+    bad: list[tuple[int, str]] = []
     if samples:
         lm = load_model(checkpoint, device)
-        pairs = predict_samples(lm, samples, batch_size=batch_size)
+        pairs = predict_samples(lm, samples, batch_size=batch_size, unreadable=bad)
         for i, (image_id, output) in enumerate(pairs, 1):
             rows += prediction_rows(
                 output, image_id, lm.task, lm.category_ids, score_threshold=score_floor
@@ -115,12 +118,17 @@ def update_predictions(
                 progress(i, len(samples))
     # A class deleted since training has no row to point at: drop its predictions.
     rows = [r for r in rows if r["class_id"] in class_ids]
-    done = [s.image_id for s in samples]
+    bad_ids = {i for i, _ in bad}
+    done = [s.image_id for s in samples if s.image_id not in bad_ids]
     n = project.store.predictions.replace(run.id, rows, image_ids=done)
     checksums = {im.id: im.checksum for im in todo}
     index.update({str(i): checksums[i] for i in done})
     _write_index(index_path, fp, index)
-    return PredictReport(run.id, len(images), len(done), len(images) - len(todo), n, missing)
+    paths = {s.image_id: s.path for s in samples}
+    return PredictReport(
+        run.id, len(images), len(done), len(images) - len(todo), n, missing,
+        tuple((paths[i], reason) for i, reason in bad),
+    )  # fmt: skip
 
 
 def results_for(project: Project, run_id: int, image_ids: Sequence[int]) -> list[dict]:

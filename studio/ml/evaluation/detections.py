@@ -47,6 +47,9 @@ def sem_labels(output: dict[str, torch.Tensor]) -> torch.Tensor:
     return s.argmax(0) if s.dim() == 3 else s
 
 
+MIN_BOX_SIDE = 1e-2  # pixels: a predicted box thinner than this is left out
+
+
 def detections(
     output: dict[str, torch.Tensor],
     task: str,
@@ -55,7 +58,8 @@ def detections(
     score_threshold: float = 0.0,
 ) -> list[Detection]:
     """One image's output as detections. Labels outside 1..len(category_ids) (the
-    background, or a class the snapshot lacks) are left out. Instance segmentation adds
+    background, or a class the snapshot lacks) and boxes thinner than MIN_BOX_SIDE are
+    left out. Instance segmentation adds
     each object's mask; a semantic map gives one mask per class present, scored by its
     mean probability (the score threshold does not apply to it)."""
     if task == Task.SEMANTIC_SEGMENTATION:
@@ -63,7 +67,11 @@ def detections(
     boxes = output["boxes"].detach().float().cpu()
     scores = output["scores"].detach().float().cpu()
     labels = output["labels"].detach().cpu()
-    keep = scores >= score_threshold
+    # Boxes a model put in a batch's padding come back clipped flat to the image's
+    # edge: no object, and not a shape the project can hold (torchvision's R-CNNs drop
+    # them at this size, its FCOS and RetinaNet do not).
+    sides = boxes[:, 2:] - boxes[:, :2]
+    keep = (scores >= score_threshold) & (sides >= MIN_BOX_SIDE).all(dim=1)
     boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
     rles = None
     if task == Task.INSTANCE_SEGMENTATION and "masks" in output:

@@ -78,19 +78,48 @@ def load_model(checkpoint: Path, device: str = "auto") -> LoadedModel:
     )
 
 
+class _Readable(SnapshotDataset):
+    """A sample whose file cannot be decoded (damaged since import) comes back as
+    (None, {"image_id", "unreadable": reason}) instead of stopping every image."""
+
+    def __getitem__(self, key: Any) -> tuple[Any, dict[str, Any]]:
+        try:
+            return super().__getitem__(key)
+        except StudioError as e:
+            s = self.samples[key if isinstance(key, int) else key[0]]
+            return None, {"image_id": s.image_id, "unreadable": str(e)}
+
+
 def predict_samples(
-    lm: LoadedModel, samples: Sequence[Sample], *, batch_size: int = 4, workers: int = 0
+    lm: LoadedModel,
+    samples: Sequence[Sample],
+    *,
+    batch_size: int = 4,
+    workers: int = 0,
+    unreadable: list[tuple[int, str]] | None = None,
 ) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:
-    """(image id, output in full-image pixels, on the CPU) for each sample, in order."""
+    """(image id, output in full-image pixels, on the CPU) for each sample, in order.
+    A sample whose image cannot be decoded is left out and added to `unreadable` as
+    (image id, reason)."""
     # Decoding as "detection" builds no mask targets: inference needs none.
-    ds = SnapshotDataset(
+    ds = _Readable(
         list(samples),
         Task.DETECTION,
         build_transforms(Task.DETECTION, False),
         load_max_side(lm.image_size),
     )
     loader = build_eval_loader(ds, batch_size=batch_size, workers=workers)
-    for target, output in run_model(lm.model, loader, lm.device):
+
+    def readable() -> Iterator[tuple[list[torch.Tensor], list[dict[str, Any]]]]:
+        for images, targets in loader:
+            for t in targets:
+                if "unreadable" in t and unreadable is not None:
+                    unreadable.append((int(t["image_id"]), t["unreadable"]))
+            kept = [(im, t) for im, t in zip(images, targets, strict=True) if im is not None]
+            if kept:
+                yield [im for im, _ in kept], [t for _, t in kept]
+
+    for target, output in run_model(lm.model, readable(), lm.device):
         yield int(target["image_id"]), output
 
 

@@ -68,6 +68,8 @@ def predicted_text(result: PredictResult) -> str:
         text += f"; {result.skipped:,} already had this checkpoint's predictions"
     if result.missing_files:
         text += f"; {result.missing_files:,} image files not found"
+    if result.unreadable:
+        text += f"; {result.unreadable:,} image files could not be read"
     return text + "."
 
 

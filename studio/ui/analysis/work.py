@@ -41,6 +41,7 @@ class PredictResult:
     skipped: int  # already current
     stored: int  # prediction rows written
     missing_files: int = 0  # image files not found (left without predictions)
+    unreadable: int = 0  # image files that could not be decoded (left without predictions)
 
 
 def predict_images(
@@ -57,7 +58,7 @@ def predict_images(
         images = p.images(ids=image_ids) if image_ids is not None else p.images()
         todo = stale_images(run, checkpoint, images, _floor())
         progress.start(len(todo), f"Predicting {len(todo)} images with run {run.name}")
-        predicted = stored = missing = 0
+        predicted = stored = missing = unreadable = 0
         for start in range(0, len(todo), PREDICT_CHUNK):
             chunk = todo[start : start + PREDICT_CHUNK]
 
@@ -70,8 +71,9 @@ def predict_images(
             predicted += rep.predicted
             stored += rep.stored
             missing += rep.missing_files
+            unreadable += len(rep.unreadable)
         skipped = len(images) - len(todo)
-        return PredictResult(run_id, len(images), predicted, skipped, stored, missing)
+        return PredictResult(run_id, len(images), predicted, skipped, stored, missing, unreadable)
 
 
 def _floor() -> float:
