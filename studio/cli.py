@@ -295,9 +295,13 @@ def cmd_import(a: argparse.Namespace) -> int:
         for w in report.warnings:
             print(f"warning: {w}", file=sys.stderr)
         print(report.summary())
+    # Bad input exits with status 2, as every command's errors do (see the README).
     if report.nothing_imported:
         print(f"studio: error: {a.path}: nothing could be imported", file=sys.stderr)
-        return 1
+        return 2
+    if report.source_entries == 0 and a.format == "images":
+        print(f"studio: error: {a.path}: no image files here", file=sys.stderr)
+        return 2
     return 0
 
 

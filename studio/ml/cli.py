@@ -171,7 +171,7 @@ def export_model(
 ) -> dict[str, Any]:
     """Export a run's model ("torchscript" | "onnx") to `out` (default: the run folder).
     Returns {"run_id", "format", "out", "metadata"}."""
-    from studio.ml.infer.export import export_checkpoint
+    from studio.ml.infer.export import export_checkpoint, metadata_path
 
     with Project.open(project_dir) as p:
         rec = find_run(p, run)
@@ -183,7 +183,7 @@ def export_model(
         "run_id": rec.id,
         "format": fmt,
         "out": str(path),
-        "metadata": str(path.with_suffix(".json")),
+        "metadata": str(metadata_path(path)),
     }
 
 

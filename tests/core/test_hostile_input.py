@@ -223,7 +223,7 @@ def test_import_of_only_broken_files_exits_non_zero(project: Project, tmp_path: 
     (folder / "a.jpg").write_bytes(b"")
     (folder / "b.png").write_text("not a png")
     code, out, err = run(capsys, "import", project.path, "--format", "images", folder, "--json")
-    assert code == 1
+    assert code == 2  # bad input, as the README says
     summary = json.loads(out)
     assert summary["images"]["added"] == 0
     assert sorted(s["reason"] for s in summary["images"]["skipped"]) == [
@@ -231,6 +231,10 @@ def test_import_of_only_broken_files_exits_non_zero(project: Project, tmp_path: 
         "not an image or unsupported format",
     ]
     assert err.strip() == f"studio: error: {folder}: nothing could be imported"
+    (folder / "a.jpg").unlink()
+    (folder / "b.png").unlink()
+    code, out, err = run(capsys, "import", project.path, "--format", "images", folder)
+    assert code == 2 and err.strip() == f"studio: error: {folder}: no image files here"
 
 
 # --- another process writing at the same time -------------------------------------------------

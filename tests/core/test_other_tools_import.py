@@ -299,3 +299,27 @@ def test_a_mask_on_an_exif_rotated_photo_turns_with_its_box(
     assert mask.kind == "mask" and mask.bbox == box.bbox
     pixels = mask_from_rle(mask.rle)
     assert pixels.shape == (400, 300) and int(pixels.sum()) == 5000
+
+
+def test_exported_files_are_readable_by_others_as_any_new_file(
+    demo_project: Project, tmp_path: Path
+) -> None:
+    """Written through a temporary file, exports came out owner-only (0600): a colleague
+    or a training container under another user could not read them."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        for fmt in ("coco", "yolo", "voc", "labelme"):
+            export_annotations(demo_project, fmt, tmp_path / fmt)
+            written = [
+                p
+                for p in (tmp_path / fmt).rglob("*")
+                if p.suffix in (".json", ".xml", ".txt", ".yaml")
+            ]
+            assert written, fmt
+            modes = {stat.S_IMODE(p.stat().st_mode) for p in written}
+            assert modes == {0o644}, (fmt, sorted(map(oct, modes)))
+    finally:
+        os.umask(old)

@@ -186,8 +186,14 @@ def test_commands_train_list_evaluate_predict_export(demo_dir, tmp_path, capsys)
 
     ex = commands.export_model(demo_dir, res["run_id"], "torchscript", tmp_path / "m.pt")
     scripted = torch.jit.load(ex["out"])
-    meta = json.loads((tmp_path / "m.json").read_text())
+    meta = json.loads((tmp_path / "m.pt.json").read_text())
+    assert ex["metadata"] == str(tmp_path / "m.pt.json")
     assert meta["class_ids"] and meta["task"] == "detection"
+    # A folder, or the description's own name, is refused before anything is written.
+    for bad in (tmp_path, tmp_path / "m.pt.json"):
+        with pytest.raises(StudioError, match="is a folder|description file"):
+            commands.export_model(demo_dir, res["run_id"], "torchscript", bad)
+    assert not list(tmp_path.glob("*.tmp"))
     with torch.no_grad():
         out_s = scripted([torch.rand(3, 96, 128)])
     assert "boxes" in out_s[1][0]

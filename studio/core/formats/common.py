@@ -447,6 +447,18 @@ def relative_posix(target: Path, start: Path) -> str:
         return Path(target).as_posix()
 
 
+_UMASK: list[int] = []
+
+
+def _umask() -> int:
+    """The process's umask (read once: reading it means setting it)."""
+    if not _UMASK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+        _UMASK.append(mask)
+    return _UMASK[0]
+
+
 @contextmanager
 def atomic_output(path: Path, binary: bool = False) -> Iterator[IO]:
     """A file object to write `path` through: a temporary file beside it, renamed over
@@ -466,6 +478,9 @@ def atomic_output(path: Path, binary: bool = False) -> Iterator[IO]:
             fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})
         ) as f:
             yield f
+        # mkstemp makes the file for its owner alone; a written file gets the mode any
+        # new file gets (0644 under the usual umask), so others can read an export.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException as e:
         with suppress(OSError):

@@ -118,13 +118,20 @@ def _save_onnx(lm: LoadedModel, out: Path) -> dict[str, Any]:
 
 def export_checkpoint(checkpoint: Path, fmt: str, out: Path) -> Path:
     """Export a checkpoint's model as `fmt` ("torchscript" | "onnx") to `out`, plus
-    `out` with suffix .json describing classes and conventions. Returns `out`.
+    `metadata_path(out)` describing classes and conventions. Returns `out`.
 
     Raises StudioError for an unknown format, a missing `onnx` package, or a model that
     cannot be exported."""
     if fmt not in FORMATS:
         raise StudioError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     out = Path(out)
+    if out.is_dir():
+        raise StudioError(f"{out}: is a folder; give the file to write the model to")
+    if out.suffix.lower() == ".json":
+        raise StudioError(
+            f"{out}: a .json name is the model's description file; name the model itself "
+            "(model.pt, model.onnx)"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     lm = load_model(checkpoint, device="cpu")
     tmp = out.with_name(out.name + ".tmp")
@@ -143,5 +150,11 @@ def export_checkpoint(checkpoint: Path, fmt: str, out: Path) -> Path:
         "outputs": "boxes xyxy in input pixels, scores in [0, 1], masks probabilities",
         "checkpoint": str(checkpoint),
     }
-    out.with_suffix(".json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    metadata_path(out).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return out
+
+
+def metadata_path(out: Path) -> Path:
+    """The description file beside an exported model: its name plus ".json"
+    (model.onnx.json), so that two formats exported side by side keep their own."""
+    return out.with_name(out.name + ".json")
