@@ -8,6 +8,7 @@ second, and opening an up-to-date project costs one query.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -77,5 +78,11 @@ def open_engine(db_path: Path, *, create: bool) -> Engine:
         if isinstance(exc, ProjectError):
             raise
         reason = getattr(exc, "orig", None) or exc  # the DB-API error, without SQLAlchemy's notes
+        if not os.access(db_path.parent, os.W_OK) or not os.access(db_path, os.W_OK):
+            # SQLite's write-ahead log needs its side files beside the database, even to read.
+            reason = (
+                "the project folder or its database is read-only; Studio writes there even "
+                "to read (copy the project somewhere writable)"
+            )
         raise ProjectError(f"{db_path}: cannot open the project database: {reason}") from exc
     return engine

@@ -366,11 +366,16 @@ def models_command(a: Any) -> int:
     prints each part's outputs, strides, parameters and GFLOPs."""
     from studio.ml import models
 
+    options = {k: getattr(a, k) for k in ("backbone", "neck", "head", "attention") if getattr(a, k)}
+    if not a.describe and (options or a.image_size):
+        given = ", ".join(f"--{k.replace('_', '-')}" for k in [*options, "image_size"]
+                          if k in options or (k == "image_size" and a.image_size))  # fmt: skip
+        raise StudioError(
+            f"{given}: these describe one model, with --describe NAME (the list shows "
+            "each model at its own input size)"
+        )
     if a.describe:
-        options = {
-            k: getattr(a, k) for k in ("backbone", "neck", "head", "attention") if getattr(a, k)
-        }
-        parts = models.describe_model(a.describe, image_size=a.image_size, **options)
+        parts = models.describe_model(a.describe, image_size=a.image_size or 640, **options)
         print(models.format_description(parts))
         return 0
     print(models.format_model_table(models.list_models(a.task), with_flops=not a.no_flops))

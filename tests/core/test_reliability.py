@@ -248,3 +248,20 @@ def test_exception_inside_import_dataset_rolls_back_classes_and_images(
     report = import_dataset(project, spec)
     assert (report.added_images, report.added_annotations) == (3, 9)
     assert report.added_classes == ["fresh1", "fresh2"]
+
+
+def test_a_read_only_project_says_so(tmp_path, monkeypatch) -> None:
+    """SQLite's write-ahead log needs its side files even to read: a project on a
+    read-only mount failed with "unable to open database file" and nothing else."""
+    from studio.core import db
+    from studio.core.errors import StudioError
+
+    Project.create(tmp_path / "p").close()
+
+    def refuse(_engine):
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(db, "current_revision", refuse)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(StudioError, match="read-only; Studio writes there even to read"):
+        Project.open(tmp_path / "p")

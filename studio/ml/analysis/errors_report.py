@@ -120,9 +120,11 @@ def format_report(data: dict[str, Any]) -> str:
         lines.append(f"{name[:20]:<20}" + "".join(f"{_fmt(row.get(c)):>10}" for c in cols))
     names = data["confusion"]["labels"]
     lines += ["", "confusion (rows: labels, columns: predictions)"]
-    lines.append(f"{'':<14}" + "".join(f"{n[:9]:>10}" for n in names))
+    # Columns as wide as the longest name ("background" included), at least 10.
+    w = max(10, *(len(n) + 1 for n in names))
+    lines.append(f"{'':<14}" + "".join(f"{n:>{w}}" for n in names))
     for name, row in zip(names, data["confusion"]["matrix"], strict=True):
-        lines.append(f"{name[:14]:<14}" + "".join(f"{v:>10}" for v in row))
+        lines.append(f"{name[:14]:<14}" + "".join(f"{v:>{w}}" for v in row))
     if data.get("size_bands"):
         lines += ["", f"{'size band (side, px)':<22}{'AP':>10}{'AP50':>10}{'labels':>10}"]
         for name, b in data["size_bands"].items():

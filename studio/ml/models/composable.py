@@ -202,6 +202,16 @@ def _retinanet_anchors() -> AnchorGenerator:
     )
 
 
+def check_names(options: dict[str, object]) -> None:
+    """Refuse an unknown backbone, neck, head or attention before anything is built."""
+    opts = {**DEFAULT_OPTIONS, **options}
+    for key, known in (
+        ("backbone", BACKBONE_NODES), ("neck", NECKS), ("head", HEADS), ("attention", ATTENTIONS),
+    ):  # fmt: skip
+        if str(opts[key]) not in known:
+            raise ComposableError(f"unknown {key} {opts[key]!r}; choose one of: {', '.join(known)}")
+
+
 def build_composable(
     num_classes: int,
     image_size: int,

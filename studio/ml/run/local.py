@@ -21,7 +21,7 @@ from studio.core.kinds import RunStatus
 from studio.core.project import Project
 from studio.core.records import RunRecord
 from studio.ml.run.pidfile import reconcile_runs
-from studio.ml.run.preflight import config_from_settings
+from studio.ml.run.preflight import config_from_settings, weights_problems
 from studio.ml.run.process import execute_run, use_weights_setting
 from studio.ml.run.recipe import explain_choice, weights_note
 from studio.ml.run.runs import RESUMABLE, create_run, find_run, update_resumed_config
@@ -101,10 +101,7 @@ def train(
                 if resume is not None:
                     run = _resumed_run(p, resume, epochs, time_budget, device, workers, settings)
                 else:
-                    cfg, _ = config_from_settings(p, chosen, None if device == "auto" else device)
-                    if explain is not None:
-                        _explain(p, cfg, explain, auto_model=not chosen.get("model"))
-                    run = create_run(p, cfg, name)
+                    run = _new_run(p, chosen, device, name, explain)
             payload = [run.id, str(run.dir)]
         if d.distributed:
             dist.broadcast_object_list(payload, src=0)
@@ -113,6 +110,38 @@ def train(
         return _summary(run_id, run_dir, result)
     finally:
         d.close()
+
+
+def _new_run(
+    p: Project,
+    chosen: dict[str, Any],
+    device: str,
+    name: str | None,
+    explain: Callable[[str], None] | None,
+) -> RunRecord:
+    """The run one click would make with `chosen` over the recipe, once it can start."""
+    cfg, _ = config_from_settings(p, chosen, None if device == "auto" else device)
+    _refuse_what_cannot_start(cfg)
+    if explain is not None:
+        _explain(p, cfg, explain, auto_model=not chosen.get("model"))
+    return create_run(p, cfg, name)
+
+
+def _refuse_what_cannot_start(cfg: Any) -> None:
+    """A weights file that is not there, or a model or part that does not exist, is
+    said before a run is made (each used to leave a failed run and its dataset behind).
+    Weights that are merely not cached are the run's to fall back from."""
+    from studio.ml.models import get_spec
+    from studio.ml.models.composable import check_names
+
+    cfg.validate()
+    if ":" not in cfg.model:  # a factory of one's own ("module:function") checks itself
+        spec = get_spec(cfg.model)
+        if spec.family == "composable":
+            check_names({**spec.options, **cfg.model_options})
+    errors = [pr.text for pr in weights_problems(cfg, lambda: True)[1] if pr.level == "error"]
+    if errors:
+        raise StudioError(errors[0].rstrip("."))
 
 
 def _explain(p: Project, cfg: Any, explain: Callable[[str], None], auto_model: bool) -> None:

@@ -82,7 +82,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
             type=kind,
             dest=f"part_{name}",
             choices=choices,
-            metavar=None if choices else name.split("_")[0].upper(),
+            metavar=None if choices else ("N" if kind is int else name.split("_")[0].upper()),
             help=text,
         )
     for name, kw in RECIPE_OPTIONS.items():
@@ -143,7 +143,38 @@ def _parse_sets(items: list[str]) -> dict[str, Any]:
             out[key] = json.loads(text)
         except json.JSONDecodeError:
             out[key] = text  # a bare word: a string
+        _check_type(item, key, out[key])
     return out
+
+
+def _check_type(item: str, key: str, value: Any) -> None:
+    """Refuse a --set value of the wrong kind for its field (by the field's type and
+    default) before a run exists: warmup_iters=abc used to fail inside the run."""
+    f = next(f for f in fields(TrainConfig) if f.name == key)
+    kind = str(f.type)
+    default = f.default
+    if value is None:
+        ok = "None" in kind
+    elif kind.startswith(("list", "tuple")):
+        ok = isinstance(value, list)
+    elif kind.startswith("dict"):
+        ok = isinstance(value, dict)
+    elif "bool" in kind:
+        ok = isinstance(value, bool)
+    elif "int" in kind and "float" not in kind:
+        ok = type(value) is int
+    elif "float" in kind:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+    elif "str" in kind:
+        ok = isinstance(value, str)
+    else:
+        ok = True
+    if not ok:
+        shown = "null" if default is None else json.dumps(default, default=str)
+        raise StudioError(
+            f"--set {item!r}: {key} takes {kind.replace(' | None', ' or null')} "
+            f"(default {shown}), not {json.dumps(value)}"
+        )
 
 
 def config_from_args(a: argparse.Namespace, base: dict[str, Any]) -> TrainConfig:
