@@ -278,6 +278,10 @@ def test_a_run_whose_size_studio_chose_is_analysed_at_that_size(
         assert chosen.image_size == 352
         assert chosen.resize == InputResize.from_dict(resize_for(get_spec(FCOS), 352))
         assert run_model_input(project, str(run.id), 480).image_size == 480  # asked for
+    # A damaged checkpoint is said, not analysed at the default size as if it were none.
+    (run.dir / "best.pt").write_bytes(b"PK\x03\x04 half a zip")
+    rc, out, err = _run(capsys, tmp_path / "proj", "--run", run.id)
+    assert rc == 2 and "not a readable checkpoint" in err and "input 640" not in out
 
 
 @pytest.mark.parametrize(

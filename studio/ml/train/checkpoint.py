@@ -79,11 +79,12 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 def checkpoint_image_size(path: Path) -> int | None:
     """The input size a checkpoint's model trained at, read without loading its tensors
-    (memory-mapped); None when it records none or cannot be read."""
+    (memory-mapped); None when it records none. A damaged file is a StudioError (an
+    analysis at another size would describe a model that was never trained)."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:
-        return None
+    except Exception as e:
+        raise StudioError(load_failure(Path(path), e, "checkpoint")) from None
     size = ckpt.get("image_size") if isinstance(ckpt, dict) else None
     return int(size) if isinstance(size, int) and size > 0 else None
 
