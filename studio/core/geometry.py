@@ -145,6 +145,24 @@ def compressed_rle(rle: dict[str, Any]) -> dict[str, Any]:
     return {"size": [h, w], "counts": counts}
 
 
+# The largest image (width x height) a mask read from a file is placed on: a file's
+# declared size is not checked against the image yet when its masks are read, and
+# 10,000 x 10,000 already takes 100 MB.
+MAX_MASK_PIXELS = 100_000_000
+
+
+def place_piece(piece: np.ndarray, left: int, top: int, width: int, height: int) -> np.ndarray:
+    """A `height` x `width` bool mask holding `piece` with its top-left pixel at
+    (`left`, `top`); what falls outside the image (on any side) is cut off."""
+    full = np.zeros((height, width), dtype=bool)
+    ph, pw = piece.shape[:2]
+    y0, x0 = max(top, 0), max(left, 0)
+    y1, x1 = min(top + ph, height), min(left + pw, width)
+    if y1 > y0 and x1 > x0:
+        full[y0:y1, x0:x1] = piece[y0 - top : y1 - top, x0 - left : x1 - left]
+    return full
+
+
 def rle_from_mask(mask: np.ndarray) -> dict[str, Any]:
     """Compressed RLE (str counts) of a binary [height, width] mask (non-zero = inside)."""
     from pycocotools import mask as mask_utils

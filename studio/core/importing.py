@@ -359,7 +359,8 @@ def _detect_file_format(p: Path) -> str | None:
         return "yolo"
     if suffix == ".xml":
         # CVAT's own XML starts <annotations><version>; VOC's <annotation>.
-        head = p.read_bytes()[:2000]
+        with open(p, "rb") as f:
+            head = f.read(2000)
         return "cvat" if b"<annotations>" in head and b"<version>" in head else "voc"
     if suffix == ".json":
         head = p.read_text(encoding="utf-8", errors="replace")[:100_000]

@@ -24,18 +24,24 @@ def neighbour(
     current: int | None,
     delta: int,
     row_of: Callable[[int], int | None],
+    *,
+    enter: bool = True,
 ) -> int | None:
     """The image `delta` (+1 or -1) away from `current` in the list `ids` (`row_of`
     gives an id's row there, or None). When `current` has left the list, the nearest
     image in that direction that `seen` (the list when `current` was shown) had and
-    `ids` still has. None at either end; the first (or last) image when `current` is
-    in neither list."""
+    `ids` still has. None at either end. When `current` is in neither list: with
+    `enter`, the first (or last) image, as a way into the list; else None."""
+    if not ids:
+        return None
     row = row_of(current) if current is not None else None
     if row is not None:
         return ids[row + delta] if 0 <= row + delta < len(ids) else None
     try:
         pos = list(seen).index(current)
     except ValueError:
+        if not enter:
+            return None
         return ids[0] if delta > 0 else ids[-1]
     walk = seen[pos + 1 :] if delta > 0 else reversed(seen[:pos])
     return next((i for i in walk if row_of(i) is not None), None)
@@ -51,11 +57,11 @@ class Labelling:
     def image_shown(self) -> None:
         self._seen = self.w.browser.ids()  # the model replaces its list, never edits it
 
-    def _neighbour(self, delta: int) -> int | None:
+    def _neighbour(self, delta: int, enter: bool = True) -> int | None:
         browser = self.w.browser
         ids = browser.ids()
         current = self.w.current_image_id()
-        return neighbour(ids, self._seen, current, delta, browser.model.row_of)
+        return neighbour(ids, self._seen, current, delta, browser.model.row_of, enter=enter)
 
     def step(self, delta: int) -> None:
         if not self.w.browser.ids():
@@ -80,7 +86,7 @@ class Labelling:
     def copy_from_previous(self) -> None:
         if self.w.current_image_id() is None:
             return
-        previous = self._neighbour(-1)
+        previous = self._neighbour(-1, enter=False)  # never an unrelated image
         if previous is None:
             self.w.status_bar.showMessage("No previous image in the list to copy from", 3000)
         else:

@@ -102,3 +102,31 @@ def test_a_bad_mask_names_its_shape_and_nothing_lands(project: Project, task: Pa
 def test_cvat_xml_given_as_voc_says_what_it_is(project: Project, task: Path) -> None:
     with pytest.raises(FormatError, match="it is CVAT's XML: import it as cvat"):
         import_annotations(project, "voc", task)
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        (('rotation="90.00"', 'rotation="abc"'), r"image\[0\]\.box\[1\]\.rotation"),
+        (('width="640" height="480"', 'width="900000" height="900000"'), "too large"),
+    ],
+)
+def test_a_bad_number_is_a_clear_error_not_a_traceback(
+    project: Project, task: Path, change, where
+) -> None:
+    (task / "annotations.xml").write_text(cvat_xml(IMAGE.replace(*change)))
+    with pytest.raises(FormatError, match=where):
+        import_annotations(project, "cvat", task)
+    assert project.image_count() == 0
+
+
+def test_a_mask_reaching_past_the_image_is_cut_there(project: Project, task: Path) -> None:
+    """CVAT can place a mask's box partly outside the image (left or top below 0)."""
+    (task / "annotations.xml").write_text(
+        cvat_xml(IMAGE.replace('left="50" top="60"', 'left="-2" top="-3"'))
+    )
+    import_annotations(project, "cvat", task)
+    (mask,) = [a for a in project.annotations() if a.kind == "mask"]
+    pixels = mask_from_rle(mask.rle)
+    # Rows 2-5 of the 5 x 12 box, shifted up 3 and left 2: rows 0-2 and columns 0-2 remain.
+    assert mask.bbox == (0, 0, 3, 3) and int(pixels.sum()) == 9

@@ -323,3 +323,20 @@ def test_exported_files_are_readable_by_others_as_any_new_file(
             assert modes == {0o644}, (fmt, sorted(map(oct, modes)))
     finally:
         os.umask(old)
+
+
+def test_a_labelme_mask_on_a_huge_declared_image_is_refused_not_allocated(
+    project: Project, make_jpeg, tmp_path: Path
+) -> None:
+    """A 2 x 2 mask in a file declaring a 1,000,000-pixel square image asked for 931 GB."""
+    from studio.core.errors import FormatError
+
+    make_jpeg(tmp_path / "m" / "a.jpg", 10, 8)
+    shape = {"label": "blob", "points": [[1, 1], [2, 2]], "shape_type": "mask",
+             "mask": _mask_png(2, 2), "flags": {}}  # fmt: skip
+    doc = {"shapes": [shape], "imagePath": "a.jpg", "imageHeight": 1_000_000,
+           "imageWidth": 1_000_000}  # fmt: skip
+    (tmp_path / "m" / "a.json").write_text(json.dumps(doc))
+    with pytest.raises(FormatError, match="too large to read"):
+        import_annotations(project, "labelme", tmp_path / "m")
+    assert project.image_count() == 0

@@ -50,12 +50,13 @@ def test_a_copied_project_reads_its_own_images_not_the_originals(
 def test_a_snapshot_written_with_absolute_paths_follows_a_move(
     project_with_run: Path, tmp_path: Path
 ) -> None:
-    """Runs made before: absolute file names; with the folder they were written in,
-    those inside it follow the project."""
+    """Runs made before: absolute file names and no record of the folder they were
+    written in; those inside the project follow it."""
     f = project_with_run / "runs" / "0001-x" / SNAPSHOT_NAME
     data = json.loads(f.read_text())
     for im in data["images"]:
         im["file_name"] = str(project_with_run / im["file_name"])
+    del data["studio_root"]
     f.write_text(json.dumps(data))
     moved = project_with_run.rename(tmp_path / "moved")
     assert all(p.startswith(str(moved)) for p in _paths(moved))

@@ -13,7 +13,7 @@ from studio.core.project import Project
 @pytest.mark.parametrize(
     ("args", "said"),
     [
-        (["--set", "warmup_iters=abc"], "warmup_iters takes int (default 200), not \"abc\""),
+        (["--set", "warmup_iters=abc"], 'warmup_iters takes int (default 200), not "abc"'),
         (["--set", "hflip=true"], "hflip takes float"),
         (["--set", "scale_range=0.5"], "scale_range takes tuple"),
         (["--weights", "nosuch.pt"], "The weights file nosuch.pt does not exist"),

@@ -255,3 +255,13 @@ def test_double_clicking_an_object_row_asks_for_its_class(window, qtbot, monkeyp
     qtbot.mouseDClick(tree.viewport(), LEFT, pos=rect.center())
     assert asked
     qtbot.waitUntil(lambda: window.project.annotations(ids=[shape.id])[0].class_id == bird)
+
+
+def test_the_neighbour_of_an_image_outside_the_list_is_none_for_copying() -> None:
+    from studio.ui.labelling import neighbour
+
+    ids, row = [1, 2, 3], {1: 0, 2: 1, 3: 2}.get
+    assert neighbour(ids, ids, 9, +1, row) == 1  # a way into the list, for D
+    assert neighbour(ids, ids, 9, -1, row, enter=False) is None  # nothing to copy from
+    assert neighbour([], [], 9, -1, lambda _i: None) is None
+    assert neighbour(ids, [1, 7, 3], 7, -1, row) == 1  # 7 left the list: the one before it

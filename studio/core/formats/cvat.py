@@ -27,7 +27,14 @@ from studio.core.formats.common import (
     first_seen_classes,
     parse_xml,
 )
-from studio.core.geometry import bbox_of_polygons, rle_bbox, rle_from_mask, rotated_box
+from studio.core.geometry import (
+    MAX_MASK_PIXELS,
+    bbox_of_polygons,
+    place_piece,
+    rle_bbox,
+    rle_from_mask,
+    rotated_box,
+)
 from studio.core.kinds import ShapeKind, Split
 from studio.core.records import NO_ATTRIBUTES, AnnotationSpec, Attributes, DatasetSpec, ImageSpec
 
@@ -137,7 +144,7 @@ def _shape(
     if not label:
         raise FormatError(path, f"{where}.label", "missing")
     num = lambda k: _num(path, where, el, k)  # noqa: E731
-    turn = float(el.get("rotation") or 0)
+    turn = num("rotation") if el.get("rotation") else 0.0
     if el.tag == "box":
         x0, y0, x1, y1 = num("xtl"), num("ytl"), num("xbr"), num("ybr")
         bbox = (x0, y0, x1 - x0, y1 - y0)
@@ -196,11 +203,10 @@ def _mask(
             path, f"{where}.rle", "run lengths must cover the mask's width x height, "
             "on an image whose size is given",
         )  # fmt: skip
+    if w * h > MAX_MASK_PIXELS:
+        raise FormatError(path, f"{where}", f"a mask on a {w} x {h} image is too large to read")
     values = np.repeat(np.arange(len(runs)) % 2, runs).astype(bool).reshape(bh, bw)
-    full = np.zeros((h, w), dtype=bool)
-    piece = values[: max(0, h - top), : max(0, w - left)]
-    full[top : top + piece.shape[0], left : left + piece.shape[1]] = piece
-    rle = rle_from_mask(full)
+    rle = rle_from_mask(place_piece(values, left, top, w, h))
     return AnnotationSpec(key, label, ShapeKind.MASK, rle_bbox(rle), rle=rle)
 
 

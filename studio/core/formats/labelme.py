@@ -34,7 +34,14 @@ from studio.core.formats.common import (
     without_not_a_class,
     write_text_atomic,
 )
-from studio.core.geometry import bbox_of_polygons, polygons_from_rle, rle_bbox, rle_from_mask
+from studio.core.geometry import (
+    MAX_MASK_PIXELS,
+    bbox_of_polygons,
+    place_piece,
+    polygons_from_rle,
+    rle_bbox,
+    rle_from_mask,
+)
 from studio.core.imageinfo import iter_image_files
 from studio.core.kinds import ShapeKind
 from studio.core.records import (
@@ -289,11 +296,10 @@ def _mask_shape(
             part = np.asarray(im.convert("L")) > 0
     except (ValueError, OSError) as e:
         raise FormatError(f, f"{where}.mask", f"not a base64 PNG: {e}") from None
-    full = np.zeros((int(h), int(w)), dtype=bool)
-    x0, y0 = (max(0, math.floor(v)) for v in pts[:2])
-    piece = part[: max(0, int(h) - y0), : max(0, int(w) - x0)]
-    full[y0 : y0 + piece.shape[0], x0 : x0 + piece.shape[1]] = piece
-    rle = rle_from_mask(full)
+    if int(w) * int(h) > MAX_MASK_PIXELS:
+        raise FormatError(f, f"{where}.mask", f"a mask on a {w} x {h} image is too large to read")
+    left, top = (math.floor(v) for v in pts[:2])
+    rle = rle_from_mask(place_piece(part, left, top, int(w), int(h)))
     return AnnotationSpec(key, label, ShapeKind.MASK, rle_bbox(rle), rle=rle)
 
 

@@ -132,6 +132,7 @@ class Snapshot:
         self.label_of: dict[int, int] = {cid: i + 1 for i, cid in enumerate(self.category_ids)}
         self.images: dict[int, dict[str, Any]] = {int(im["id"]): im for im in data["images"]}
         self.root = _project_root(path, data)
+        self._guessed_root: tuple[Path, ...] | None = None  # see _old_root
         self.anns_by_image: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for a in data.get("annotations") or []:
             self.anns_by_image[int(a["image_id"])].append(a)
@@ -143,10 +144,26 @@ class Snapshot:
         name = Path(str(im["file_name"]))
         if not name.is_absolute():
             return str((self.root or Path.cwd()) / name)
-        old = self.data.get(ROOT_KEY)
-        if self.root is not None and old and not name.is_file() and name.is_relative_to(old):
+        if self.root is None or name.is_file():
+            return str(name)
+        old = self.data.get(ROOT_KEY) or self._old_root(name)
+        if old and name.is_relative_to(old):
             return str(self.root / name.relative_to(old))
         return str(name)
+
+    def _old_root(self, name: Path) -> Path | None:
+        """Where the project was when a snapshot without "studio_root" (written before
+        it was recorded) was written: the part of a missing image's path whose rest is
+        an image under the project's folder now. Found once, used for every image."""
+        if self._guessed_root is None:
+            self._guessed_root = ()
+            assert self.root is not None
+            parts = name.parts
+            for k in range(len(parts) - 1, 0, -1):  # the longest tail first
+                if (self.root / Path(*parts[-k:])).is_file():
+                    self._guessed_root = (Path(*parts[:-k]),)
+                    break
+        return self._guessed_root[0] if self._guessed_root else None
 
     @classmethod
     def load(cls, path: Path) -> Snapshot:
