@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from studio.core.errors import StudioError
@@ -26,6 +27,8 @@ def export_annotations(
     out = Path(out)
     _check_target(out, fmt)
     snap = project.snapshot(split)
+    if _copies_images(fmt, out):
+        _check_images(snap.images)
     try:
         return WRITERS[fmt](snap, out)
     except OSError as e:  # a writer's own error; Studio's writers say StudioError themselves
@@ -43,3 +46,19 @@ def _check_target(out: Path, fmt: str) -> None:
     single_file = fmt == "coco" and out.suffix.lower() == ".json"
     if out.exists() and not out.is_dir() and not single_file:
         raise StudioError(f"{out}: exists and is a file; {fmt} exports to a folder")
+
+
+def _copies_images(fmt: str, out: Path) -> bool:
+    """Whether the export copies the images (a dataset folder): YOLO, VOC, COCO to a folder."""
+    return fmt in ("yolo", "voc") or (fmt == "coco" and out.suffix.lower() != ".json")
+
+
+def _check_images(images: list) -> None:
+    """Refuse, before anything is written, an export whose images are not all there: it
+    used to stop at the first, leaving half a dataset in the folder."""
+    gone = [im.abs_path for im in images if not os.path.isfile(im.abs_path)]
+    if gone:
+        raise StudioError(
+            f"{gone[0]}: image not found ({len(gone)} of the {len(images)} images to export "
+            "are missing on disk); nothing was exported"
+        )

@@ -113,7 +113,8 @@ def iter_image_files(folder: Path) -> Iterator[Path]:
     """Yield the image files under `folder`, recursively, in a deterministic order.
 
     Files match `IMAGE_EXTENSIONS` case-insensitively. Names starting with "." (hidden
-    folders, and hidden files such as macOS "._x.jpg" resource forks) are skipped.
+    folders, and hidden files such as macOS "._x.jpg" resource forks) are skipped, and
+    so are Studio project folders inside (their thumbnails are not the folder's images).
     Symlinks are followed, but each real folder is walked once, so loops end. Within a
     folder, entries come in code-point order of their names, so the whole sequence is
     sorted by path components. Sub-folders that cannot be listed are skipped.
@@ -142,7 +143,9 @@ def iter_image_files(folder: Path) -> Iterator[Path]:
             if entry.is_dir():
                 st = entry.stat()
                 key = (st.st_dev, st.st_ino)
-                if key not in seen:
+                # A Studio project inside (its thumbnail cache, its runs) holds no images
+                # of the folder's own.
+                if key not in seen and not os.path.isfile(os.path.join(entry.path, "studio.db")):
                     seen.add(key)
                     stack.append(iter(_sorted_entries(entry.path)))
             elif entry.name.lower().endswith(IMAGE_EXTENSIONS) and entry.is_file():

@@ -88,11 +88,11 @@ class ImportReport:
     def summary(self) -> str:
         """One headline ("imported 3 images, 10 shapes, 2 new classes") and a line each
         for images and shapes when there is more to say."""
-        parts = [f"{self.added_images} images"]
+        parts = [count_of(self.added_images, "image")]
         if self.added_annotations:
-            parts.append(f"{self.added_annotations} shapes")
+            parts.append(count_of(self.added_annotations, "shape"))
         if self.added_classes:
-            parts.append(f"{len(self.added_classes)} new classes")
+            parts.append(count_of(len(self.added_classes), "new class", "new classes"))
         lines = ["imported " + ", ".join(parts)]
         images = []
         if self.present_images:
@@ -146,3 +146,8 @@ def _reason_kind(reason: str) -> str:
 
 def _counts(c: dict[str, int]) -> str:
     return ", ".join(f"{k}: {n}" for k, n in sorted(c.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def count_of(n: int, one: str, many: str | None = None) -> str:
+    """"1 image", "3 images"."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"

@@ -47,7 +47,7 @@ from studio.core.import_shapes import (
 )
 from studio.core.kinds import Source
 from studio.core.progress import Progress
-from studio.core.project import Project
+from studio.core.project import DB_NAME, Project
 from studio.core.records import DatasetSpec
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "import_dataset",
     "import_images",
     "polygons_json",
+    "read_annotations",
     "split_fractions",
 ]
 
@@ -87,6 +88,11 @@ def collect_image_files(paths: Iterable[Path], report: ImportReport) -> list[Pat
     files and names the database cannot store go to `report.skipped`."""
     files: list[Path] = []
     for p in map(Path, paths):
+        if os.path.isdir(p) and (p / DB_NAME).is_file():
+            raise StudioError(
+                f"{p}: is a Studio project, not a folder of images; open it as a project "
+                "(its images would come with its thumbnails)"
+            )
         if os.path.isdir(p):
             files.extend(iter_image_files(p))
             for other in sorted(p.rglob("*")):
@@ -193,6 +199,23 @@ def import_annotations(
     with `skip_missing` is left out with its shapes and listed in `report.missing`."""
     if fmt == "images":
         return import_images(project, [Path(path)], progress)
+    spec, missing = read_annotations(project, fmt, path, images_dir, classes_file, skip_missing)
+    report = import_dataset(project, spec, progress=progress)
+    report.missing = missing
+    return report
+
+
+def read_annotations(
+    project: Project,
+    fmt: str,
+    path: Path | str,
+    images_dir: Path | str | None = None,
+    classes_file: Path | str | None = None,
+    skip_missing: bool = False,
+) -> tuple[DatasetSpec, list[str]]:
+    """Read and check an annotation file or folder without writing anything: the spec
+    `import_dataset` applies, and the images left out as missing (`skip_missing`). A
+    drop of several files reads them all first, so a bad one stops them all."""
     from studio.core.formats import READERS
 
     if fmt not in READERS:
@@ -211,10 +234,7 @@ def import_annotations(
         spec = READERS[fmt](path, Path(images_dir) if images_dir else None, names)
     finally:
         RESOLVING.reset(token)
-    missing = drop_missing(spec, ctx.missing)
-    report = import_dataset(project, spec, progress=progress)
-    report.missing = missing
-    return report
+    return spec, drop_missing(spec, ctx.missing)
 
 
 def project_images_by_name(project: Project) -> dict[str, str | None]:
@@ -329,12 +349,14 @@ def _write_dataset(
 
 def detect_format(path: Path | str) -> str | None:
     """Guess what a dropped file or folder is: "images", "coco", "yolo", "voc",
-    "labelme", "cvat", or None."""
+    "labelme", "cvat", "project" (a Studio project folder), or None."""
     p = Path(path)
     if p.is_file():
         return _detect_file_format(p)
     if not p.is_dir():
         return None
+    if (p / DB_NAME).is_file():
+        return "project"  # a Studio project: opened, never imported as images
     if (p / "data.yaml").is_file() or (p / "dataset.yaml").is_file():
         return "yolo"
     jsons = sorted(p.glob("*.json"))[:20] or sorted(p.rglob("*.json"))[:20]

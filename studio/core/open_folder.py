@@ -7,7 +7,8 @@ and the sidecar label files it recognises by their content:
 - labelme: ``*.json`` files with a ``"shapes"`` list (one per image);
 - LabelImg / Pascal VOC: ``*.xml`` files whose root element is ``<annotation>``;
 - LabelImg / YOLO: a folder holding ``classes.txt`` and ``*.txt`` label files, beside
-  the images (or in a folder of labels whose parent holds the images).
+  the images (or in a folder of labels whose parent holds the images);
+- Ultralytics YOLO: a ``data.yaml`` (or ``dataset.yaml``) at the top of the folder.
 
 Where the project goes: ``FOLDER/.studio`` by default (`default_project_dir`). The
 user's folder gains one entry and no more, the project travels with the folder, and a
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -40,7 +42,7 @@ from studio.core.errors import StudioError
 from studio.core.formats import read_labelme, read_voc, read_yolo
 from studio.core.formats.common import RESOLVING, Resolving
 from studio.core.imageinfo import IMAGE_EXTENSIONS, iter_image_files
-from studio.core.import_report import ImportReport
+from studio.core.import_report import ImportReport, count_of
 from studio.core.importing import drop_missing, import_dataset, import_images
 from studio.core.progress import Progress
 from studio.core.project import DB_NAME, Project
@@ -104,13 +106,13 @@ class FolderOpened:
         each thing worth knowing (images already there, skipped, not found)."""
         verb = "created" if self.created else "opened"
         reports = [self.images, *(r for _, r in self.labels)]
-        parts = [f"{sum(r.added_images for r in reports)} images"]
+        parts = [count_of(sum(r.added_images for r in reports), "image")]
         if self.added_annotations:
             per_format = ", ".join(f"{f}: {r.added_annotations}" for f, r in self.labels)
-            parts.append(f"{self.added_annotations} shapes ({per_format})")
+            parts.append(f"{count_of(self.added_annotations, 'shape')} ({per_format})")
         new_classes = {c for r in reports for c in r.added_classes}
         if new_classes:
-            parts.append(f"{len(new_classes)} new classes")
+            parts.append(count_of(len(new_classes), "new class", "new classes"))
         lines = [f"{verb} project {self.project_dir} for {self.folder}"]
         lines.append("imported " + ", ".join(parts))
         for n, what in (
@@ -335,6 +337,15 @@ def _drop_unreadable(spec: DatasetSpec, unreadable: dict[str, str]) -> None:
     )
 
 
+def _ultralytics_yaml(folder: Path, done: set[str]) -> Path | None:
+    """The folder's data.yaml (or dataset.yaml) when it is an Ultralytics dataset not
+    imported before."""
+    for name in ("data.yaml", "dataset.yaml"):
+        if (folder / name).is_file():
+            return None if name in done else folder / name
+    return None
+
+
 def _read_sidecars(
     folder: Path, found: Sidecars, new: set[Path], ctx: Resolving, progress: Progress
 ) -> list[tuple[str, DatasetSpec, list[str]]]:
@@ -402,6 +413,10 @@ def open_folder(
         new = {f for f in found.files() if f.relative_to(folder).as_posix() not in done}
         ctx = Resolving(_images_by_name(folder, project), skip_missing=True)
         specs = _read_sidecars(folder, found, new, ctx, progress)
+        dataset = _ultralytics_yaml(folder, done)
+        if dataset is not None:  # an Ultralytics dataset: its data.yaml says it all
+            specs.append(("yolo", read_yolo(dataset), []))
+            new.add(dataset)
         if project is None:
             project = Project.create(target)
         images = import_images(project, [folder], progress)
@@ -414,6 +429,14 @@ def open_folder(
             labels.append((fmt, report))
         recorded = done | {f.relative_to(folder).as_posix() for f in new}
         project.set_setting(SIDECARS_SETTING, {**by_folder, str(folder): sorted(recorded)})
+    except BaseException:
+        # Cancelled (or failed) before any image landed: the project made for it goes
+        # too, so the folder is as it was and the next open starts afresh.
+        if created and project is not None and project.image_count() == 0:
+            project.close()
+            project = None
+            shutil.rmtree(target, ignore_errors=True)
+        raise
     finally:
         if project is not None:
             project.close()

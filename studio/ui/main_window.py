@@ -244,7 +244,9 @@ class MainWindow(QMainWindow):
             panel.set_project(project)
         self.canvas.set_current_class(self.class_dock.current_class)
         add_recent(project.path)
-        self.setWindowTitle(f"{project.path.name} — Studio")
+        # A folder's own project (FOLDER/.studio) is known by the folder's name.
+        name = project.path.parent.name if project.path.name == ".studio" else project.path.name
+        self.setWindowTitle(f"{name} — Studio")
         self._show_docks()
         self._update_empty_hint()
         enable_for_project(self.actions, True)

@@ -340,3 +340,47 @@ def test_a_labelme_mask_on_a_huge_declared_image_is_refused_not_allocated(
     with pytest.raises(FormatError, match="too large to read"):
         import_annotations(project, "labelme", tmp_path / "m")
     assert project.image_count() == 0
+
+
+def test_opening_an_ultralytics_dataset_folder_brings_its_labels(make_jpeg, tmp_path: Path) -> None:
+    """Open folder found only LabelImg's classes.txt layout: a data.yaml dataset came in
+    as bare images, "no new label files", with nothing said."""
+    from studio.core.open_folder import open_folder
+
+    d = _yolo_dataset(
+        tmp_path / "ds", make_jpeg,
+        "path: .\ntrain: images/train\nval: images/train\nnames: [car]\n",
+        "0 0.5 0.5 0.2 0.2\n",
+    )  # fmt: skip
+    opened = open_folder(d)
+    with Project.open(opened.project_dir) as p:
+        assert p.image_count() == 1 and p.annotation_count() == 1
+    again = open_folder(d)  # the dataset is not read twice
+    with Project.open(again.project_dir) as p:
+        assert p.annotation_count() == 1
+
+
+def test_a_cancelled_first_open_leaves_no_project_behind(make_jpeg, tmp_path: Path) -> None:
+    from studio.core.open_folder import default_project_dir, open_folder
+    from studio.core.progress import Cancelled, Progress
+
+    for i in range(3):
+        make_jpeg(tmp_path / "f" / f"{i}.jpg", 20, 10, seed=i)
+
+    def cancel(*_args) -> None:
+        raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        open_folder(tmp_path / "f", progress=Progress(cancel))
+    assert not default_project_dir(tmp_path / "f").exists()
+
+
+def test_a_project_folder_is_refused_as_images(project: Project, tmp_path: Path) -> None:
+    from studio.core.errors import StudioError
+    from studio.core.importing import detect_format, import_images
+
+    other = tmp_path / "other"
+    Project.create(other).close()
+    assert detect_format(other) == "project"
+    with pytest.raises(StudioError, match="is a Studio project, not a folder of images"):
+        import_images(project, [other])

@@ -100,4 +100,4 @@ def test_cli_skip_missing(run_cli, tmp_path: Path, half_there) -> None:
     r = run_cli("import", tmp_path / "p", "--format", "labelme", half_there, "--skip-missing")
     assert r.returncode == 0, r.stderr
     assert f"image not found, skipped: {half_there / 'b.json'}: imagePath: b.jpg" in r.stderr
-    assert "imported 1 images, 1 shapes" in r.stdout
+    assert "imported 1 image, 1 shape" in r.stdout

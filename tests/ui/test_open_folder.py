@@ -39,7 +39,7 @@ def test_missing_images_offer_to_import_the_rest(window, qtbot, tmp_path):
     with sqlite3.connect(window.project.db_path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM annotations").fetchone()[0] == before
     transfers.retry_button.click()
-    qtbot.waitUntil(lambda: "imported 1 images, 1 shapes" in transfers.last_report, timeout=10_000)
+    qtbot.waitUntil(lambda: "imported 1 image, 1 shape" in transfers.last_report, timeout=10_000)
     assert "gone.png" in transfers.last_report and "image not found" in transfers.last_report
     with sqlite3.connect(window.project.db_path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM annotations").fetchone()[0] == before + 1
@@ -82,7 +82,7 @@ def test_file_open_folder_makes_the_project_and_reopens_it(window, qtbot, tmp_pa
     assert window.project.image_count() == 1 and window.browser.ids()
     assert _boxes(project_dir) == [(2.0, 3.0, 10.0, 10.0)]
     assert "created project" in opener.report_box.text()
-    assert "imported 1 images, 1 shapes" in opener.last_report
+    assert "imported 1 image, 1 shape" in opener.last_report
     # A new labelled image arrives; the second open imports only it, into the same project.
     _labelme_shot(folder, "b", (5, 5, 9, 9))
     first_task = opener.task
@@ -116,7 +116,7 @@ def test_cli_studio_folder_imports_then_opens_the_window(tmp_path, monkeypatch, 
     assert main([str(folder)]) == 0
     assert opened == [folder.resolve() / ".studio"]
     err = capsys.readouterr().err
-    assert "created project" in err and "imported 1 images, 1 shapes" in err
+    assert "created project" in err and "imported 1 image, 1 shape" in err
     assert _boxes(opened[0]) == [(2.0, 3.0, 10.0, 10.0)]
     assert main([str(folder)]) == 0  # reopened: nothing new, nothing doubled
     assert "no new label files" in capsys.readouterr().err

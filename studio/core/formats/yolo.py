@@ -301,11 +301,14 @@ def _classes_txt(folder: Path, images: Path) -> list[str]:
     """Names of the classes.txt in the labels folder, else in the images folder."""
     f = next((d / "classes.txt" for d in (folder, images) if (d / "classes.txt").is_file()), None)
     if f is None:
-        raise FormatError(
-            folder,
-            "",
-            "no data.yaml and no classes.txt here, so the class names are unknown; "
-            "add a data.yaml or classes.txt (one name a line), or give the class names",
+        raise with_cli_hint(
+            FormatError(
+                folder,
+                "",
+                "no data.yaml and no classes.txt here, so the class names are unknown; "
+                "add a data.yaml or classes.txt (one name a line)",
+            ),
+            ", or give the class names (--classes FILE)",
         )
     return [s.strip() for s in read_text_file(f, "classes file").splitlines() if s.strip()]
 

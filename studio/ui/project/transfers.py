@@ -11,6 +11,7 @@ from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from studio.core.errors import MissingImageError, StudioError
+from studio.core.import_report import ImportReport
 from studio.core.kinds import Split
 from studio.core.progress import Progress
 from studio.ui.common.concurrency import Task, run_with_progress
@@ -38,26 +39,67 @@ def run_imports(
     """Import into the project at `folder` through a `Project` of this thread's own.
     Returns (name, report) per import and (path, why) per item not recognised.
     `skip_missing`: images an annotation file names but that are not found are left
-    out with their shapes (listed in the report) instead of failing the import."""
-    from studio.core.importing import detect_format, import_annotations, import_images
+    out with their shapes (listed in the report) instead of failing the import.
+
+    Every annotation file is read and checked before anything is written, so one bad
+    file of a drop stops the whole drop. Should a later step still fail, the error
+    carries what landed before it (`landed`)."""
+    from studio.core.importing import (
+        detect_format,
+        import_dataset,
+        import_images,
+        read_annotations,
+    )
     from studio.core.project import Project
 
     reports: list[tuple[str, Any]] = []
     unknown: list[tuple[str, str]] = []
-    images = [p for fmt, p, _ in jobs if (fmt or detect_format(p)) == "images"]
+    kinds = [(fmt or detect_format(p), p, images_dir) for fmt, p, images_dir in jobs]
+    for fmt, path, _ in kinds:
+        if fmt is None:
+            unknown.append((str(path), "not images nor a known annotation format"))
+        elif fmt == "project":
+            unknown.append((str(path), "a Studio project: open it with File ▸ Open project…"))
+    images = [p for fmt, p, _ in kinds if fmt == "images"]
     with Project.open(folder) as project:
-        if images:  # first, so annotation files can refer to them
-            reports.append(("images", import_images(project, images, progress)))
-        for fmt, path, images_dir in jobs:
-            fmt = fmt or detect_format(path)
-            if fmt is None:
-                unknown.append((str(path), "not images nor a known annotation format"))
-            elif fmt != "images":
-                report = import_annotations(
-                    project, fmt, path, images_dir, None, progress, skip_missing
-                )
-                reports.append((path.name, report))
+        specs = [
+            (path.name, read_annotations(project, fmt, path, images_dir, None, skip_missing))
+            for fmt, path, images_dir in kinds
+            if fmt not in (None, "images", "project")
+        ]
+        try:
+            if images:  # first, so annotation files can refer to them
+                reports.append(("images", import_images(project, images, progress)))
+            for name, (spec, missing) in specs:
+                report = import_dataset(project, spec, progress=progress)
+                report.missing = missing
+                reports.append((name, report))
+        except StudioError as e:
+            e.landed = list(reports)  # type: ignore[attr-defined]
+            raise
     return reports, unknown
+
+
+MAX_REPORT_LINES = 6  # one line per import up to this many; then totals
+
+
+def summary_lines(reports: list[tuple[str, Any]]) -> list[str]:
+    """A line per import ("name: imported ..."), or, for a drop of many files, their
+    totals and the first few: a report of 160 lines outgrew the screen, buttons and all."""
+    if len(reports) <= MAX_REPORT_LINES:
+        return [f"{name}: {r.summary()}" for name, r in reports]
+    total = ImportReport()
+    for _, r in reports:
+        total.added_images += r.added_images
+        total.added_annotations += r.added_annotations
+        total.added_classes += [c for c in r.added_classes if c not in total.added_classes]
+        total.present_images += r.present_images
+        total.present_annotations += r.present_annotations
+        for kind, n in r.problem_counts.items():
+            total.problem(kind, "", n)
+    shown = [f"{name}: {r.summary().splitlines()[0]}" for name, r in reports[:3]]
+    more = len(reports) - len(shown)
+    return [f"{len(reports)} imports: {total.summary()}", *shown, f"… and {more} more"]
 
 
 def run_export(folder: Path, fmt: str, out: Path, split: Split | None) -> list[str]:
@@ -144,12 +186,18 @@ class Transfers(QObject):
             show_error(self.window, "Importing", exc)
             return
         text = str(for_window(exc))
-        self.last_report = text
-        missing = isinstance(exc, MissingImageError)
+        landed = getattr(exc, "landed", [])
+        if landed:  # an earlier part of a drop is in: show it, and say so
+            self.window.refresh_all()
+            after = "Imported before it:\n" + "\n".join(f"{n}: {r.summary()}" for n, r in landed)
+        else:
+            after = "Nothing was imported."
+        self.last_report = f"{text}\n\n{after}"
+        missing = isinstance(exc, MissingImageError) and not landed
         box = message_box(
             self.window, QMessageBox.Icon.Warning,
             "Import: an image is missing" if missing else "Import failed",
-            f"{text}\n\nNothing was imported.",
+            self.last_report,
         )  # fmt: skip
         if missing:
             box.setInformativeText(
@@ -157,9 +205,11 @@ class Transfers(QObject):
                 f"shapes? The report lists them. (The import dialog's “{SKIP_MISSING_TEXT}” "
                 "does this from the start.)"
             )
+            # Only this button imports: OK, Enter and Esc leave the project as it is.
+            box.setStandardButtons(QMessageBox.StandardButton.Cancel)
             self.retry_button = box.addButton("Import the rest", QMessageBox.ButtonRole.AcceptRole)
-            box.addButton(QMessageBox.StandardButton.Cancel)
-            box.accepted.connect(lambda: self._import(jobs, skip_missing=True))
+            box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+            self.retry_button.clicked.connect(lambda: self._import(jobs, skip_missing=True))
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.missing_box = self.error_box = box
         box.open()
@@ -167,7 +217,7 @@ class Transfers(QObject):
     def _import_done(self, result: ImportResult) -> None:
         reports, unknown = result
         self.window.refresh_all()
-        lines = [f"{name}: {r.summary()}" for name, r in reports]
+        lines = summary_lines(reports)
         skipped = [*unknown, *(s for _, r in reports for s in r.skipped)]
         missing = [m for _, r in reports for m in r.missing_images()]
         warnings = [w for _, r in reports for w in r.warnings]
@@ -176,16 +226,22 @@ class Transfers(QObject):
         details = [f"{f}: {why}" for f, why in skipped] + warnings
         listed = [f"{where}: {name}: image not found" for name, where in missing]
         self.last_report = "\n".join(lines + listed + details)
+        landed = sum(
+            r.added_images + r.added_annotations + r.present_images + r.present_annotations
+            for _, r in reports
+        )
+        title = "Import finished" if landed else "Nothing was imported"
+        if not landed:
+            lines.insert(0, "Nothing was imported: no images or labels were found to add.")
         if missing or details:
             # Every file left out, listed where it can be read (and copied).
             dialog = ImportReportDialog(self.window, "\n".join(lines), missing, details)
+            dialog.setWindowTitle(title)
             self.report_dialog = dialog
             dialog.open()
             return
-        box = message_box(
-            self.window, QMessageBox.Icon.Information, "Import finished",
-            "\n".join(lines) or "Nothing to import.",
-        )  # fmt: skip
+        icon = QMessageBox.Icon.Information if landed else QMessageBox.Icon.Warning
+        box = message_box(self.window, icon, title, "\n".join(lines))
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()  # window-modal but not blocking: the report waits for the user
 
