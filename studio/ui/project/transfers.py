@@ -97,6 +97,8 @@ def summary_lines(reports: list[tuple[str, Any]]) -> list[str]:
         total.present_annotations += r.present_annotations
         for kind, n in r.problem_counts.items():
             total.problem(kind, "", n)
+    # Annotation files name the images the same drop brought in: those count once.
+    total.present_images = max(0, total.present_images - total.added_images)
     shown = [f"{name}: {r.summary().splitlines()[0]}" for name, r in reports[:3]]
     more = len(reports) - len(shown)
     return [f"{len(reports)} imports: {total.summary()}", *shown, f"… and {more} more"]
