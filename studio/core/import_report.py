@@ -149,5 +149,5 @@ def _counts(c: dict[str, int]) -> str:
 
 
 def count_of(n: int, one: str, many: str | None = None) -> str:
-    """"1 image", "3 images"."""
+    """ "1 image", "3 images"."""
     return f"{n} {one if n == 1 else (many or one + 's')}"

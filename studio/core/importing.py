@@ -212,10 +212,12 @@ def read_annotations(
     images_dir: Path | str | None = None,
     classes_file: Path | str | None = None,
     skip_missing: bool = False,
+    coming: Sequence[Path] = (),
 ) -> tuple[DatasetSpec, list[str]]:
     """Read and check an annotation file or folder without writing anything: the spec
     `import_dataset` applies, and the images left out as missing (`skip_missing`). A
-    drop of several files reads them all first, so a bad one stops them all."""
+    drop of several files reads them all first, so a bad one stops them all; `coming`:
+    image files the same drop brings in, found by file name as the project's are."""
     from studio.core.formats import READERS
 
     if fmt not in READERS:
@@ -228,7 +230,11 @@ def read_annotations(
             StudioError(f"{images_dir}: {source_problem(Path(images_dir))}"), " (given as --images)"
         )
     names = read_class_names(Path(classes_file) if classes_file else None)
-    ctx = Resolving(project_images_by_name(project), skip_missing)
+    known = project_images_by_name(project)
+    for f in coming:  # a name two files share stays ambiguous (None)
+        p = os.path.abspath(f)
+        known[f.name] = p if known.get(f.name, p) == p else None
+    ctx = Resolving(known, skip_missing)
     token = RESOLVING.set(ctx)
     try:
         spec = READERS[fmt](path, Path(images_dir) if images_dir else None, names)

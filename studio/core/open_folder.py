@@ -337,12 +337,40 @@ def _drop_unreadable(spec: DatasetSpec, unreadable: dict[str, str]) -> None:
     )
 
 
+def _read_labels(
+    folder: Path, project: Project | None, done: set[str], progress: Progress
+) -> tuple[list[tuple[str, DatasetSpec, list[str]]], set[Path], str | None]:
+    """(format, spec, missing images) per format with new label files, the new label
+    files, and a note when a data.yaml turned out to be no dataset; read and checked,
+    nothing written."""
+    found = find_sidecars(folder, frozenset(done))
+    new = {f for f in found.files() if f.relative_to(folder).as_posix() not in done}
+    ctx = Resolving(_images_by_name(folder, project), skip_missing=True)
+    specs = _read_sidecars(folder, found, new, ctx, progress)
+    dataset = _ultralytics_yaml(folder, done)
+    if dataset is not None:  # an Ultralytics dataset: its data.yaml says it all
+        try:
+            specs.append(("yolo", read_yolo(dataset), []))
+            new.add(dataset)
+        except StudioError as e:  # a yaml of something else: the images still come
+            return specs, new, f"{dataset.name} is not a YOLO dataset Studio can read ({e})"
+    return specs, new, None
+
+
 def _ultralytics_yaml(folder: Path, done: set[str]) -> Path | None:
-    """The folder's data.yaml (or dataset.yaml) when it is an Ultralytics dataset not
-    imported before."""
+    """The folder's data.yaml (or dataset.yaml) when it looks like an Ultralytics
+    dataset (class names and a train or val entry) not imported before; a yaml of
+    anything else (an experiment's settings) is none of Studio's business."""
     for name in ("data.yaml", "dataset.yaml"):
-        if (folder / name).is_file():
-            return None if name in done else folder / name
+        f = folder / name
+        if f.is_file() and name not in done:
+            try:
+                head = f.read_text(encoding="utf-8", errors="replace")[:100_000]
+            except OSError:
+                return None
+            keys = {line.split(":", 1)[0].strip() for line in head.splitlines() if ":" in line}
+            if "names" in keys and keys & {"train", "val"}:
+                return f
     return None
 
 
@@ -404,20 +432,15 @@ def open_folder(
     _check_project_dir(folder, target)
     created = not is_project(target)
     project = None if created else Project.open(target)
+    before: set[str] | None = None  # what a folder chosen for the project held already
     try:
         by_folder: dict[str, list[str]] = (
             project.get_setting(SIDECARS_SETTING, {}) if project else {}
         )
         done = set(by_folder.get(str(folder), []))
-        found = find_sidecars(folder, frozenset(done))
-        new = {f for f in found.files() if f.relative_to(folder).as_posix() not in done}
-        ctx = Resolving(_images_by_name(folder, project), skip_missing=True)
-        specs = _read_sidecars(folder, found, new, ctx, progress)
-        dataset = _ultralytics_yaml(folder, done)
-        if dataset is not None:  # an Ultralytics dataset: its data.yaml says it all
-            specs.append(("yolo", read_yolo(dataset), []))
-            new.add(dataset)
+        specs, new, yolo_note = _read_labels(folder, project, done, progress)
         if project is None:
+            before = set(os.listdir(target)) if target.is_dir() else None
             project = Project.create(target)
         images = import_images(project, [folder], progress)
         unreadable = {os.path.abspath(f): reason for f, reason in images.skipped}
@@ -435,9 +458,26 @@ def open_folder(
         if created and project is not None and project.image_count() == 0:
             project.close()
             project = None
-            shutil.rmtree(target, ignore_errors=True)
+            _remove_made(target, before)
         raise
     finally:
         if project is not None:
             project.close()
+    if yolo_note:
+        images.warnings.append(yolo_note)
     return FolderOpened(folder, target, created, images, labels, len(new))
+
+
+def _remove_made(target: Path, before: set[str] | None) -> None:
+    """Remove what making the project at `target` made: the folder if it did not exist
+    (`before` None), else only the entries it did not hold (a folder the user chose may
+    hold their files, or the images themselves)."""
+    if before is None:
+        shutil.rmtree(target, ignore_errors=True)
+        return
+    for name in set(os.listdir(target)) - before:
+        p = target / name
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)

@@ -360,19 +360,49 @@ def test_opening_an_ultralytics_dataset_folder_brings_its_labels(make_jpeg, tmp_
         assert p.annotation_count() == 1
 
 
+def _cancel_at_image_headers(done: int, total: int, text: str) -> None:
+    from studio.core.progress import Cancelled
+
+    if "image headers" in text:  # after the project is made, before an image lands
+        raise Cancelled()
+
+
 def test_a_cancelled_first_open_leaves_no_project_behind(make_jpeg, tmp_path: Path) -> None:
     from studio.core.open_folder import default_project_dir, open_folder
     from studio.core.progress import Cancelled, Progress
 
     for i in range(3):
         make_jpeg(tmp_path / "f" / f"{i}.jpg", 20, 10, seed=i)
-
-    def cancel(*_args) -> None:
-        raise Cancelled()
-
     with pytest.raises(Cancelled):
-        open_folder(tmp_path / "f", progress=Progress(cancel))
+        open_folder(tmp_path / "f", progress=Progress(_cancel_at_image_headers))
     assert not default_project_dir(tmp_path / "f").exists()
+
+
+def test_a_cancelled_open_into_a_chosen_folder_keeps_what_it_held(
+    make_jpeg, tmp_path: Path
+) -> None:
+    """The project may go into a folder the user chose (their Documents, the images'
+    parent): cancelling removes what making the project made, nothing of theirs."""
+    from studio.core.open_folder import open_folder
+    from studio.core.progress import Cancelled, Progress
+
+    home = tmp_path / "home"
+    for i in range(3):
+        make_jpeg(home / "pics" / f"{i}.jpg", 20, 10, seed=i)
+    (home / "thesis.docx").write_text("years of work")
+    with pytest.raises(Cancelled):
+        open_folder(home / "pics", project_dir=home, progress=Progress(_cancel_at_image_headers))
+    assert sorted(p.name for p in home.iterdir()) == ["pics", "thesis.docx"]
+    assert len(list((home / "pics").iterdir())) == 3
+
+
+def test_a_yaml_that_is_no_dataset_does_not_stop_an_open(make_jpeg, tmp_path: Path) -> None:
+    from studio.core.open_folder import open_folder
+
+    make_jpeg(tmp_path / "f" / "a.jpg", 20, 10)
+    (tmp_path / "f" / "data.yaml").write_text("lr: 0.01\nepochs: 30\n")
+    opened = open_folder(tmp_path / "f")
+    assert opened.images.added_images == 1
 
 
 def test_a_project_folder_is_refused_as_images(project: Project, tmp_path: Path) -> None:

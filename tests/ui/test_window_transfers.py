@@ -141,3 +141,23 @@ def test_yolo_without_class_names_gives_the_window_no_flag(tmp_path) -> None:
     with pytest.raises(FormatError) as exc:
         read_yolo(tmp_path / "y")
     assert "--classes" in str(exc.value) and "--" not in str(for_window(exc.value))
+
+
+def test_annotations_dropped_with_their_images_find_them_by_name(window, qtbot, tmp_path):
+    """A COCO file in Downloads naming "a.png", dropped together with the photos folder
+    that holds it: the file is read before the images land, and still finds them."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(photos / "dropped_a.png")
+    coco = {
+        "images": [{"id": 1, "file_name": "dropped_a.png", "width": 40, "height": 30}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [2, 2, 9, 9],
+                         "area": 81, "iscrowd": 0, "segmentation": []}],
+        "categories": [{"id": 1, "name": "cat"}],
+    }  # fmt: skip
+    (tmp_path / "Downloads").mkdir()
+    (tmp_path / "Downloads" / "instances.json").write_text(json.dumps(coco))
+    before = _count(window, "annotations")
+    window.transfers.import_paths([photos, tmp_path / "Downloads" / "instances.json"])
+    _wait_done(qtbot, window.transfers)
+    assert _count(window, "annotations") == before + 1

@@ -203,9 +203,9 @@ def _mask(
             path, f"{where}.rle", "run lengths must cover the mask's width x height, "
             "on an image whose size is given",
         )  # fmt: skip
-    if w * h > MAX_MASK_PIXELS:
-        raise FormatError(path, f"{where}", f"a mask on a {w} x {h} image is too large to read")
-    values = np.repeat(np.arange(len(runs)) % 2, runs).astype(bool).reshape(bh, bw)
+    if max(w * h, bw * bh) > MAX_MASK_PIXELS:
+        raise FormatError(path, f"{where}", f"a {bw} x {bh} mask on a {w} x {h} image is too large")
+    values = np.repeat((np.arange(len(runs)) % 2).astype(bool), runs).reshape(bh, bw)
     rle = rle_from_mask(place_piece(values, left, top, w, h))
     return AnnotationSpec(key, label, ShapeKind.MASK, rle_bbox(rle), rle=rle)
 

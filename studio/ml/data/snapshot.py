@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from studio.core.project import Project
 
 SNAPSHOT_NAME = "dataset.json"
+MAX_ROOT_GUESSES = 20  # missing images tried to find where an old snapshot's project was
 MIN_BOX_SIZE = 1.0  # pixels; smaller boxes carry no signal and upset box regression
 # Image statuses whose images count as labelled even without any shape: negatives.
 LABELLED_STATUSES = (ImageStatus.DONE,)
@@ -132,7 +133,8 @@ class Snapshot:
         self.label_of: dict[int, int] = {cid: i + 1 for i, cid in enumerate(self.category_ids)}
         self.images: dict[int, dict[str, Any]] = {int(im["id"]): im for im in data["images"]}
         self.root = _project_root(path, data)
-        self._guessed_root: tuple[Path, ...] | None = None  # see _old_root
+        self._guessed_root: Path | None = None  # see _old_root
+        self._guesses = 0
         self.anns_by_image: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for a in data.get("annotations") or []:
             self.anns_by_image[int(a["image_id"])].append(a)
@@ -154,16 +156,18 @@ class Snapshot:
     def _old_root(self, name: Path) -> Path | None:
         """Where the project was when a snapshot without "studio_root" (written before
         it was recorded) was written: the part of a missing image's path whose rest is
-        an image under the project's folder now. Found once, used for every image."""
-        if self._guessed_root is None:
-            self._guessed_root = ()
+        an image under the project's folder now. Found once (trying up to
+        MAX_ROOT_GUESSES missing images), used for every image."""
+        if self._guessed_root is None and self._guesses < MAX_ROOT_GUESSES:
+            # An image deleted since gives no answer: the next missing one is tried.
+            self._guesses += 1
             assert self.root is not None
             parts = name.parts
             for k in range(len(parts) - 1, 0, -1):  # the longest tail first
                 if (self.root / Path(*parts[-k:])).is_file():
-                    self._guessed_root = (Path(*parts[:-k]),)
+                    self._guessed_root = Path(*parts[:-k])
                     break
-        return self._guessed_root[0] if self._guessed_root else None
+        return self._guessed_root
 
     @classmethod
     def load(cls, path: Path) -> Snapshot:

@@ -45,6 +45,7 @@ def run_imports(
     file of a drop stops the whole drop. Should a later step still fail, the error
     carries what landed before it (`landed`)."""
     from studio.core.importing import (
+        collect_image_files,
         detect_format,
         import_dataset,
         import_images,
@@ -61,9 +62,13 @@ def run_imports(
         elif fmt == "project":
             unknown.append((str(path), "a Studio project: open it with File ▸ Open project…"))
     images = [p for fmt, p, _ in kinds if fmt == "images"]
+    coming = collect_image_files(images, ImportReport()) if images else []
     with Project.open(folder) as project:
         specs = [
-            (path.name, read_annotations(project, fmt, path, images_dir, None, skip_missing))
+            (
+                path.name,
+                read_annotations(project, fmt, path, images_dir, None, skip_missing, coming),
+            )
             for fmt, path, images_dir in kinds
             if fmt not in (None, "images", "project")
         ]
@@ -191,7 +196,7 @@ class Transfers(QObject):
         landed = getattr(exc, "landed", [])
         if landed:  # an earlier part of a drop is in: show it, and say so
             self.window.refresh_all()
-            after = "Imported before it:\n" + "\n".join(f"{n}: {r.summary()}" for n, r in landed)
+            after = "Imported before it:\n" + "\n".join(summary_lines(landed))
         else:
             after = "Nothing was imported."
         self.last_report = f"{text}\n\n{after}"
