@@ -234,3 +234,28 @@ def test_a_page_in_sight_is_painted_before_the_next_page_is_read(window, monkeyp
     timer.stop()
     dock.filler._turn()  # the pages below sight, in one turn
     assert len(dock.model.rows) == N and not dock.filler.pending
+
+
+def test_an_edit_while_a_new_image_is_listed_lets_the_listing_finish(window, monkeypatch):
+    """An edit that arrived while a dense image's rows were still being listed emptied
+    the list and listed it again from the first row; a stream of edits (a drag) kept
+    the list from ever finishing. The listing now goes on, and one re-read follows."""
+    _page_per_turn(monkeypatch)
+    dock = window.objects
+    image, ann = _dense(window)
+    window.show_image(image)
+    dock.filler._timer.stop()
+    dock.filler._turn()  # the first page is listed
+    assert len(dock.model.rows) == PAGE_SIZE
+    window.project.set_attributes([ann[0]], occluded=True)
+    dock.reload()  # what the project's event asks for, after its pause
+    assert len(dock.model.rows) == PAGE_SIZE  # the rows listed so far stay
+    listed = []
+    while dock.filler.pending:
+        dock.filler._timer.stop()
+        dock.filler._turn()
+        QApplication.processEvents()
+        dock._reload_timer.stop()
+        listed.append(len(dock.model.rows))
+    assert min(listed) >= PAGE_SIZE and listed[-1] == N  # never emptied, all listed
+    assert dock._attributes[ann[0]].occluded  # the edit read once the listing ended

@@ -93,6 +93,7 @@ class ObjectsDock(QDockWidget):
         self.filler = RowFiller(self._page)
         self.tree.painted.connect(self.filler.resume)  # rows in sight painted: read on
         self._listing = False  # reading a new image's rows (the list is empty)
+        self._reread = False  # an edit came while listing: read again once listed
         self._read: list[AnnotationRecord] = []  # a re-read's rows, until the last
         self._classes: list[ClassRecord] = []
 
@@ -193,14 +194,20 @@ class ObjectsDock(QDockWidget):
         """Re-read the shown image's shapes (a page per event-loop turn); the list
         changes once every row is read, keeping its selection."""
         self._reload_timer.stop()
-        # While a new image is still being read, its list stays empty until read.
-        self._start(listing=self._listing and self.filler.pending)
+        if self._listing and self.filler.pending:
+            # A new image's rows are still being listed: list them to the end, then
+            # re-read once (restarting threw away the rows listed so far, and an image of
+            # thousands of shapes never finished listing while edits kept coming).
+            self._reread = True
+            return
+        self._start(listing=False)
 
     def _start(self, listing: bool) -> None:
         """Read the shown image's rows from the next turn on and list them once all
         are read; `listing`: a new image, the list is emptied meanwhile."""
         self.filler.stop()
         self._listing, self._read, self._classes = listing, [], []
+        self._reread = False
         if listing:
             self.model.set_rows([])
             self._attributes = {}
@@ -222,6 +229,11 @@ class ObjectsDock(QDockWidget):
             self._list(records)
         else:
             self._read += records
+        if last and self._listing and self._reread:
+            self._reread = False
+            self._update_count(reading=True)
+            self._start(listing=False)
+            return
         if last and not self._listing:
             self._attributes = {a.id: a.attributes for a in self._read}
             self.model.set_rows(object_rows(self._read, self._classes))
