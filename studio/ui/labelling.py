@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from studio.core.errors import StudioError
 from studio.core.kinds import ImageStatus
 from studio.ui.navigation import next_not_done, step_and_show
 
@@ -72,12 +73,40 @@ class Labelling:
         else:
             self.w.show_image(target)
 
+    def images_changed(self, current: int | None) -> None:
+        """The project's images changed (imported, deleted, undone) while `current`
+        was shown: show the first of a project that had none; if `current` was
+        deleted, the image that followed it in the list (before it, at the end), or,
+        with none left, nothing, its name and shapes cleared."""
+        w = self.w
+        ids = w.browser.ids()
+        if current is None:
+            if ids:
+                w.show_image(ids[0])  # the first images of an empty project
+            return
+        try:
+            w.project.image(current)  # type: ignore[union-attr]
+            return
+        except StudioError:
+            pass
+        row_of = w.browser.model.row_of
+        target = neighbour(ids, self._seen, current, +1, row_of, enter=False)
+        if target is None:
+            target = neighbour(ids, self._seen, current, -1, row_of, enter=False)
+        if target is None and ids:
+            target = ids[0]
+        if target is None:
+            w.forget_image(current)
+        else:
+            w.show_image(target)
+
     def mark_done_and_next(self) -> None:
         w, current = self.w, self.w.current_image_id()
         if w.project is None or current is None:
             return
         target = next_not_done(w.project, w.browser.ids(), current)
-        w.project.set_status([current], ImageStatus.DONE)
+        if w.project.image(current).status != ImageStatus.DONE:  # no empty undo step
+            w.project.set_status([current], ImageStatus.DONE)
         if target is None:
             w.status_bar.showMessage("Marked done. Every image in the list is done.", 4000)
         else:

@@ -124,6 +124,7 @@ class MainWindow(QMainWindow):
     def _build_docks(self) -> None:
         self.browser = BrowserDock(self)
         self.browser.image_activated.connect(self.show_image)
+        self.browser.compact_changed.connect(lambda on: self.actions["view.compact"].setChecked(on))
         self.class_dock = ClassDock(self)
         self.class_dock.class_picked.connect(self.labelling.pick_class)
         self.class_dock.hidden_changed.connect(self.canvas.set_hidden_classes)
@@ -389,20 +390,16 @@ class MainWindow(QMainWindow):
         # The image this window asked for, not the canvas's: the canvas has already let
         # go of a deleted image by the time this queued slot runs.
         current = self._shown_id
-        row = self.browser.model.row_of(current) if current is not None else None
         self.browser.refresh_now()
         self._counts_timer.start()
         self._update_empty_hint()
-        if current is None and self.project is not None and self.browser.ids():
-            self.show_image(self.browser.ids()[0])  # the first images of an empty project
-        if current is None or self.project is None:
-            return
-        try:
-            self.project.image(current)
-        except StudioError:  # the shown image was deleted: show the one now in its place
-            ids = self.browser.ids()
-            if ids:
-                self.show_image(ids[min(row or 0, len(ids) - 1)])
+        if self.project is not None:
+            self.labelling.images_changed(current)
+
+    def forget_image(self, image_id: int) -> None:
+        """The shown image is gone and none takes its place: no name, no shapes."""
+        self._shown_id = None
+        self._on_image_shown(image_id)
 
     def _on_annotations_changed(self, ids: object) -> None:
         self.browser.refresh()

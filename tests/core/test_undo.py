@@ -442,3 +442,16 @@ def test_a_withdrawn_gesture_leaves_no_trace_in_undo_or_redo(
     assert p.undo_stack.redo_text == "delete shape"
     p.redo()
     assert p.annotations(ids=[box.id]) == []
+
+
+def test_undoing_a_status_change_names_every_image_it_restored(demo_project: Project) -> None:
+    """The event named only the last group of images put back (the loop reused `ids`)."""
+    p = demo_project
+    ids = [im.id for im in p.images()][:4]
+    p.set_status(ids[:2], "new")
+    p.set_status(ids[2:], "in_progress")
+    p.set_status(ids, "done")
+    told: list = []
+    p.events.images_changed.connect(told.append)
+    p.undo()
+    assert sorted(told[-1]) == sorted(ids)

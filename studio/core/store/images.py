@@ -118,9 +118,9 @@ class ImageRepo:
         """Write back the {id: value} that `set_field` returned for `ids`."""
         with self.engine.begin() as conn:
             for value in set(old.values()):
-                ids = [i for i, v in old.items() if v == value]
-                conn.execute(update(S.Image).where(S.Image.id.in_(ids)).values({field: value}))
-        self.events.images_changed.emit(ids)
+                same = [i for i, v in old.items() if v == value]
+                conn.execute(update(S.Image).where(S.Image.id.in_(same)).values({field: value}))
+        self.events.images_changed.emit(list(ids))
 
     def write_splits(self, splits: dict[int, str]) -> None:
         """Set many images' splits at once ({id: split})."""

@@ -60,6 +60,7 @@ class BrowserDock(BulkActions, QDockWidget):
 
     image_activated = Signal(int)
     counts_updated = Signal(dict)
+    compact_changed = Signal(bool)  # the list view was turned on or off (its button)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Images", parent)
@@ -68,6 +69,7 @@ class BrowserDock(BulkActions, QDockWidget):
         self.model = ImageListModel(self)
         self.thumbs = self.model.thumbs
         self._syncing = False  # True while the code, not the user, moves the selection
+        self._activating: int | None = None  # the image the user's click is opening
         self._counts_generation = 0
         self.last_counts: dict[str, Any] = {}
         self._base_ids: list[int] = []  # the last SQL result, before the error filter
@@ -240,6 +242,7 @@ class BrowserDock(BulkActions, QDockWidget):
         if self.project is None:
             self.model.set_ids([])
             self.count_label.setText("")
+            self._on_selection_changed()
             return
         f = self.filters()
         sort, descending = self.errors.sql_order(
@@ -274,6 +277,7 @@ class BrowserDock(BulkActions, QDockWidget):
             self._select(selected, current)
         finally:
             self._syncing = False
+        self._on_selection_changed()  # a reset says nothing of the selection it changed
 
     def _start_counts(self, f: dict[str, Any]) -> None:
         self._counts_generation += 1
@@ -338,7 +342,11 @@ class BrowserDock(BulkActions, QDockWidget):
         return [self.model.id_at(r) for r in rows]
 
     def select_image(self, image_id: int | None) -> None:
-        """Make `image_id` current and selected without emitting `image_activated`."""
+        """Make `image_id` current and selected without emitting `image_activated`.
+        While the user's own click made it current, their selection stands (Ctrl-click
+        toggles one image, a right-click on a selection keeps it for its menu)."""
+        if self._activating == image_id:
+            return
         self._syncing = True
         try:
             self._select([] if image_id is None else [image_id], image_id)
@@ -398,7 +406,11 @@ class BrowserDock(BulkActions, QDockWidget):
 
     def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if not self._syncing and current.isValid():
-            self.image_activated.emit(self.model.id_at(current.row()))
+            self._activating = self.model.id_at(current.row())
+            try:
+                self.image_activated.emit(self._activating)
+            finally:
+                self._activating = None
 
     def _on_selection_changed(self, *_: object) -> None:
         has = bool(self.model.rowCount()) and self.view.selectionModel().hasSelection()
@@ -427,6 +439,7 @@ class BrowserDock(BulkActions, QDockWidget):
         if self.view_button.isChecked() != compact:
             self.view_button.setChecked(compact)  # re-enters through toggled
             return
+        self.compact_changed.emit(compact)  # the View menu's check follows
         self.model.set_compact(compact)
         self._apply_view_mode(compact)
         current = self.view.currentIndex()
