@@ -89,7 +89,7 @@ class BrowserDock(BulkActions, QDockWidget):
     def _build_filters(self) -> QGridLayout:
         grid = QGridLayout()
         grid.setSpacing(4)
-        self.text_edit = QLineEdit(placeholderText="Filter by file name…")
+        self.text_edit = QLineEdit(placeholderText="Filter by path or file name…")
         self.text_edit.setClearButtonEnabled(True)
         self.class_combo = QComboBox()
         self.status_combo = QComboBox()
