@@ -70,3 +70,22 @@ def test_missing_images_are_named_when_nothing_is_left(project_with_run: Path) -
     note = report.missing_note()
     assert "6 of its image files are missing" in note
     assert str(project_with_run / "images") in note  # the first one, by its path
+
+
+def test_unreviewed_pre_labels_are_no_ground_truth(tmp_path: Path) -> None:
+    """Shapes a model pre-labelled, on an image still waiting for review, scored the
+    model against its own output (AP50 0.02 became 0.15). Reviewed, they count."""
+    from studio.core.kinds import Source
+
+    create_demo_project(tmp_path / "p", n_images=4).close()
+    with Project.open(tmp_path / "p") as p:
+        im = p.images()[0]
+        cid = p.classes()[0].id
+        pre = p.add_annotation(im.id, cid, "box", bbox=(1, 1, 9, 9), source=Source.PREDICTED)
+        p.set_status([im.id], "needs_review")
+        data = p.write_coco_snapshot(tmp_path / "d.json")
+        assert pre not in {a["id"] for a in data["annotations"]}
+        assert any(a["image_id"] == im.id for a in data["annotations"])  # its own labels stay
+        p.set_status([im.id], "done")  # reviewed
+        data = p.write_coco_snapshot(tmp_path / "d.json")
+        assert pre in {a["id"] for a in data["annotations"]}

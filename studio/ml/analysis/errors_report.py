@@ -36,6 +36,7 @@ from studio.core.errors import StudioError
 from studio.core.formats.coco_writer import coco_dict
 from studio.core.kinds import ImageStatus
 from studio.core.project import Project
+from studio.core.store.snapshot import without_unreviewed
 from studio.ml.analysis.errors import Detections, ErrorReport, analyze_errors
 from studio.ml.analysis.mask_iou import IouType
 from studio.ml.analysis.size_bands import (
@@ -87,7 +88,7 @@ def error_analysis(
     _check(iou, score)
     with Project.open(project_dir) as p:
         rec = find_run(p, run)
-        snap = p.snapshot(split)
+        snap = without_unreviewed(p.snapshot(split))  # the model's own output is no truth
         labelled = {a.image_id for a in snap.annotations}
         images = [im for im in snap.images if im.id in labelled or im.status == ImageStatus.DONE]
         if not images:

@@ -136,6 +136,7 @@ class InspectDock(QDockWidget):
         `image_shown`); `selected_images` gives the browser's selected image ids."""
         self.canvas = canvas
         self.review.canvas = canvas
+        canvas.selection_changed.connect(self.review.canvas_selected)
         self.review.layer = self.layer
         self.bar.current_image = lambda: canvas.image_id
         self.bar.selected_images = selected_images

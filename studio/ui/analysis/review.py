@@ -70,6 +70,14 @@ def _manual_copy(a: AnnotationRecord) -> dict:
     )  # fmt: skip
 
 
+def reject_prelabelled(project: Project, ann_ids: Sequence[int]) -> list[int]:
+    """Delete the pre-labelled shapes among `ann_ids` (one undo step); their ids."""
+    ids = [a.id for a in project.annotations(ids=list(ann_ids)) if a.source == Source.PREDICTED]
+    if ids:
+        project.delete_annotations(ids)
+    return ids
+
+
 def accept_prelabelled(project: Project, ann_ids: Sequence[int]) -> list[int]:
     """Accept the pre-labelled shapes among `ann_ids` (others are left alone)."""
     records = [a for a in project.annotations(ids=list(ann_ids)) if a.source == Source.PREDICTED]

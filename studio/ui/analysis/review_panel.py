@@ -23,7 +23,11 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.project import Project
-from studio.ui.analysis.review import accept_predictions, accept_prelabelled
+from studio.ui.analysis.review import (
+    accept_predictions,
+    accept_prelabelled,
+    reject_prelabelled,
+)
 
 ACCEPT_KEY, REJECT_KEY = "Shift+A", "R"  # the defaults of review.accept / review.reject
 
@@ -119,6 +123,21 @@ class ReviewPanel(QWidget):
     def _on_current(self, item: QListWidgetItem | None, _prev: object) -> None:
         if self.layer is not None:
             self.layer.select(item.data(Qt.ItemDataRole.UserRole) if item else None)
+        if item is not None and self.canvas is not None:
+            self.canvas.select([])  # the prediction picked last is what Shift+A and R take
+
+    def canvas_selected(self, ids: list[int]) -> None:
+        """The canvas's selection changed: shapes picked there come before a
+        prediction picked earlier in the list."""
+        if ids and self.list.currentItem() is not None:
+            self.list.blockSignals(True)
+            self.list.setCurrentRow(-1)
+            self.list.blockSignals(False)
+            if self.layer is not None:
+                self.layer.select(None)
+
+    def _canvas_selection(self) -> list[int]:
+        return self.canvas.selected_annotation_ids() if self.canvas is not None else []
 
     def select_prediction(self, pred_id: int | None) -> None:
         for i in range(self.list.count()):
@@ -139,8 +158,7 @@ class ReviewPanel(QWidget):
             return []
         pred_id = self._selected_id()
         if pred_id is None:
-            chosen = self.canvas.selected_annotation_ids() if self.canvas is not None else []
-            ids = accept_prelabelled(self.project, chosen)
+            ids = accept_prelabelled(self.project, self._canvas_selection())
             self._done(ids, f"accepted {len(ids)} pre-labelled shapes")
             return ids
         row = self.list.currentRow()
@@ -161,8 +179,14 @@ class ReviewPanel(QWidget):
         return ids
 
     def reject_selected(self) -> None:
-        """Hide the selected prediction for this session."""
+        """Hide the selected prediction for this session; without one, delete the
+        canvas's selected pre-labelled shapes (one undo step)."""
         pred_id = self._selected_id()
+        if pred_id is None and self.project is not None:
+            ids = reject_prelabelled(self.project, self._canvas_selection())
+            if ids:
+                self.message.emit(f"rejected {len(ids)} pre-labelled shapes")
+            return
         if pred_id is None or self.layer is None:
             return
         row = self.list.currentRow()
