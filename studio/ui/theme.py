@@ -18,6 +18,7 @@ from PySide6.QtCore import QByteArray, QObject, Qt
 from PySide6.QtGui import QAction, QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
+from studio.ui.common.check_box import restyle_check_boxes
 from studio.ui.common.settings import settings
 
 THEME_KEY, FILL_KEY, TAGS_KEY = "view/theme", "canvas/fill_opacity", "canvas/tags"
@@ -85,6 +86,7 @@ def apply_theme(theme: Theme) -> Theme:
     if app.style().name().lower() != "fusion":
         app.setStyle("Fusion")
     app.setPalette(palette_for(theme))
+    restyle_check_boxes()
     return resolved(theme)
 
 

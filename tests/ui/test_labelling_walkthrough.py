@@ -213,22 +213,26 @@ def test_ctrl_z_in_the_classes_dialog_undoes_as_its_hint_says(window, qtbot):
     assert next(c.name for c in window.project.classes() if c.id == cat) == "kitten"
 
 
-def test_attribute_boxes_have_a_visible_edge_in_the_dark_theme(window, qtbot):
-    """Fusion draws a dark palette's check box as a near-black square with no edge."""
-    box = window.objects.attributes.flags["truncated"]
+def test_check_boxes_have_a_visible_edge_in_the_dark_theme(window, qtbot):
+    """Fusion draws a dark palette's check box as a near-black square with no edge:
+    every check box of the window (attributes, Inspect's layers) gets one."""
+    window.actions["view.inspect"].trigger()  # a hidden dock's boxes are drawn later
+    boxes = [window.objects.attributes.flags["truncated"], window.inspect_dock.show_labels]
+    boxes[1].setChecked(False)  # unticked: the edge alone shows where the box is
     window.actions["view.theme.dark"].trigger()
     qtbot.wait(50)
 
-    def brightest_edge() -> int:
+    def brightest_edge(box) -> int:
         image = box.grab().toImage()
         y = image.height() // 2
         # The indicator sits at the left: its edge is the brightest of its first pixels.
         return max(image.pixelColor(x, y).lightness() for x in range(0, 6))
 
-    assert brightest_edge() >= 70  # the panel is lightness 43; Fusion's edge no more
+    for box in boxes:  # the panel is lightness 43; Fusion's edge no more
+        assert brightest_edge(box) >= 70, box.text()
     window.actions["view.theme.light"].trigger()
     qtbot.wait(50)
-    assert box.styleSheet() == ""  # the light theme keeps Fusion's own boxes
+    assert [b.styleSheet() for b in boxes] == ["", ""]  # light: Fusion's own boxes
 
 
 def test_double_clicking_an_object_row_asks_for_its_class(window, qtbot, monkeypatch):

@@ -19,7 +19,6 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QThreadPool, Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -47,6 +46,7 @@ from studio.ui.analysis.cam_work import (
     export_overlay,
 )
 from studio.ui.analysis.predict_bar import FollowsCurrentModel, runs_for_combo
+from studio.ui.common.check_box import CheckBox
 from studio.ui.common.combos import narrow
 from studio.ui.common.concurrency import Task, run_task
 
@@ -131,7 +131,7 @@ class CamPanel(QWidget):
         self.rank.setRange(0, 99)
         self.rank.valueChanged.connect(lambda _v: self.refresh())
         self.rank_label = QLabel("prediction")
-        self.follow = QCheckBox("Follow the image")
+        self.follow = CheckBox("Follow the image")
         self.follow.setChecked(True)
         self.follow.toggled.connect(lambda on: on and self.refresh())
         method_row = QHBoxLayout()

@@ -20,7 +20,6 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QDockWidget,
     QDoubleSpinBox,
@@ -41,6 +40,7 @@ from studio.ui.analysis.predict_bar import ALL_SPLITS, PredictBar
 from studio.ui.analysis.review_panel import ReviewPanel
 from studio.ui.analysis.work import ObjectRef, evaluate
 from studio.ui.common.bridge import ProjectBridge
+from studio.ui.common.check_box import CheckBox
 from studio.ui.common.concurrency import run_task
 from studio.ui.common.scrolled import scrolled
 
@@ -97,9 +97,9 @@ class InspectDock(QDockWidget):
         self.iou.setValue(0.5)
         self.iou.setPrefix("IoU ≥ ")
         self.iou.valueChanged.connect(self._on_iou)
-        self.show_labels = QCheckBox("Labels")
-        self.show_preds = QCheckBox("Predictions")
-        self.show_errors = QCheckBox("Errors")
+        self.show_labels = CheckBox("Labels")
+        self.show_preds = CheckBox("Predictions")
+        self.show_errors = CheckBox("Errors")
         for box in (self.show_labels, self.show_preds, self.show_errors):
             box.setChecked(True)
         self.show_labels.toggled.connect(self._apply_layers)

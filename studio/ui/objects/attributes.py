@@ -12,10 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QPalette
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QApplication,
     QCheckBox,
     QFormLayout,
     QHBoxLayout,
@@ -25,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.records import FLAG_FIELDS, Attributes
+from studio.ui.common.check_box import CheckBox
 
 NO_GROUP = -1  # the spin box's value for "no group" (shown as its special text)
 MAX_GROUP = 999_999
@@ -45,33 +44,7 @@ class AttributesEditor(QWidget):
         self.ids: list[int] = []
         self._shown_group: int = NO_GROUP
         self._build()
-        self._restyle()
         self.show_for([], [])
-
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
-            self._restyle()
-        super().changeEvent(event)
-
-    def _restyle(self) -> None:
-        """On a dark palette Fusion draws a check box as a near-black square with no
-        edge (1.1:1 against the panel): give the boxes an edge and a filled tick. The
-        style sheet sits on the boxes alone (one freezes the palette of what it is on)
-        and follows the application's palette."""
-        pal = QApplication.palette()
-        dark = pal.color(QPalette.ColorRole.Window).lightness() < 128
-        base = pal.color(QPalette.ColorRole.Base).name()
-        tick = pal.color(QPalette.ColorRole.Highlight).name()
-        sheet = (
-            "QCheckBox::indicator { width: 12px; height: 12px; border-radius: 2px;"
-            f" border: 1px solid #8c8c8c; background: {base}; }}"
-            f" QCheckBox::indicator:checked {{ background: {tick}; border-color: {tick}; }}"
-            " QCheckBox::indicator:indeterminate { background: qlineargradient(x1:0, y1:0,"
-            f" x2:1, y2:1, stop:0 {tick}, stop:0.5 {tick}, stop:0.51 {base}, stop:1 {base}); }}"
-            " QCheckBox::indicator:disabled { border-color: #555555; }"
-        )
-        for box in self.flags.values():
-            box.setStyleSheet(sheet if dark else "")
 
     def _build(self) -> None:
         form = QFormLayout(self)
@@ -79,7 +52,7 @@ class AttributesEditor(QWidget):
         flags = QHBoxLayout()
         self.flags: dict[str, QCheckBox] = {}
         for name in FLAG_FIELDS:
-            box = QCheckBox(name.capitalize())
+            box = CheckBox(name.capitalize())
             box.setToolTip(FLAG_TIPS[name])
             box.clicked.connect(lambda _=False, n=name: self._flag_clicked(n))
             flags.addWidget(box)

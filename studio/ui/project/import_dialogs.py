@@ -14,7 +14,6 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
-    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.ui.common.check_box import CheckBox
 from studio.ui.common.plain_text import plain_label
 from studio.ui.common.settings import settings
 
@@ -81,7 +81,7 @@ class ImportDialog(QDialog):
         self.images = QLineEdit()
         self.images.setPlaceholderText("optional: beside the annotations, or in the project")
         form.addRow("Images folder:", self._with_browse(self.images, self._browse_images))
-        self.skip_missing = QCheckBox(SKIP_MISSING_TEXT)
+        self.skip_missing = CheckBox(SKIP_MISSING_TEXT)
         self.skip_missing.setToolTip(
             "Off: an image the annotations name that is not found stops the import and "
             "nothing is imported. On: that image and its shapes are left out, the rest "

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, QTimer, Signal
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from studio.ml.train.messages import EpochMetrics, Iteration
+from studio.ui.common.check_box import CheckBox
 
 EMA_BETA = 0.9  # weight of the past in the smoothed loss (TensorBoard's 0.9 by default)
 REDRAW_MS = 200  # at most 5 redraws a second
@@ -154,9 +155,9 @@ class TrainPlots(QWidget):
 
     def _build_options(self) -> QHBoxLayout:
         row = QHBoxLayout()
-        self.raw_box = QCheckBox("Raw values")
+        self.raw_box = CheckBox("Raw values")
         self.raw_box.setToolTip("Show every iteration's loss behind the smoothed (EMA) curves")
-        self.per_class_box = QCheckBox("AP per class")
+        self.per_class_box = CheckBox("AP per class")
         self.per_class_box.setToolTip("Show the validation AP of each class")
         for box in (self.raw_box, self.per_class_box):
             box.toggled.connect(self._force_redraw)
