@@ -62,15 +62,17 @@ def run_imports(
         elif fmt == "project":
             unknown.append((str(path), "a Studio project: open it with File ▸ Open project…"))
     images = [p for fmt, p, _ in kinds if fmt == "images"]
-    coming = collect_image_files(images, ImportReport()) if images else []
+    annotations = [k for k in kinds if k[0] not in (None, "images", "project")]
+    # The images the drop brings, by name, for annotation files beside them: listed
+    # only when there are such files (the image import lists its folders again).
+    coming = collect_image_files(images, ImportReport()) if images and annotations else []
     with Project.open(folder) as project:
         specs = [
             (
                 path.name,
                 read_annotations(project, fmt, path, images_dir, None, skip_missing, coming),
             )
-            for fmt, path, images_dir in kinds
-            if fmt not in (None, "images", "project")
+            for fmt, path, images_dir in annotations
         ]
         try:
             if images:  # first, so annotation files can refer to them
