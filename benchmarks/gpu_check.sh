@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The GPU path checked in one go on a CUDA machine: about 6 minutes on one H200.
+# The GPU path checked in one go on a CUDA machine. On one H200 (2026-11-30) steps 1-3 took
+# about 4 minutes and step 4 over 5: give it 10 (step 4 now primes each loop once, untimed).
 #
 #   bash benchmarks/gpu_check.sh [OUTDIR]        # from the repository root
 #
@@ -10,7 +11,7 @@
 #    offline: the default model starts from random init) and its AP50;
 # 4. training throughput against the plain torchvision loop on the GPU, the same model and
 #    data: Studio's GPU path against the textbook loop in float32 (the README's "aim 1.3x"),
-#    then both in mixed precision (the engine's own overhead).
+#    then both in mixed precision (the engine's own overhead), each loop primed once.
 #
 # Needs python3 with a CUDA torch and torchvision, and Studio's other runtime dependencies
 # (`pip install -e .`); Qt is not needed. Where pip cannot reach a registry, wheels in a
