@@ -3,15 +3,16 @@
 Predictions are stored in the database per run (`PredictionRepo`), with every score at or
 above the run's score floor (0.05 by default, COCO's convention: the viewer filters).
 Which images they are current for is kept in a small JSON index in the run folder
-(`predictions_index.json`): the checkpoint they came from (path, size, modification
-time), the score floor, and each image's pixel checksum. An image is predicted again
-when its checksum changed, when it has none in the index, or when the checkpoint or the
-floor changed (then every image is). This needs no schema change; a lost or unreadable
-index only costs a full re-prediction.
+(`predictions_index.json`): the checkpoint they came from (name, size and a digest of
+its ends, so a copied or moved project keeps them), the score floor, and each image's
+pixel checksum. An image is predicted again when its checksum changed, when it has none
+in the index, or when the checkpoint or the floor changed (then every image is). This
+needs no schema change; a lost or unreadable index only costs a full re-prediction.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -23,6 +24,7 @@ from studio.core.project import Project
 from studio.core.records import ImageRecord, RunRecord
 
 INDEX_NAME = "predictions_index.json"
+_EDGE = 64 * 1024  # bytes read from each end of a checkpoint for its fingerprint
 SCORE_FLOOR = 0.05  # = studio.ml.infer.predict.DEFAULT_SCORE_THRESHOLD (kept torch-free)
 
 
@@ -39,11 +41,21 @@ class PredictReport:
 
 
 def _fingerprint(checkpoint: Path, score_floor: float) -> dict[str, Any]:
-    st = checkpoint.stat()
+    """What identifies the checkpoint's weights wherever the project lies: its name (from
+    the run folder when it is inside it), its size, and a digest of its first and last
+    64 KiB. A checkpoint is a zip archive whose central directory, at its end, holds
+    the CRC of every tensor record, so the digest changes with the weights, not with
+    the path or the modification time a copy of the project gives it."""
+    size = checkpoint.stat().st_size
+    digest = hashlib.sha1(usedforsecurity=False)
+    with open(checkpoint, "rb") as f:
+        digest.update(f.read(_EDGE))
+        f.seek(max(size - _EDGE, 0))
+        digest.update(f.read(_EDGE))
     return {
-        "checkpoint": str(checkpoint),
-        "size": st.st_size,
-        "mtime_ns": st.st_mtime_ns,
+        "checkpoint": checkpoint.name,
+        "size": size,
+        "digest": digest.hexdigest(),
         "score_floor": score_floor,
     }
 
