@@ -50,6 +50,13 @@ class RunStatus(StrEnum):
         return self in (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
+def awaiting_review(source: str, status: str) -> bool:
+    """A shape a model pre-labelled on an image still waiting for its review: the model's
+    own output, no ground truth for training, evaluation or the error overlay until the
+    image is marked done."""
+    return source == Source.PREDICTED and status == ImageStatus.NEEDS_REVIEW
+
+
 def values(enum: type[StrEnum]) -> tuple[str, ...]:
     """The plain string values of `enum`, in definition order (for messages and CHECKs)."""
     return tuple(m.value for m in enum)

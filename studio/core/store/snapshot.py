@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from studio.core import schema as S
-from studio.core.kinds import ImageStatus, Source
+from studio.core.kinds import awaiting_review
 from studio.core.records import ExportSnapshot
 from studio.core.store.annotations import ANNOTATION_COLUMNS, annotation_record
 from studio.core.store.classes import read_classes
@@ -55,12 +55,10 @@ def without_unreviewed(snap: ExportSnapshot) -> ExportSnapshot:
     review (source "predicted", status "needs review"): they are the model's own output,
     and as ground truth they scored the model against itself (AP50 0.02 became 0.15 on
     one pre-labelled image). Reviewed (the image marked done) they count."""
-    waiting = {im.id for im in snap.images if im.status == ImageStatus.NEEDS_REVIEW}
-    if not waiting:
+    status = {im.id: im.status for im in snap.images}
+    kept = [a for a in snap.annotations if not awaiting_review(a.source, status.get(a.image_id))]
+    if len(kept) == len(snap.annotations):
         return snap
-    kept = [
-        a for a in snap.annotations if not (a.source == Source.PREDICTED and a.image_id in waiting)
-    ]
     return replace(snap, annotations=kept)
 
 

@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from studio.core.kinds import awaiting_review
 from studio.core.project import Project
 from studio.ml.analysis.zoom import Level, zoomed_side
 
@@ -79,13 +80,16 @@ class ObjectSize:
 
 def object_sizes(project: Project, resize: InputResize) -> list[ObjectSize]:
     """Every labelled object of `project` (boxes, and the tight boxes of polygons and masks;
-    crowd regions left out, since they are not single objects) at the model input."""
+    crowd regions left out, since they are not single objects, and shapes pre-labelled
+    on images waiting for review) at the model input."""
     images = {im.id: im for im in project.images()}
     classes = {c.id: c.name for c in project.classes()}
     sizes = []
     for ann in project.annotations():
         image = images.get(ann.image_id)
         if ann.iscrowd or image is None or image.width <= 0 or image.height <= 0:
+            continue
+        if awaiting_review(ann.source, image.status):  # the model's output, not a label
             continue
         sx, sy = resize.scales(image.width, image.height)
         _, _, w, h = ann.bbox

@@ -160,6 +160,8 @@ class InspectDock(QDockWidget):
         if project is not None:
             self._bridge = ProjectBridge(project.events)
             self._bridge.connect_queued("annotations_changed", self._on_annotations_changed)
+            # A review marked done makes the pre-labelled shapes labels.
+            self._bridge.connect_queued("images_changed", self._on_annotations_changed)
             self._bridge.connect_queued("runs_changed", lambda _r: self.bar.reload_runs())
             self._bridge.connect_queued("classes_changed", self._on_classes_changed)
             self._on_classes_changed()

@@ -18,6 +18,7 @@ from studio.core.formats.coco_writer import coco_dict
 from studio.core.kinds import ImageStatus
 from studio.core.progress import Progress
 from studio.core.project import Project
+from studio.core.store.snapshot import without_unreviewed
 from studio.ml.analysis.errors import Detections, ErrorReport, Matching, analyze_errors, match
 
 PREDICT_CHUNK = 64  # images per model pass between cancel checks (the model loads once each)
@@ -84,8 +85,9 @@ def _floor() -> float:
 
 def evaluation_images(p: Project, run_id: int, split: str | None) -> tuple[dict, list[dict]]:
     """(COCO ground truth, prediction rows) of the images that can be scored: in `split`
-    (all: None), labelled or marked done, and with stored predictions of the run."""
-    snap = p.snapshot(split)
+    (all: None), labelled or marked done, and with stored predictions of the run. Shapes
+    pre-labelled on images waiting for review are no labels (`without_unreviewed`)."""
+    snap = without_unreviewed(p.snapshot(split))  # the model's own output is no truth
     rows = p.predictions(run_id, [im.id for im in snap.images])
     predicted = {r["image_id"] for r in rows}
     labelled = {a.image_id for a in snap.annotations}

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QGraphicsScene,
 )
 
+from studio.core.kinds import awaiting_review
 from studio.core.project import Project
 from studio.core.records import AnnotationRecord, ImageRecord
 from studio.ml.analysis.errors import Outcome
@@ -190,14 +191,25 @@ class PredictionLayer(SceneLayer):
             classes = p.classes()
             self.class_colors = {c.id: c.color for c in classes}
             self.class_names = {c.id: c.name for c in classes}
-        self._set_rows(p.predictions(self.run_id, [im.id]), p.annotations(image_ids=[im.id]))
+        self._set_rows(p.predictions(self.run_id, [im.id]), self._truth())
 
     def reload_labels(self) -> None:
-        """The image's labels changed: match again (e.g. after accepting a prediction)."""
+        """The image's labels or status changed: match again (e.g. after accepting a
+        prediction, or after the image's review was marked done)."""
         if self.project is not None and self.image is not None:
-            self.labels = self.project.annotations(image_ids=[self.image.id])
+            self.labels = self._truth()
             self._match()
             self._refilter(force=True)
+
+    def _truth(self) -> list[AnnotationRecord]:
+        """The shown image's labels, less the shapes pre-labelled on it while it waits
+        for review: the model's own output would match itself as true positives."""
+        p, im = self.project, self.image
+        if p is None or im is None:
+            return []
+        status = p.image(im.id).status
+        anns = p.annotations(image_ids=[im.id])
+        return [a for a in anns if not awaiting_review(a.source, status)]
 
     def _set_rows(self, rows: list[dict[str, Any]], labels: list[AnnotationRecord]) -> None:
         scene = self.scene

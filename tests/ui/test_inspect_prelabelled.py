@@ -1,0 +1,55 @@
+"""Shapes a model pre-labelled on an image waiting for review are the model's own output:
+the Inspect overlay, the evaluation and the zoom table do not count them as labels
+(a prediction matched its own copy as a true positive) until the review is marked done."""
+
+from __future__ import annotations
+
+from studio.core.kinds import ImageStatus, Source
+from studio.ml.analysis.zoom_objects import InputResize, object_sizes
+from studio.ui.analysis.work import evaluation_images
+from tests.ui.test_inspect import (  # noqa: F401
+    chosen_run,
+    first_image_shown,
+    project,
+    synthetic_run,
+    ui,
+)
+
+
+def test_the_overlay_counts_pre_labelled_shapes_only_once_reviewed(ui, project, qtbot):  # noqa: F811
+    win, canvas, dock = ui
+    chosen_run(project, dock)
+    image = first_image_shown(project, canvas)
+    dock.slider.setValue(50)
+    layer = canvas.layer("predictions")
+    before = layer.counts()
+    # The model's background box (an FP) pre-labelled on the image, now waiting for review.
+    cid = project.classes()[0].id
+    project.add_annotation(image.id, cid, "box", bbox=(2, 2, 6, 6), source=Source.PREDICTED,
+                           score=0.6)  # fmt: skip
+    project.set_status([image.id], ImageStatus.NEEDS_REVIEW)
+    qtbot.wait(50)
+    layer.reload_labels()
+    assert layer.counts() == before  # still an FP, not a TP against itself
+    project.set_status([image.id], ImageStatus.DONE)  # reviewed: a label now
+    want = {"tp": before["tp"] + 1, "fp": before["fp"] - 1, "fn": before["fn"]}
+    qtbot.waitUntil(lambda: layer.counts() == want, timeout=5000)
+
+
+def test_evaluation_and_zoom_leave_out_shapes_waiting_for_review(project):  # noqa: F811
+    run_id = synthetic_run(project)
+    image = project.images()[1]
+    project.delete_annotations([a.id for a in project.annotations(image_ids=[image.id])])
+    cid = project.classes()[0].id
+    ann = project.add_annotation(image.id, cid, "box", bbox=(2, 2, 6, 6),
+                                 source=Source.PREDICTED, score=0.6)  # fmt: skip
+    project.set_status([image.id], ImageStatus.NEEDS_REVIEW)
+    gt, _rows = evaluation_images(project, run_id, None)
+    assert image.id not in {im["id"] for im in gt["images"]}
+    assert ann not in {a["id"] for a in gt["annotations"]}
+    resize = InputResize(fixed=320)
+    assert ann not in {s.annotation_id for s in object_sizes(project, resize)}
+    project.set_status([image.id], ImageStatus.DONE)
+    gt, _rows = evaluation_images(project, run_id, None)
+    assert image.id in {im["id"] for im in gt["images"]}
+    assert ann in {s.annotation_id for s in object_sizes(project, resize)}
