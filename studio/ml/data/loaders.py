@@ -128,13 +128,31 @@ def build_train_loader(
     return loader, batch_sampler
 
 
+def same_size_batches(sizes: Sequence[tuple[int, int]], batch_size: int) -> list[list[int]]:
+    """Indices in order, in batches of up to `batch_size` images of one size (w, h).
+
+    torchvision's detectors pad a batch to its largest image, and what the network sees in
+    the padding changes its output near an image's right and bottom edges: an image's
+    predictions and AP would depend on which images it was batched with, and on the batch
+    size. Batched only with images of its own size (all of them, in most datasets), an
+    image gets the same output in any batch."""
+    batches: list[list[int]] = []
+    last = None
+    for i, size in enumerate(sizes):
+        if not batches or size != last or len(batches[-1]) >= batch_size:
+            batches.append([])
+        batches[-1].append(i)
+        last = size
+    return batches
+
+
 def build_eval_loader(
     dataset: SnapshotDataset, *, batch_size: int, workers: int, pin_memory: bool = False
 ) -> DataLoader:
+    sizes = [(s.width, s.height) for s in dataset.samples]
     return DataLoader(
         dataset,
-        batch_size=batch_size,
-        shuffle=False,
+        batch_sampler=same_size_batches(sizes, max(batch_size, 1)),
         num_workers=workers,
         collate_fn=collate,
         pin_memory=pin_memory,

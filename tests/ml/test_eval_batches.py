@@ -1,0 +1,48 @@
+"""An image's predictions do not depend on the images batched with it: the eval loader
+batches only images of one size, since torchvision pads a batch to its largest image."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from studio.ml.data.dataset import SnapshotDataset
+from studio.ml.data.loaders import build_eval_loader, same_size_batches
+from studio.ml.data.snapshot import Sample
+from studio.ml.data.transforms import build_transforms
+from studio.ml.evaluation.coco import run_model
+from studio.ml.tasks import Task
+from tests.ml.conftest import tiny_detector
+
+
+def test_batches_keep_order_and_hold_one_size():
+    sizes = [(100, 80), (100, 80), (120, 80), (100, 80), (100, 80), (100, 80)]
+    assert same_size_batches(sizes, 2) == [[0, 1], [2], [3, 4], [5]]
+    assert same_size_batches(sizes, 8) == [[0, 1], [2], [3, 4, 5]]
+    assert same_size_batches([], 4) == []
+
+
+def _outputs(samples, batch_size):
+    model = tiny_detector(2, box_score_thresh=0.0, box_detections_per_img=20).model
+    ds = SnapshotDataset(samples, Task.DETECTION, build_transforms(Task.DETECTION, False))
+    loader = build_eval_loader(ds, batch_size=batch_size, workers=0)
+    with torch.no_grad():
+        return {int(t["image_id"]): o for t, o in run_model(model, loader, torch.device("cpu"))}
+
+
+def test_predictions_are_the_same_in_any_batch(tmp_path):
+    rng = np.random.default_rng(0)
+    samples = []
+    # The portrait image pads a batch with the others to 128x128.
+    for i, (w, h) in enumerate([(128, 96), (96, 128), (128, 96), (128, 96)]):
+        path = tmp_path / f"{i}.png"
+        cv2.imwrite(str(path), rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
+        samples.append(Sample(i + 1, str(path), w, h, [], [], []))
+    alone = _outputs(samples, 1)
+    together = _outputs(samples, 4)
+    assert set(alone) == set(together) == {1, 2, 3, 4}
+    for i in alone:
+        assert len(alone[i]["boxes"]) > 0  # something to compare
+        torch.testing.assert_close(alone[i]["boxes"], together[i]["boxes"])
+        torch.testing.assert_close(alone[i]["scores"], together[i]["scores"])
