@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 
 from studio.core import schema as S
 from studio.core.events import ProjectEvents
 from studio.core.records import NO_ATTRIBUTES, AnnotationRecord, Attributes, Polygons
+from studio.core.store.rows import chunks
 
 ANNOTATION_COLUMNS = (
     S.Annotation.id, S.Annotation.image_id, S.Annotation.class_id, S.Annotation.kind,
@@ -145,12 +146,22 @@ class AnnotationRepo:
 
     def insert_rows(self, rows: list[dict]) -> list[int]:
         """Insert rows (dicts of annotation columns, with or without "id") in one
-        transaction; returns their ids."""
-        ids: list[int] = []
+        transaction; returns their ids, in order. One executemany per set of columns:
+        a paste or an undone delete of 3,000 shapes took 2-3 s row by row."""
+        ids: list[int] = [0] * len(rows)
         with self.engine.begin() as conn:
-            for row in rows:
-                res = conn.execute(insert(S.Annotation).values(**row))
-                ids.append(row.get("id") or res.inserted_primary_key[0])
+            for keys, idx in _by_columns(rows).items():
+                batch = [rows[i] for i in idx]
+                if "id" in keys:
+                    conn.execute(insert(S.Annotation), batch)
+                    new = [r["id"] for r in batch]
+                else:
+                    q = insert(S.Annotation).returning(
+                        S.Annotation.id, sort_by_parameter_order=True
+                    )
+                    new = list(conn.execute(q, batch).scalars())
+                for i, ann_id in zip(idx, new, strict=True):
+                    ids[i] = ann_id
         self._changed(ids, {r["image_id"] for r in rows})
         return ids
 
@@ -165,21 +176,30 @@ class AnnotationRepo:
     def update_rows(self, changes: dict[int, dict]) -> None:
         """Set columns per annotation id ({id: {column: value}}), and updated_at. A
         change of geometry that does not set `area` clears it (an imported area describes
-        the imported shape only)."""
+        the imported shape only). One executemany per set of columns: a drag of 3,000
+        selected shapes took 2-7 s statement by statement."""
         now = S.utcnow()
+        rows = []
+        for ann_id, fields in changes.items():
+            if "area" not in fields and not GEOMETRY_COLUMNS.isdisjoint(fields):
+                fields = {**fields, "area": None}
+            # Parameters named apart from the columns, which SQLAlchemy reserves.
+            rows.append(
+                {f"v_{k}": v for k, v in fields.items()} | {"v_updated_at": now, "_id": ann_id}
+            )
         with self.engine.begin() as conn:
-            for ann_id, fields in changes.items():
-                if "area" not in fields and not GEOMETRY_COLUMNS.isdisjoint(fields):
-                    fields = {**fields, "area": None}
-                conn.execute(
+            for keys, idx in _by_columns(rows).items():
+                cols = [k.removeprefix("v_") for k in keys if k != "_id"]
+                q = (
                     update(S.Annotation)
-                    .where(S.Annotation.id == ann_id)
-                    .values(**fields, updated_at=now)
+                    .where(S.Annotation.id == bindparam("_id"))
+                    .values({c: bindparam(f"v_{c}") for c in cols})
                 )
-            image_ids = conn.execute(
-                select(S.Annotation.image_id).where(S.Annotation.id.in_(list(changes)))
-            ).scalars()
-            image_ids = set(image_ids)
+                conn.execute(q, [rows[i] for i in idx])
+            image_ids: set[int] = set()
+            for part in chunks(list(changes)):
+                q = select(S.Annotation.image_id).where(S.Annotation.id.in_(part)).distinct()
+                image_ids.update(conn.execute(q).scalars())
         self._changed(list(changes), image_ids)
 
     def _changed(self, ann_ids: Sequence[int], image_ids: set[int]) -> None:
@@ -195,3 +215,11 @@ class AnnotationRepo:
         No event: the caller emits once it has committed."""
         if values:
             conn.exec_driver_sql(_INSERT_SQL, values)
+
+
+def _by_columns(rows: Sequence[dict]) -> dict[tuple[str, ...], list[int]]:
+    """Indices of `rows` grouped by the columns each sets (sorted), for executemany."""
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, row in enumerate(rows):
+        groups.setdefault(tuple(sorted(row)), []).append(i)
+    return groups
