@@ -12,7 +12,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from studio.ml.analysis.coco_ap import ap101
-from studio.ml.analysis.errors import Detections, Outcome, analyze_errors
+from studio.ml.analysis.errors import Detections, Labels, Outcome, analyze_errors, match
 
 A, B = 1, 2
 
@@ -213,3 +213,14 @@ def test_no_predictions_leaves_every_label_missed():
     assert r.total()["fn"] == 4 and r.total()["tp"] == 0
     assert r.aps[A]["ap"] == 0.0
     assert r.confusion[:, -1].tolist() == [2, 2, 0]
+
+
+def test_predictions_on_images_without_labels_are_false_positives():
+    """An image with predictions and no labels (unlabelled, or only shapes waiting for
+    review): matching raised IndexError, and the Inspect overlay with it."""
+    gt = _gt([])
+    dets = _dets([(1, A, 0, 0, 10, 10, 0.9), (1, B, 50, 50, 10, 10, 0.6)])
+    m = match(Labels.from_coco(gt), dets, 0.5)
+    assert m.pred_label.tolist() == [-1, -1] and not m.pred_crowd.any()
+    r = analyze_errors(gt, dets, iou=0.5, score=0.3)
+    assert r.total()["fp"] == 2 and r.total()["tp"] == 0 and r.total()["fn"] == 0

@@ -131,7 +131,8 @@ def match(labels: Labels, dets: Detections, iou: float, pairs: Pairs | None = No
     p, g = pairs.pred[same], pairs.label[same]
     v = np.where(crowd[g], pairs.crowd_iou[same], pairs.iou[same])
     pred_label = greedy_match(len(dets.score), len(crowd), p, g, v, rank, iou, crowd, crowd)
-    pred_crowd = (pred_label >= 0) & crowd[np.maximum(pred_label, 0)]
+    # An image without labels (predictions only) matches nothing, and has no crowd.
+    pred_crowd = (pred_label >= 0) & (crowd[np.maximum(pred_label, 0)] if len(crowd) else False)
     return Matching(pred_label, rank, pred_crowd, kept)
 
 

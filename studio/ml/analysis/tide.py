@@ -183,7 +183,7 @@ def tide_breakdown(
         if code in (TideError.CLS, TideError.LOC):
             fixed = mine & best
             new_tp = tp | fixed
-            if code == TideError.CLS:
+            if code == TideError.CLS and len(labels.class_id):  # none: nothing to fix
                 new_cls = np.where(fixed, labels.class_id[np.maximum(target, 0)], cls)
         dap[name] = max(_map50(order, new_cls, new_tp, keep, n_pos) - base, 0.0)
     fewer = {c: n - int((missed & (labels.class_id == c)).sum()) for c, n in n_pos.items()}
