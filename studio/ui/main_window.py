@@ -416,8 +416,9 @@ class MainWindow(QMainWindow):
         """After work done through another connection (imports): re-read everything."""
         if self.project is None:
             return
-        self.class_dock.refresh()
-        self.browser.classes_changed()
+        # Every class listener (the canvas's colours, Inspect's, the docks) hears of new
+        # classes: the work's own connection told none of them.
+        self.project.events.classes_changed.emit()
         self.browser.refresh_now()
         self._refresh_counts()
         self._update_empty_hint()

@@ -53,3 +53,20 @@ def test_evaluation_and_zoom_leave_out_shapes_waiting_for_review(project):  # no
     gt, _rows = evaluation_images(project, run_id, None)
     assert image.id in {im["id"] for im in gt["images"]}
     assert ann in {s.annotation_id for s in object_sizes(project, resize)}
+
+
+def test_edits_read_no_labels_for_the_overlay_without_a_run(ui, project, qtbot, monkeypatch):  # noqa: F811
+    win, canvas, dock = ui
+    image = first_image_shown(project, canvas)
+    layer = canvas.layer("predictions")
+    reads = []
+    monkeypatch.setattr(layer, "_truth", lambda: reads.append(1) or [])
+    ann = project.annotations(image_ids=[image.id])[0]
+    x, y, w, h = ann.bbox
+    project.update_annotation(ann.id, bbox=(x + 1, y, w, h))
+    qtbot.wait(100)
+    assert reads == []  # no run chosen: nothing to match
+    chosen_run(project, dock)
+    reads.clear()
+    project.update_annotation(ann.id, bbox=(x + 2, y, w, h))
+    qtbot.waitUntil(lambda: len(reads) > 0, timeout=5000)

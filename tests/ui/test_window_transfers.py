@@ -161,3 +161,17 @@ def test_annotations_dropped_with_their_images_find_them_by_name(window, qtbot, 
     window.transfers.import_paths([photos, tmp_path / "Downloads" / "instances.json"])
     _wait_done(qtbot, window.transfers)
     assert _count(window, "annotations") == before + 1
+
+
+def test_shapes_of_classes_an_import_added_are_drawn_in_their_colours(window, qtbot, tmp_path):
+    """New classes from an import through the window: the canvas drew every shape of
+    them in its fallback colour until the project was opened again."""
+    folder = _voc_folder(tmp_path / "voc")
+    window.transfers.import_paths([folder])
+    _wait_done(qtbot, window.transfers)
+    (car,) = [c for c in window.project.classes() if c.name == "car"]
+    image = next(im for im in window.project.images() if im.path.endswith("v0.png"))
+    window.show_image(image.id)
+    layer = window.canvas.editor.shapes
+    qtbot.waitUntil(lambda: car.id in layer.styles, timeout=5000)
+    assert layer.styles[car.id].color.name() == car.color.lower()

@@ -195,8 +195,9 @@ class PredictionLayer(SceneLayer):
 
     def reload_labels(self) -> None:
         """The image's labels or status changed: match again (e.g. after accepting a
-        prediction, or after the image's review was marked done)."""
-        if self.project is not None and self.image is not None:
+        prediction, or after the image's review was marked done). Without a run there
+        is nothing to match: no reading (42 ms per edit on an image of 3,000 shapes)."""
+        if self.project is not None and self.image is not None and self.run_id is not None:
             self.labels = self._truth()
             self._match()
             self._refilter(force=True)
