@@ -453,3 +453,24 @@ def test_the_settings_wait_for_the_recipe_so_no_edit_is_lost(qtbot, panel, proje
     assert panel.form.isEnabled()
     panel.form.budget.setValue(4)
     assert panel.form.values()["time_budget"] == 240
+
+
+def test_the_models_are_read_only_once_the_panel_shows(qtbot, project):
+    """A window used for labelling alone never asks for the models and device: that
+    imports torch (750 MB, and seconds of held GIL that stalled every project open)."""
+    w = TrainPanel()
+    qtbot.addWidget(w)
+    try:
+        w.set_project(project)
+        qtbot.wait(200)
+        assert w._ml_asked == 0 and w.ml is None  # hidden: nothing asked
+        w.show()
+        qtbot.waitUntil(lambda: w.ml is not None, timeout=60_000)
+        assert w._ml_asked == 1
+        w.hide()
+        w.show()  # shown again: nothing asked again
+        assert w._ml_asked == 1
+    finally:
+        w.shutdown()
+        w.set_project(None)
+        QThreadPool.globalInstance().waitForDone(10_000)

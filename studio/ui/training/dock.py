@@ -6,12 +6,11 @@ the training process and its states; the dock forwards the buttons to it and sho
 says. Train runs the pre-flight checks and creates the run in a worker thread
 (`check_and_create_run` through `run_task`), then the session starts the child. The GUI
 thread only calls `session.poll()` every 150 ms (it never waits), appends to numpy buffers
-and redraws at most 5 times a second. The child runs at a lower CPU priority (nice 10, set
-by the session on each of its threads), so on a 2-core machine the window stays
-responsive while training takes every core.
-
+and redraws at most 5 times a second. The child runs at nice 10 (set by the session on
+each of its threads): on 2 cores the window stays responsive while training takes both.
 Runs started elsewhere (the command line) are read from the database every 2 seconds,
-off the GUI thread, so they appear and plot live too.
+off the GUI thread, so they appear and plot live too. The models and device are read
+once the panel shows: a window used only for labelling never imports torch.
 """
 
 from __future__ import annotations
@@ -90,6 +89,8 @@ class TrainPanel(QDockWidget):
         self.ml: PanelInfo | None = None  # read by a worker once the project opens
         self._gen = 0  # bumped by set_project: results for another project are dropped
         self._ml_asked = 0  # the newest panel_info asked for; older answers are dropped
+        self._ml_pending = False  # torch: 750 MB and seconds of held GIL at every open
+        self.visibilityChanged.connect(self._on_visible)
         self.session = TrainingSession()
         self.live: LiveCurves | None = None  # the curves of the run this window trains
         self._shown_at = 0.0  # when the progress was last shown
@@ -235,8 +236,14 @@ class TrainPanel(QDockWidget):
             self._update_buttons()
             return
         self.recipe_label.setText("Looking at the project…")
-        self._ask_ml()
+        self._ml_pending = True
+        self._on_visible(self.isVisible())
         self._update_buttons()
+
+    def _on_visible(self, visible: bool) -> None:
+        if visible and self._ml_pending and self.project is not None:
+            self._ml_pending = False
+            self._ask_ml()
 
     def _ask_ml(self) -> None:
         """Read the models, the device and what "auto" means here, in a worker; again
