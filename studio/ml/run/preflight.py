@@ -213,7 +213,7 @@ def needed_weights(cfg: TrainConfig) -> tuple[list[tuple[str, Path]], list[tuple
     (architecture, cache path). Empty for factories of one's own and models without them."""
     from studio.ml.models import get_spec
     from studio.ml.models.composable import DEFAULT_OPTIONS
-    from studio.ml.models.torchvision_models import BACKBONE_ARCH
+    from studio.ml.models.torchvision_models import BACKBONE_ARCH, LOCAL_BUILDERS
     from studio.ml.models.weights import cache_path, default_weights, locate
 
     if ":" in cfg.model:
@@ -225,7 +225,10 @@ def needed_weights(cfg: TrainConfig) -> tuple[list[tuple[str, Path]], list[tuple
         options = {**DEFAULT_OPTIONS, **spec.options, **cfg.model_options}
         full, backbone = [], [str(options["backbone"])]
     else:
-        full, backbone = [spec.name], [BACKBONE_ARCH[spec.name]]
+        # A model built here from torchvision's parts has no whole-model file: its
+        # "default" is its ImageNet backbone (it was refused as "no pretrained weights").
+        full = [] if spec.name in LOCAL_BUILDERS else [spec.name]
+        backbone = [BACKBONE_ARCH[spec.name]]
 
     def files(archs: list[str]) -> list[tuple[str, Path]]:
         # Where each file is (a weights folder, the cache), else where it would be cached.
