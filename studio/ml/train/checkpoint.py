@@ -9,6 +9,7 @@ the same batch and a model can be used without the project.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,9 +45,25 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     except OSError as e:  # disk full, folder gone or read-only: say which file, in one line
         tmp.unlink(missing_ok=True)
         raise StudioError(f"{path}: cannot write the checkpoint: {e.strerror or e}") from e
+    except RuntimeError as e:  # torch's zip writer says the same as a RuntimeError
+        tmp.unlink(missing_ok=True)
+        raise StudioError(f"{path}: cannot write the checkpoint: {_write_failure(e)}") from e
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _write_failure(exc: RuntimeError) -> str:
+    """Why torch's zip writer failed, in words: "[enforce fail at inline_container.cc:747]
+    . open file failed with strerror: Operation not permitted" (a read-only folder) or
+    "unexpected pos 21433730 vs 21433684" (the disk filled up mid-write)."""
+    text = str(exc)
+    said = re.search(r"strerror:\s*(.+)", text)
+    if said:
+        return said.group(1).strip()
+    if "unexpected pos" in text or "file write failed" in text:
+        return "the write was cut short (is the disk full?)"
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def copy_checkpoint(src: Path, dst: Path) -> None:
