@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from studio.core.errors import StudioError
 from studio.ml.data.dataset import SnapshotDataset
 from studio.ml.data.loaders import GroupedBatchSampler, build_eval_loader
 from studio.ml.data.snapshot import DataReport, Snapshot
@@ -568,3 +570,23 @@ def test_callbacks_hook_in_without_editing_the_loop(project):
     assert result.reason == "planned" and result.iteration == 2 and result.epoch == 1
     assert "bbox/AP" in msgs.of(EpochMetrics)[-1].metrics  # the cut-short epoch was validated
     assert msgs.of(Finished)[0].reason == "planned"
+
+
+@pytest.mark.parametrize(
+    "setting, value, says",
+    [("hflip", 2.0, "hflip must be in [0, 1], got 2.0"),
+     ("color_jitter", -1.0, "color jitter must be in [0, 1], got -1.0"),
+     ("lr_decay_start", 3.0, "lr decay start must be in [0, 1], got 3.0"),
+     ("backbone_lr_mult", -2.0, "backbone lr mult must be in [0, 10], got -2.0")],
+)  # fmt: skip
+def test_out_of_range_recipe_settings_are_refused(setting, value, says, demo_dir, capsys):
+    """They trained to "finished" (or crashed in torchvision for --hflip 2), each
+    leaving a run behind; now one line and exit 2, before any run exists."""
+    from studio.cli import main
+
+    with pytest.raises(StudioError, match=re.escape(says)):
+        tiny_config(**{setting: value}).validate()
+    flag = "--" + setting.replace("_", "-")
+    assert main(["train", str(demo_dir), flag, str(value), "--time-budget", "5"]) == 2
+    assert capsys.readouterr().err.strip() == f"studio: error: {says}"
+    assert not (demo_dir / "runs").exists() or not any((demo_dir / "runs").iterdir())

@@ -134,6 +134,12 @@ class TrainConfig:
             raise StudioError(f"scale range must be 0 < low <= high, got {self.scale_range}")
         if not 0 <= self.val_fraction < 1:
             raise StudioError(f"val fraction must be in [0, 1), got {self.val_fraction}")
+        for name, value in (("hflip", self.hflip), ("color jitter", self.color_jitter),
+                            ("lr decay start", self.lr_decay_start)):  # fmt: skip
+            if not 0 <= value <= 1:  # a probability, a strength, a share of the run
+                raise StudioError(f"{name} must be in [0, 1], got {value}")
+        if self.backbone_lr_mult is not None and not 0 <= self.backbone_lr_mult <= 10:
+            raise StudioError(f"backbone lr mult must be in [0, 10], got {self.backbone_lr_mult}")
         dev = self.device.split(":")[0]
         if dev not in DEVICES:
             raise StudioError(f"unknown device {self.device!r}; use auto, cpu, cuda[:N] or mps")
