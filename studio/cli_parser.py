@@ -123,6 +123,8 @@ def _training_verbs(sub) -> None:
     p = sub.add_parser("runs", help="list training runs")
     _project_arg(p)
     _json_arg(p)
+    p.add_argument("--use", metavar="RUN", help="make RUN (id or name) the project's model: "
+                   "what predict and prelabel use when no run is named")  # fmt: skip
 
     p = sub.add_parser("eval", help="evaluate a run with pycocotools")
     _project_arg(p)

@@ -354,8 +354,8 @@ class Project:
         error: str | None = None,
         config: dict | None = None,
     ) -> None:
-        """Set the given fields of a run (None: unchanged); an ending status stamps
-        finished_at."""
+        """Set the given fields of a run (None: unchanged; error="" clears it); an ending
+        status stamps finished_at."""
         self.store.runs.update(
             run_id, config, status=status, epoch=epoch, best_metric=best_metric,
             best_metric_name=best_metric_name, error=error,

@@ -301,7 +301,20 @@ def weights_command(a: Any) -> int:
     return 0
 
 
+def use_run(project_dir: Path | str, run: str | int) -> int:
+    """Make a finished run the project's model (what predict and prelabel use when no run
+    is named); returns its id."""
+    with Project.open(project_dir) as p:
+        rec = find_run(p, str(run))
+        if rec.status != RunStatus.FINISHED:
+            raise StudioError(f"run {rec.id} is {rec.status}: only a finished run can be the model")
+        p.set_current_model(rec.id)
+        return rec.id
+
+
 def runs_command(a: Any) -> int:
+    if getattr(a, "use", None) is not None:
+        print(f"run {use_run(a.dir, a.use)} is now the project's model")
     runs = runs_list(a.dir)
     if getattr(a, "json", False):
         _print_json(runs)

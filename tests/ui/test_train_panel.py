@@ -474,3 +474,27 @@ def test_the_models_are_read_only_once_the_panel_shows(qtbot, project):
         w.shutdown()
         w.set_project(None)
         QThreadPool.globalInstance().waitForDone(10_000)
+
+
+def test_use_as_model_makes_the_selected_finished_run_the_projects_model(qtbot, panel, project):
+    from studio.ml.run.recorder import RunRecorder
+    from studio.ml.train.messages import Finished
+
+    runs = []
+    for best in (0.3, 0.1):  # the second scored lower: it does not replace the first
+        run = project.create_run("r", "tiny", "detection", {})
+        RunRecorder(project, run.id)(Finished(best, "bbox/AP", 1, iterations=5))
+        runs.append(run.id)
+    stopped = project.create_run("s", "tiny", "detection", {}).id
+    open_in(qtbot, panel, project)
+    view = panel.runs
+    qtbot.waitUntil(lambda: len(view.runs()) == 3, timeout=10_000)
+    assert project.current_model() == runs[0]
+    view.select_ids([stopped])
+    assert not view.use_button.isEnabled()  # only a finished run
+    view.select_ids([runs[1]])
+    assert view.use_button.isEnabled()
+    changed = []
+    panel.current_model_changed.connect(changed.append)
+    qtbot.mouseClick(view.use_button, Qt.MouseButton.LeftButton)
+    assert project.current_model() == runs[1] and changed == [runs[1]]

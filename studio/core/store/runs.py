@@ -72,9 +72,11 @@ class RunRepo:
             return [self._record(r) for r in s.scalars(select(S.Run).order_by(S.Run.id))]
 
     def update(self, run_id: int, config: dict | None = None, **fields: Any) -> None:
-        """Set the given run columns (None values are left alone); a status that ends
-        the run also stamps finished_at."""
+        """Set the given run columns (None values are left alone; error="" clears the
+        error); a status that ends the run also stamps finished_at."""
         values = {k: v for k, v in fields.items() if v is not None}
+        if values.get("error") == "":
+            values["error"] = None
         if values.get("status") in _ENDED:
             values["finished_at"] = S.utcnow()
         if "status" in values:

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from sqlalchemy.exc import OperationalError
 
+from studio.core.errors import StudioError
 from studio.core.kinds import RunStatus
 from studio.core.project import Project
 from studio.ml.train.messages import (
@@ -58,6 +59,38 @@ def retry_busy(write: Callable[[], T], patience_s: float = STATUS_RETRY_S) -> T:
         pause = min(pause * 2, 2.0)
 
 
+def becomes_current(project: Project, msg: Finished) -> bool:
+    """Whether a finished run becomes the project's model (what predict, prelabel and
+    Inspect use): not when it trained no step, nor when the current model scored better
+    on the same metric, nor when it has no score and the current one has."""
+    if msg.iterations == 0:
+        return False
+    current = project.current_model()
+    if current is None:
+        return True
+    try:
+        old = project.run(current)
+    except StudioError:  # deleted meanwhile
+        return True
+    if old.best_metric is None:
+        return True
+    if msg.best_metric is None:
+        return False
+    return msg.best_metric_name != old.best_metric_name or msg.best_metric >= old.best_metric
+
+
+def finished_text(run_id: int, current: int | None) -> str:
+    """What to say of a finished run: whether it became the project's model."""
+    if current == run_id:
+        return f"Run {run_id} finished: its best model is now the project's model."
+    if current is None:
+        return f"Run {run_id} finished without training a step: no project model from it."
+    return (
+        f"Run {run_id} finished; run {current} stays the project's model (it trained no "
+        "step, or scored lower); `Use as model` in the runs list makes it the model."
+    )
+
+
 class RunRecorder:
     """Writes a run's messages into the project database.
 
@@ -93,7 +126,8 @@ class RunRecorder:
                 data_report=dict(msg.data_report),
                 device=msg.device,
             )
-            self._update_run(status=RunStatus.RUNNING, epoch=msg.epoch, config=config)
+            # A resumed run's old error ("interrupted: ...") no longer holds.
+            self._update_run(status=RunStatus.RUNNING, epoch=msg.epoch, config=config, error="")
         elif isinstance(msg, Iteration):
             step, ep = msg.iteration, msg.epoch
             self._rows += [("iter", step, ep, k, float(v)) for k, v in msg.losses.items()]
@@ -126,7 +160,8 @@ class RunRecorder:
                 best_metric=msg.best_metric,
                 best_metric_name=msg.best_metric_name,
             )
-            retry_busy(lambda: p.set_current_model(rid))
+            if becomes_current(p, msg):
+                retry_busy(lambda: p.set_current_model(rid))
         elif isinstance(msg, Stopped):
             self.flush(wait=True)
             self._update_run(status=RunStatus.STOPPED, epoch=msg.epoch)

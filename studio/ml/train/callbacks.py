@@ -253,5 +253,6 @@ class ProgressMessages(Callback):
                 result.epoch,
                 str(result.reason),
                 str(trainer.best_path),
+                result.iteration,
             )
         )

@@ -82,6 +82,7 @@ class Finished:
     epoch: int = 0  # epochs completed
     reason: str = "completed"  # "completed" | "time_budget" | "early_stopping"
     checkpoint: str = ""  # best.pt (or last.pt without validation)
+    iterations: int = -1  # training steps in all (-1: not told)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from studio.core.kinds import RunStatus
 from studio.core.project import Project
 from studio.core.records import RunRecord
+from studio.ml.run.recorder import finished_text
 from studio.ml.run.session import (
     NoticeLevel,
     SessionState,
@@ -446,12 +447,11 @@ class TrainPanel(QDockWidget):
             self.plots.touch()
         self.runs.set_live(None)  # its curves stay shown, as any run's
         self.run_progress.show_end(msg, self.stall.summary())
-        finished = status == RunStatus.FINISHED
+        current = self.project.current_model() if self.project is not None else None
+        finished = status == RunStatus.FINISHED and current == run_id
+        if status == RunStatus.FINISHED:
+            self.notices.add(finished_text(run_id, current), NoticeLevel.INFO)
         if finished:
-            self.notices.add(
-                f"Run {run_id} finished: its best model is now the project's model.",
-                NoticeLevel.INFO,
-            )
             self.runs.note_current_model(run_id)  # said here: the refresh must not say it again
         self._update_buttons()
         self.runs.refresh()

@@ -11,10 +11,8 @@ are updated in place, so the refresh keeps the selection and the scroll position
 
 from __future__ import annotations
 
-import csv
 import json
-import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +39,8 @@ from studio.core.kinds import RunStatus
 from studio.core.project import Project
 from studio.core.records import RunRecord
 from studio.ui.common.concurrency import run_task
-from studio.ui.training.plots import Row, RunCurves
+from studio.ui.training.metrics_csv import write_metrics_csv
+from studio.ui.training.plots import RunCurves
 from studio.ui.training.run_progress import format_duration
 
 REFRESH_MS = 2000  # the runs, and the curves of shown runs another process trains
@@ -183,8 +182,11 @@ class RunsView(QWidget):
         self.delete_button = QPushButton("Delete…")
         self.delete_button.setToolTip("Delete the selected runs with their checkpoints")
         self.delete_button.clicked.connect(lambda: self.delete_selected(confirm=True))
-        row.addWidget(self.config_button)
-        row.addWidget(self.delete_button)
+        self.use_button = QPushButton("Use as model")
+        self.use_button.setToolTip("Make the selected run the project's model (Predict, Pre-label)")
+        self.use_button.clicked.connect(self.use_selected)
+        for b in (self.config_button, self.delete_button, self.use_button):
+            row.addWidget(b)
         row.addStretch(1)
         self._update_buttons()
         return row
@@ -417,6 +419,16 @@ class RunsView(QWidget):
         ids = self.selected_ids()
         self.config_button.setEnabled(len(ids) == 1)
         self.delete_button.setEnabled(bool(ids) and all(self._deletable(rid) for rid in ids))
+        run = self._runs.get(ids[0]) if len(ids) == 1 else None
+        self.use_button.setEnabled(run is not None and run.status == RunStatus.FINISHED)
+
+    def use_selected(self) -> None:
+        """Make the selected (finished) run the project's model."""
+        (run_id,) = self.selected_ids()
+        if self.project is not None:
+            self.project.set_current_model(run_id)
+            self.current_model_changed.emit(run_id)
+            self.refresh()
 
     def _deletable(self, run_id: int) -> bool:
         run = self._runs.get(run_id)
@@ -473,23 +485,3 @@ class RunsView(QWidget):
             return write_metrics_csv(path, [(rid, names[rid], project.metrics(rid)) for rid in ids])
 
         return run_task(work, None, lambda exc: self.failed.emit(f"CSV export failed: {exc}"))
-
-
-CSV_HEADER = ("run_id", "run", "kind", "step", "epoch", "name", "value")
-
-
-def write_metrics_csv(path: Path, runs: Iterable[tuple[int, str, Sequence[Row]]]) -> int:
-    """Write (run id, run name, metric rows) as one CSV table; returns the rows written.
-    Written to a temporary file first, so a failed export leaves no half file."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    n = 0
-    with tmp.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(CSV_HEADER)
-        for run_id, name, rows in runs:
-            for kind, step, epoch, metric, value in rows:
-                w.writerow((run_id, name, kind, step, epoch, metric, repr(float(value))))
-                n += 1
-    os.replace(tmp, path)
-    return n

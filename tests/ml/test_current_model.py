@@ -1,0 +1,54 @@
+"""Which finished run becomes the project's model (what predict, prelabel and Inspect
+use): not one that trained no step or scored lower than the current model; the user
+can choose one (`studio runs --use`, the runs list's Use as model). A resumed run's old
+error is cleared when it starts again."""
+
+from __future__ import annotations
+
+from studio.cli import main
+from studio.ml.run.recorder import RunRecorder
+from studio.ml.train.messages import Finished, Started
+
+
+def _finished(p, best, iterations=10, name="bbox/AP") -> int:
+    run = p.create_run("r", "tiny", "detection", {})
+    RunRecorder(p, run.id)(Finished(best, name if best is not None else None, 1,
+                                    iterations=iterations))  # fmt: skip
+    return run.id
+
+
+def test_only_a_run_at_least_as_good_becomes_the_model(project):
+    first = _finished(project, 0.30)
+    assert project.current_model() == first
+    _finished(project, 0.10)  # scored lower
+    _finished(project, 0.50, iterations=0)  # trained nothing
+    _finished(project, None)  # no score against a scored model
+    assert project.current_model() == first
+    better = _finished(project, 0.31)
+    assert project.current_model() == better
+    other = _finished(project, 0.05, name="segm/AP")  # not comparable: the newer wins
+    assert project.current_model() == other
+
+
+def test_a_resumed_run_forgets_its_old_error(project):
+    run = project.create_run("r", "tiny", "detection", {})
+    project.update_run(run.id, status="failed", error="interrupted: killed")
+    RunRecorder(project, run.id)(Started(run.id, 4, 2, epoch=1))
+    assert project.run(run.id).error is None and project.run(run.id).status == "running"
+
+
+def test_studio_runs_use_makes_a_finished_run_the_model(project, demo_dir, capsys):
+    good = _finished(project, 0.30)
+    low = _finished(project, 0.10)
+    project.close()
+    assert main(["runs", str(demo_dir), "--use", str(low)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"run {low} is now the project's model")
+    assert f"{low}* " in out and f"{good}* " not in out
+    from studio.core.project import Project
+
+    with Project.open(demo_dir) as p:
+        assert p.current_model() == low
+        stopped = p.create_run("s", "tiny", "detection", {}).id
+    assert main(["runs", str(demo_dir), "--use", str(stopped)]) == 2
+    assert "only a finished run can be the model" in capsys.readouterr().err
