@@ -70,3 +70,28 @@ def test_edits_read_no_labels_for_the_overlay_without_a_run(ui, project, qtbot, 
     reads.clear()
     project.update_annotation(ann.id, bbox=(x + 2, y, w, h))
     qtbot.waitUntil(lambda: len(reads) > 0, timeout=5000)
+
+
+def test_ap_and_the_breakdown_follow_a_label_edit(ui, project, qtbot):  # noqa: F811
+    """The recount after a label edit kept the old AP and error breakdown: the AP of a
+    class without labels stayed, and clicking "missed" raised IndexError (the breakdown
+    was sized to the old labels)."""
+    from studio.ui.analysis.work import error_refs
+    from tests.ui.test_inspect import wait_report
+
+    win, canvas, dock = ui
+    chosen_run(project, dock)
+    dock.eval_split.setCurrentText("all images")
+    wait_report(qtbot, dock)
+    before = len(dock.report.labels.ann_id)
+    gone = [a.id for a in project.annotations()][:5]
+    project.delete_annotations(gone)
+    old = dock.report
+    dock.evaluate(full=False)  # what the recount after an edit does
+    qtbot.waitUntil(lambda: dock.report is not old, timeout=30_000)
+    qtbot.waitUntil(
+        lambda: dock.report.tide is not None
+        and len(dock.report.tide.label_missed) == before - 5, timeout=30_000,
+    )  # fmt: skip
+    missed = error_refs(dock.report, "miss")
+    assert all(ref.object_id not in gone for ref in missed)

@@ -38,7 +38,7 @@ from studio.ml.analysis.per_image import PerImageErrors, per_image_errors
 from studio.ui.analysis.evaluation import EvaluationView
 from studio.ui.analysis.predict_bar import ALL_SPLITS, PredictBar
 from studio.ui.analysis.review_panel import ReviewPanel
-from studio.ui.analysis.work import ObjectRef, evaluate
+from studio.ui.analysis.work import ObjectRef, evaluate, same_labels
 from studio.ui.common.bridge import ProjectBridge
 from studio.ui.common.check_box import CheckBox
 from studio.ui.common.concurrency import run_task
@@ -274,10 +274,16 @@ class InspectDock(QDockWidget):
             if gen != self._generation:
                 return  # a later evaluation is on its way
             report, per_image = result
+            again = False
             if not with_ap and last is not None:
-                report.aps, report.tide = last.aps, last.tide
+                if same_labels(last, report):
+                    report.aps, report.tide = last.aps, last.tide
+                else:  # the labels changed: AP and the breakdown (sized to them) follow
+                    again = True
             self._set_report(report, per_image)
             self.eval_btn.setEnabled(True)
+            if again:
+                self.evaluate(full=True)
 
         def failed(exc: BaseException) -> None:
             if gen == self._generation:

@@ -83,6 +83,17 @@ def _floor() -> float:
     return SCORE_FLOOR
 
 
+def same_labels(a: ErrorReport, b: ErrorReport) -> bool:
+    """Whether two reports scored the same labels (ids, classes and boxes): AP and the
+    error breakdown of one then hold for the other."""
+    la, lb = a.labels, b.labels
+    return (
+        np.array_equal(la.ann_id, lb.ann_id)
+        and np.array_equal(la.class_id, lb.class_id)
+        and np.array_equal(la.box, lb.box)
+    )
+
+
 def evaluation_images(p: Project, run_id: int, split: str | None) -> tuple[dict, list[dict]]:
     """(COCO ground truth, prediction rows) of the images that can be scored: in `split`
     (all: None), labelled or marked done, and with stored predictions of the run. Shapes
