@@ -54,3 +54,23 @@ def test_a_copied_project_keeps_its_predictions_current(tmp_path):
         assert stale_images(run, run.dir / "best.pt", p.images(), SCORE_FLOOR) == []
         _checkpoint(run.dir / "best.pt", 2.0)  # retrained in place: every image is stale
         assert len(stale_images(run, run.dir / "best.pt", p.images(), SCORE_FLOOR)) == 4
+
+
+def test_an_image_the_model_found_nothing_in_still_counts(tmp_path):
+    """Evaluation in the window kept only images with prediction rows: one where the
+    model ran and found nothing was left out with its labels, and recall looked better."""
+    from studio.ui.analysis.work import evaluation_images
+
+    with create_demo_project(tmp_path / "demo", n_images=4, seed=0, image_size=(160, 120)) as p:
+        empty, *rest = p.images()
+        rows = [dict(image_id=a.image_id, class_id=a.class_id, bbox=a.bbox, score=0.9)
+                for a in p.annotations() if a.image_id != empty.id]  # fmt: skip
+        run_id = run_with_current_predictions(p, rows)  # the index lists all 4 as current
+        gt, got = evaluation_images(p, run_id, None)
+        assert empty.id in {im["id"] for im in gt["images"]}
+        n_labels = len(p.annotations(image_ids=[empty.id]))
+        assert n_labels and sum(a["image_id"] == empty.id for a in gt["annotations"]) == n_labels
+        # Without the index's word, an image without rows is not known to have been run.
+        (p.run(run_id).dir / INDEX_NAME).unlink()
+        gt, _ = evaluation_images(p, run_id, None)
+        assert empty.id not in {im["id"] for im in gt["images"]}

@@ -86,6 +86,19 @@ def stale_images(
     return [im for im in images if index.get(str(im.id)) != im.checksum]
 
 
+def current_ids(
+    run: RunRecord, checkpoint: Path, images: Sequence[ImageRecord], score_floor: float
+) -> set[int]:
+    """The images the run's model was run on as they are now, whether or not it found
+    anything there (an image it found nothing in has no prediction rows)."""
+    try:
+        fp = _fingerprint(checkpoint, score_floor)
+    except OSError:
+        return set()
+    index = _read_index(run.dir / INDEX_NAME, fp)
+    return {im.id for im in images if index.get(str(im.id)) == im.checksum}
+
+
 def update_predictions(
     project: Project,
     run: RunRecord,

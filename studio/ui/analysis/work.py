@@ -18,6 +18,7 @@ from studio.core.formats.coco_writer import coco_dict
 from studio.core.kinds import ImageStatus
 from studio.core.progress import Progress
 from studio.core.project import Project
+from studio.core.records import ImageRecord
 from studio.core.store.snapshot import without_unreviewed
 from studio.ml.analysis.errors import Detections, ErrorReport, Matching, analyze_errors, match
 
@@ -100,7 +101,9 @@ def evaluation_images(p: Project, run_id: int, split: str | None) -> tuple[dict,
     pre-labelled on images waiting for review are no labels (`without_unreviewed`)."""
     snap = without_unreviewed(p.snapshot(split))  # the model's own output is no truth
     rows = p.predictions(run_id, [im.id for im in snap.images])
-    predicted = {r["image_id"] for r in rows}
+    # Images the model ran on: those it found something in, and those it found nothing
+    # in (their labels are all missed; left out, they made recall and AP look better).
+    predicted = {r["image_id"] for r in rows} | _ran_on(p, run_id, snap.images)
     labelled = {a.image_id for a in snap.annotations}
     snap.images[:] = [
         im for im in snap.images
@@ -109,6 +112,18 @@ def evaluation_images(p: Project, run_id: int, split: str | None) -> tuple[dict,
     keep = {im.id for im in snap.images}
     snap.annotations[:] = [a for a in snap.annotations if a.image_id in keep]
     return coco_dict(snap), [r for r in rows if r["image_id"] in keep]
+
+
+def _ran_on(p: Project, run_id: int, images: list[ImageRecord]) -> set[int]:
+    from studio.ml.analysis.stored_predictions import current_ids
+    from studio.ml.run.runs import run_checkpoint
+
+    run = p.run(run_id)
+    try:
+        checkpoint = run_checkpoint(run)
+    except StudioError:  # no weights on disk: only the stored rows tell
+        return set()
+    return current_ids(run, checkpoint, images, _floor())
 
 
 def evaluate(
