@@ -95,3 +95,8 @@ def test_ap_and_the_breakdown_follow_a_label_edit(ui, project, qtbot):  # noqa: 
     )  # fmt: skip
     missed = error_refs(dock.report, "miss")
     assert all(ref.object_id not in gone for ref in missed)
+
+
+def test_predict_split_and_evaluate_default_to_the_same_split(ui):  # noqa: F811
+    win, canvas, dock = ui
+    assert dock.bar.split.currentText() == dock.eval_split.currentText() == "val"

@@ -93,7 +93,9 @@ class PredictBar(QWidget):
         self.runs = narrow(QComboBox())
         self.runs.currentIndexChanged.connect(lambda _i: self.run_changed.emit(self.run_id))
         self.split = QComboBox()
-        self.split.addItems([s.value for s in Split] + [ALL_SPLITS])
+        # In Evaluate's order, val first: a default of train predicted 240 images that
+        # Evaluate (val) then could not use.
+        self.split.addItems([Split.VAL, Split.TEST, Split.TRAIN, ALL_SPLITS])
         self.btn_image = QPushButton("Predict image")
         self.btn_selection = QPushButton("Predict selection")
         self.btn_split = QPushButton("Predict split")
