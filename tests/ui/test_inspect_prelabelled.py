@@ -100,3 +100,34 @@ def test_ap_and_the_breakdown_follow_a_label_edit(ui, project, qtbot):  # noqa: 
 def test_predict_split_and_evaluate_default_to_the_same_split(ui):  # noqa: F811
     win, canvas, dock = ui
     assert dock.bar.split.currentText() == dock.eval_split.currentText() == "val"
+
+
+def _iou(a, b) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    return w * h / (aw * ah + bw * bh - w * h)
+
+
+def test_accept_all_adds_no_copy_of_a_label_or_of_another_prediction(ui, project, qtbot):  # noqa: F811
+    """Accept all shown added the true positives again (and duplicates of them): the
+    labels they copied then counted as missed."""
+    win, canvas, dock = ui
+    run_id = chosen_run(project, dock)
+    image = first_image_shown(project, canvas)
+    rows = project.predictions(run_id, [image.id])
+    (bkg,) = [r for r in rows if r["score"] == 0.6]
+    twin = {**bkg, "bbox": (bkg["bbox"][0] + 0.5, *bkg["bbox"][1:]), "score": 0.55}
+    others = project.predictions(run_id)
+    project.replace_predictions(run_id, [{k: v for k, v in r.items() if k != "id"}
+                                         for r in [*others, twin]])  # fmt: skip
+    dock.slider.setValue(50)
+    canvas.layer("predictions").reload()
+    old = project.annotations(image_ids=[image.id])
+    added = dock.review.accept_all()
+    new = project.annotations(ids=added)
+    assert len(new) == 2  # the background box once, and the confusion (another class)
+    for a in new:
+        assert all(_iou(a.bbox, o.bbox) < 0.5 for o in old if o.class_id == a.class_id)
+    assert {a.bbox for a in new} >= {tuple(bkg["bbox"])}

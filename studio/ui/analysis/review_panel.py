@@ -169,13 +169,17 @@ class ReviewPanel(QWidget):
         return ids
 
     def accept_all(self) -> list[int]:
-        """Accept every prediction drawn now (at or above the threshold), one undo step."""
+        """Accept every prediction drawn now (at or above the threshold) that adds an
+        object, one undo step: one on a label of its class (a TP, or its duplicate) or
+        on a higher-scoring prediction of its class is skipped, and said."""
         if self.project is None or self.layer is None:
             return []
-        shown = self.layer.visible_ids()
-        ids = accept_predictions(self.project, [self.layer.row(i) for i in shown])
+        new = self.layer.new_object_ids()
+        skipped = len(self.layer.visible_ids()) - len(new)
+        ids = accept_predictions(self.project, [self.layer.row(i) for i in new])
         self.layer.reload_labels()
-        self._done(ids, f"accepted {len(ids)} predictions")
+        extra = f" ({skipped} already labelled or duplicates, skipped)" if skipped else ""
+        self._done(ids, f"accepted {len(ids)} predictions{extra}")
         return ids
 
     def reject_selected(self) -> None:

@@ -35,6 +35,7 @@ from studio.core.project import Project
 from studio.core.records import AnnotationRecord, ImageRecord
 from studio.ml.analysis.errors import Outcome
 from studio.ml.analysis.mask_iou import IouType
+from studio.ml.analysis.matching import image_pairs
 from studio.ui.canvas.layers.base import SceneLayer
 from studio.ui.canvas.layers.prediction_matching import PreparedImage, outcomes, prepare
 from studio.ui.canvas.scene_items import (
@@ -383,6 +384,27 @@ class PredictionLayer(SceneLayer):
         idx = np.flatnonzero(self.shown)
         idx = idx[np.argsort(-self.scores[idx], kind="stable")]
         return [self.rows[i]["id"] for i in idx.tolist()]
+
+    def new_object_ids(self) -> list[int]:
+        """The drawn predictions that would each add an object, highest score first: none
+        overlapping a label of its class at the matching IoU (a TP, or a duplicate of
+        one), nor a higher-scoring such prediction of its class."""
+        prep, shown = self._prepared, self.visible_ids()
+        if prep is None or not shown:
+            return shown
+        d, p = prep.dets, prep.pairs
+        same = prep.labels.class_id[p.label] == d.class_id[p.pred]
+        on_label = set(p.pred[same & (p.iou >= self.iou)].tolist())
+        index = {r["id"]: i for i, r in enumerate(self.rows)}
+        idx = np.array([index[i] for i in shown if index[i] not in on_label], dtype=np.int64)
+        pp = image_pairs(d.image_id[idx], d.box[idx], d.image_id[idx], d.box[idx])
+        cls = d.class_id[idx]
+        clash = (pp.pred != pp.label) & (cls[pp.pred] == cls[pp.label]) & (pp.iou >= self.iou)
+        kept: set[int] = set()
+        for k in range(len(idx)):  # highest score first: a rival kept earlier wins
+            if kept.isdisjoint(pp.label[clash & (pp.pred == k)].tolist()):
+                kept.add(k)
+        return [self.rows[idx[k]]["id"] for k in sorted(kept)]
 
     def row(self, pred_id: int) -> dict[str, Any] | None:
         return next((r for r in self.rows if r["id"] == pred_id), None)
