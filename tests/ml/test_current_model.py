@@ -52,3 +52,14 @@ def test_studio_runs_use_makes_a_finished_run_the_model(project, demo_dir, capsy
         stopped = p.create_run("s", "tiny", "detection", {}).id
     assert main(["runs", str(demo_dir), "--use", str(stopped)]) == 2
     assert "only a finished run can be the model" in capsys.readouterr().err
+
+
+def test_train_refuses_data_that_cannot_train_before_making_a_run(project, demo_dir, capsys):
+    """`studio train` printed the recipe, then failed, leaving a failed run and its
+    dataset each time; the window refused the same projects before making any run."""
+    project.delete_annotations([a.id for a in project.annotations()])
+    project.close()
+    assert main(["train", str(demo_dir), "--time-budget", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("studio: error: No class has a labelled example in the train split")
+    assert not (demo_dir / "runs").exists() or not any((demo_dir / "runs").iterdir())

@@ -122,6 +122,7 @@ def _new_run(
     """The run one click would make with `chosen` over the recipe, once it can start."""
     cfg, _ = config_from_settings(p, chosen, None if device == "auto" else device)
     _refuse_what_cannot_start(cfg)
+    _refuse_what_the_data_cannot_train(p, cfg)
     if explain is not None:
         _explain(p, cfg, explain, auto_model=not chosen.get("model"))
     return create_run(p, cfg, name)
@@ -140,6 +141,17 @@ def _refuse_what_cannot_start(cfg: Any) -> None:
         if spec.family == "composable":
             check_names({**spec.options, **cfg.model_options})
     errors = [pr.text for pr in weights_problems(cfg, lambda: True)[1] if pr.level == "error"]
+    if errors:
+        raise StudioError(errors[0].rstrip("."))
+
+
+def _refuse_what_the_data_cannot_train(p: Project, cfg: Any) -> None:
+    """The window's checks of the data and device (no classes, no labelled training
+    image, ...), before a run exists: each left a failed run and its dataset behind."""
+    from studio.ml.run.preflight import data_problems, device_problems
+
+    errors = [pr.text for pr in data_problems(p, cfg) + device_problems(cfg.device)
+              if pr.level == "error"]  # fmt: skip
     if errors:
         raise StudioError(errors[0].rstrip("."))
 
