@@ -130,6 +130,9 @@ def _training_verbs(sub) -> None:
     _project_arg(p)
     p.add_argument("--run", required=True, help="run id or name")
     _split_arg(p, "images to evaluate on (default val)", default="val")
+    p.add_argument("--current-labels", action="store_true",
+                   help="score against the project's labels now (default: the labels "
+                   "as the run trained, from its dataset.json, so results reproduce)")  # fmt: skip
     _json_arg(p)
 
     p = sub.add_parser("predict", help="store a run's predictions")

@@ -334,11 +334,13 @@ def runs_command(a: Any) -> int:
 
 
 def eval_command(a: Any) -> int:
-    res = evaluate_run(a.dir, a.run, a.split)
+    current = bool(getattr(a, "current_labels", False))
+    res = evaluate_run(a.dir, a.run, a.split, current_labels=current)
     if getattr(a, "json", False):
         _print_json(res)
         return 0
-    print(f"{res['images']} {a.split} images, {res['checkpoint']}")
+    labels = "the project's labels now" if current else "labels as the run trained"
+    print(f"{res['images']} {a.split} images, {labels}, {res['checkpoint']}")
     for group, values in res.items():
         if not isinstance(values, dict):
             continue

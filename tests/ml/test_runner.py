@@ -169,6 +169,20 @@ def test_commands_train_list_evaluate_predict_export(demo_dir, tmp_path, capsys)
     args = Namespace(dir=demo_dir, run=str(res["run_id"]), split="val", json=True)
     assert commands.eval_command(args) == 0
     assert json.loads(capsys.readouterr().out)["bbox"]["AP"] == ev["bbox"]["AP"]
+    # Against the labels now: a label deleted since training changes the score, and the
+    # header says which labels were used.
+    from studio.core.project import Project
+
+    with Project.open(demo_dir) as p:
+        val = {im.id for im in p.images("val")}
+        p.delete_annotations([a.id for a in p.annotations() if a.image_id in val][:3])
+    args = Namespace(dir=demo_dir, run=str(res["run_id"]), split="val", current_labels=True)
+    assert commands.eval_command(args) == 0
+    out_text = capsys.readouterr().out
+    assert "val images, the project's labels now," in out_text.splitlines()[0]
+    now = commands.evaluate_run(demo_dir, res["run_id"], current_labels=True)
+    assert now["bbox"] != ev["bbox"]
+    assert commands.evaluate_run(demo_dir, res["run_id"])["bbox"] == ev["bbox"]  # frozen
 
     out = tmp_path / "preds.json"
     pr = commands.predict_run(demo_dir, None, out=out)  # None: the current model
