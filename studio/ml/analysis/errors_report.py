@@ -131,7 +131,11 @@ def format_report(data: dict[str, Any]) -> str:
         for name, b in data["size_bands"].items():
             lines.append(f"{name:<22}{_fmt(b['ap']):>10}{_fmt(b['ap50']):>10}{b['labels']:>10}")
     if "errors" in data:
-        lines += ["", "errors (AP50 gained if fixed, count)"]
+        lines += [
+            "",
+            "errors (AP50 gained if fixed, count; TIDE's own settings: IoU 0.5 and "
+            "every stored prediction, whatever --iou and --score say)",
+        ]
         for k, v in data["errors"].items():
             lines.append(f"  {k:<6} {v:>8.4f} {data['error_counts'][k]:>8}")
     return "\n".join(lines)

@@ -116,7 +116,7 @@ class EvaluationView(QWidget):
         self.bands.edges_changed.connect(self._on_bands)
         self.classes = _table(list(CLASS_COLUMNS), self._class_clicked)
         self.confusion = _table([], self._confusion_clicked)
-        self.errors = _table(["error", "AP50 gained", "count"], self._error_clicked)
+        self.errors = _table(["error (IoU 0.5, all scores)", "AP50 gained", "count"], self._error_clicked)
         self.pr = pg.PlotWidget(background="w")
         self.pr.setLabel("bottom", "recall")
         self.pr.setLabel("left", "precision")
@@ -126,6 +126,8 @@ class EvaluationView(QWidget):
         tabs = QTabWidget()
         tabs.addTab(self.confusion, "Confusion (rows: labels)")
         tabs.addTab(self.errors, "Errors (TIDE)")
+        tabs.setTabToolTip(tabs.count() - 1, "TIDE's own settings: IoU 0.5 and every stored "
+                           "prediction, whatever the IoU box and the score slider say")  # fmt: skip
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.pr)
         split.addWidget(tabs)
