@@ -167,6 +167,21 @@ def bench_browser(project: Project) -> None:
     app.processEvents()
     print(f"  {'switch to compact list':<44} {(time.perf_counter() - t) * 1000:8.1f} ms")
     t = time.perf_counter()
+    view.selectAll()  # Ctrl+A: the count label follows the selection
+    app.processEvents()
+    print(f"  {'select all (count label included)':<44} {(time.perf_counter() - t) * 1000:8.1f} ms")
+    t = time.perf_counter()
+    n_sel = len(dock.selected_ids())
+    ours = time.perf_counter() - t
+    t = time.perf_counter()
+    n_qt = len(view.selectionModel().selectedRows())
+    qt = time.perf_counter() - t
+    print(
+        f"  {'selected ids (' + f'{n_sel:,}' + ')':<44} {ours * 1000:8.1f} ms  "
+        f"(Qt's selectedRows(): {qt * 1000:.1f} ms for {n_qt:,})"
+    )
+    view.clearSelection()
+    t = time.perf_counter()
     dock.refresh_now()
     app.processEvents()
     print(f"  {'refresh (re-query + counts)':<44} {(time.perf_counter() - t) * 1000:8.1f} ms")

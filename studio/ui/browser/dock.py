@@ -325,7 +325,7 @@ class BrowserDock(BulkActions, QDockWidget):
         n = self.model.rowCount()
         total = self.project.image_count() if self.project else 0
         text = f"{n:,} images" if n == total else f"{n:,} of {total:,} images"
-        sel = len(self.view.selectionModel().selectedRows()) if n else 0
+        sel = len(self._selected_rows()) if n else 0
         self.count_label.setText(f"{text}, {sel:,} selected" if sel > 1 else text)
 
     # --- selection ---
@@ -338,8 +338,15 @@ class BrowserDock(BulkActions, QDockWidget):
         return self.model.id_at(idx.row()) if idx.isValid() else None
 
     def selected_ids(self) -> list[int]:
-        rows = sorted(i.row() for i in self.view.selectionModel().selectedRows())
-        return [self.model.id_at(r) for r in rows]
+        return [self.model.id_at(r) for r in self._selected_rows()]
+
+    def _selected_rows(self) -> list[int]:
+        """The selected rows, read from the selection's ranges: `selectedRows()` asks the
+        model's flags() of every row (1.1 s for a select-all of 100,000 images)."""
+        rows: set[int] = set()
+        for r in self.view.selectionModel().selection():
+            rows.update(range(r.top(), r.bottom() + 1))
+        return sorted(rows)
 
     def select_image(self, image_id: int | None) -> None:
         """Make `image_id` current and selected without emitting `image_activated`.
