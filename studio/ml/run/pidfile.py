@@ -13,6 +13,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from studio.core.errors import StudioError
 from studio.core.kinds import RunStatus
 from studio.core.project import Project
 from studio.ml.run.procinfo import pid_alive, process_start_time
@@ -31,6 +32,28 @@ def write_pid_file(run_dir: Path) -> None:
     tmp = run_dir / (PID_FILE + ".tmp")
     tmp.write_text(json.dumps(info), encoding="utf-8")
     os.replace(tmp, run_dir / PID_FILE)
+
+
+def claim_run(run_dir: Path) -> None:
+    """Become the run's one trainer, or raise `StudioError` when a live process on this
+    machine trains it already (two resumes at once both trained it, overwriting each
+    other's checkpoints and doubling its metric rows). The pid file is created
+    exclusively; one left by a process that is gone is taken over."""
+    path = run_dir / PID_FILE
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        other = read_pid_file(run_dir) or {}
+        pid = int(other.get("pid") or 0)
+        if (other.get("host") == socket.gethostname() and pid != os.getpid()
+                and pid_alive(pid, other.get("start_time"))):  # fmt: skip
+            raise StudioError(
+                f"{run_dir.name} is being trained by process {pid}: stop it first, or wait"
+            ) from None
+        write_pid_file(run_dir)  # a trainer that is gone, or this one
+        return
+    os.close(fd)
+    write_pid_file(run_dir)
 
 
 def read_pid_file(run_dir: Path) -> dict[str, Any] | None:

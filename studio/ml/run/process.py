@@ -30,6 +30,7 @@ from studio.ml.data.snapshot import write_snapshot
 from studio.ml.run.pidfile import (
     INTERRUPTED,
     PID_FILE,
+    claim_run,
     read_pid_file,
     reconcile_runs,
     remove_pid_file,
@@ -49,6 +50,7 @@ __all__ = [
     "PID_FILE",
     "WEIGHTS_DIR_SETTING",
     "RunRecorder",
+    "claim_run",
     "TrainingProcess",
     "create_run",
     "error_text",
@@ -102,7 +104,7 @@ def execute_run(
 
     use_weights_setting(project)
     if record:
-        write_pid_file(run.dir)
+        claim_run(run.dir)  # refused (nothing recorded) while another process trains it
     try:
         return train_run(
             run.dir, run_id=run_id, resume=resume, emit=fanout, should_stop=should_stop

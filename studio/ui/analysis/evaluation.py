@@ -116,7 +116,9 @@ class EvaluationView(QWidget):
         self.bands.edges_changed.connect(self._on_bands)
         self.classes = _table(list(CLASS_COLUMNS), self._class_clicked)
         self.confusion = _table([], self._confusion_clicked)
-        self.errors = _table(["error (IoU 0.5, all scores)", "AP50 gained", "count"], self._error_clicked)
+        self.errors = _table(
+            ["error (IoU 0.5, all scores)", "AP50 gained", "count"], self._error_clicked
+        )
         self.pr = pg.PlotWidget(background="w")
         self.pr.setLabel("bottom", "recall")
         self.pr.setLabel("left", "precision")
