@@ -404,6 +404,8 @@ def test_stop_and_resume_in_process(project):
     result = train_run(run.dir, resume=True, emit=second)
     started = second.of(Started)[0]
     assert (started.epoch, started.iteration) == (4 // per_epoch, 4)
+    assert first.of(Started)[0].elapsed == 0.0
+    assert started.elapsed == pytest.approx(ckpt["elapsed"])  # the budget used before
     its = [m.iteration for m in second.of(Iteration)]
     assert its == list(range(5, 2 * per_epoch + 1))  # continues at the next batch
     assert result.status == "finished" and result.epoch == 2

@@ -158,9 +158,9 @@ class LiveRun:
     run_id: int
     resume: bool
     process: RunProcess
-    budget: float | None = None  # seconds, a new run's time budget (None: none or unknown)
+    budget: float | None = None  # seconds, the run's time budget (None: none or unknown)
     started: Started | None = None
-    started_at: float = 0.0  # when Started arrived
+    started_at: float = 0.0  # when Started arrived, less the run's earlier sessions
     last_iteration: Iteration | None = None
     memory: int | None = None  # resident bytes of the child and its workers
     memory_at: float = field(default=-1e18)
@@ -172,7 +172,7 @@ class LiveRun:
         return self.process.pid
 
     def budget_left(self, now: float) -> float | None:
-        """Seconds of the time budget left (None without one); only a new run knows it."""
+        """Seconds of the time budget left (None without one)."""
         return None if self.budget is None else self.budget - (now - self.started_at)
 
 
@@ -253,9 +253,9 @@ class TrainingSession:
         self, project_dir: Path, run_id: int, *, resume: bool = False, budget: float | None = None
     ) -> bool:
         """Start run `run_id` of the project at `project_dir` in a child process. `budget`:
-        a new run's time budget in seconds, for the time left (a resumed run's earlier
-        sessions count against it too, which this session cannot know). False, with an
-        error notice, where no process could be started (limits, memory)."""
+        the run's time budget in seconds, for the time left (a resumed run's earlier
+        sessions count against it: `Started.elapsed`). False, with an error notice,
+        where no process could be started (limits, memory)."""
         if not (self.can_start or self.state == _S.CHECKING):
             raise SessionError(f"a training session cannot start a run while {self.state}")
         process = self._spawn(Path(project_dir), run_id, resume)
@@ -358,7 +358,8 @@ class TrainingSession:
         elif isinstance(msg, EpochMetrics):
             self.metrics.emit(msg)
         elif isinstance(msg, Started):
-            run.started, run.started_at = msg, self._clock()
+            # A resumed run's budget counts the time its earlier sessions used.
+            run.started, run.started_at = msg, self._clock() - msg.elapsed
             self._renice_child(run.process)  # threads started before the first renice
             for text in msg.warnings:
                 self.notice.emit(text, NoticeLevel.WARNING)

@@ -206,6 +206,7 @@ class ProgressMessages(Callback):
                 model=cfg.model,
                 task=trainer.task,
                 precision=precision_name(trainer.amp_dtype),
+                elapsed=trainer.state.elapsed_before,
             )
         )
 

@@ -33,6 +33,7 @@ class Started:
     model: str = ""
     task: str = ""
     precision: str = "float32"  # or "bfloat16 mixed" / "float16 mixed" (device.precision_name)
+    elapsed: float = 0.0  # seconds the run trained before this start (a resume's time used)
 
 
 @dataclass(frozen=True, slots=True)

@@ -350,7 +350,7 @@ class TrainPanel(QDockWidget):
         if run is None or not self.session.can_start:
             return
         self.notices.replace([])
-        self._start(run.id, resume=True)
+        self._start(run.id, resume=True, budget=run.config.get("time_budget"))
 
     def _resumable(self) -> RunRecord | None:
         ids = self.runs.selected_ids()
@@ -358,7 +358,7 @@ class TrainPanel(QDockWidget):
         return run if run is not None and can_resume(run.status, run.dir) else None
 
     def _start(self, run_id: int, resume: bool, budget: float | None = None) -> None:
-        """Start the child; `budget`: a new run's time budget in seconds, for the ETA."""
+        """Start the child; `budget`: the run's time budget in seconds, for the ETA."""
         assert self.project is not None
         self.live = LiveCurves(run_id, resume)
         if not self.session.start(self.project.path, run_id, resume=resume, budget=budget):

@@ -159,5 +159,8 @@ class RunProgress(QWidget):
         """The run ended with `msg`; `stalls`: how the event loop fared meanwhile."""
         self.bar.setFormat(end_text(msg))
         if self.bar.maximum() == 0:
-            self.bar.setRange(0, 1)
+            self.bar.setRange(0, 1)  # (a busy bar's value is -1, and then Qt draws no text)
+        if isinstance(msg, Finished) or self.bar.value() < 0:
+            self.bar.setValue(self.bar.maximum() if isinstance(msg, Finished) else 0)
+        self.stats.setText(stats_text(None))  # no speed or ETA once nothing runs
         self.bar.setToolTip(f"During the run, {stalls}")
