@@ -266,7 +266,15 @@ def test_resume_only_offered_with_a_checkpoint_on_disk(qtbot, panel, project):
     panel.runs.select_ids([rid])
     qtbot.wait(200)
     assert not panel.resume_button.isEnabled()  # stopped, but no last.pt
-    (project.run(rid).dir / "last.pt").write_bytes(b"checkpoint")
+    last = project.run(rid).dir / "last.pt"
+    last.write_bytes(b"checkpoint cut short")  # no zip directory: every Resume would fail
+    panel.runs.select_ids([])
+    panel.runs.select_ids([rid])
+    qtbot.wait(200)
+    assert not panel.resume_button.isEnabled()
+    import torch
+
+    torch.save({"epoch": 1}, last)
     panel.runs.select_ids([])
     panel.runs.select_ids([rid])
     qtbot.waitUntil(panel.resume_button.isEnabled, timeout=10_000)
@@ -276,7 +284,9 @@ def test_no_resume_while_the_checks_run(qtbot, panel, project):
     """A run resumed while Train's checks ran would start beside the checked one."""
     rid = fake_run(project, "earlier", 1.0)
     project.update_run(rid, status="stopped")
-    (project.run(rid).dir / "last.pt").write_bytes(b"checkpoint")
+    import torch
+
+    torch.save({"epoch": 1}, project.run(rid).dir / "last.pt")
     project.delete_annotations([a.id for a in project.annotations()])
     project.set_status(project.image_ids(), "new")  # the checks refuse: nothing trains
     open_in(qtbot, panel, project)

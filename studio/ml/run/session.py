@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import atexit
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -61,9 +62,11 @@ LAST_CHECKPOINT = "last.pt"  # train.checkpoint.LAST, named here without importi
 
 
 def can_resume(status: str, run_dir: Path) -> bool:
-    """Whether Resume may be offered for a run: a resumable status AND a checkpoint on disk
-    (a run that failed or was killed before its first save has nothing to continue)."""
-    return status in RESUMABLE and (Path(run_dir) / LAST_CHECKPOINT).is_file()
+    """Whether Resume may be offered for a run: a resumable status AND a whole checkpoint
+    on disk (a run that failed or was killed before its first save has nothing to
+    continue; a checkpoint cut short, whose zip directory is gone, failed every Resume)."""
+    path = Path(run_dir) / LAST_CHECKPOINT
+    return status in RESUMABLE and path.is_file() and zipfile.is_zipfile(path)
 
 
 class SessionState(StrEnum):
