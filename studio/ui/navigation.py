@@ -3,9 +3,8 @@ order that is not marked done yet, wrapping around."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Sequence
 
-from studio.core import browse
 from studio.core.errors import StudioError
 from studio.core.kinds import ImageStatus
 from studio.core.project import Project
@@ -14,26 +13,28 @@ from studio.core.undo.commands import step_focus
 NOT_DONE = tuple(s.value for s in ImageStatus if s != ImageStatus.DONE)
 
 
-def next_in_order(order: Sequence[int], current: int | None, wanted: Container[int]) -> int | None:
-    """The first id after `current` in `order` (wrapping around) that is in `wanted`,
-    never `current` itself; None when there is none. From the start when `current` is
-    not in `order`."""
+def next_not_done(project: Project, order: Sequence[int], current: int | None) -> int | None:
+    """The image after `current` in `order` whose status is not "done" (imported labels
+    count as started, not finished, so images with shapes are not skipped). Statuses are
+    read a chunk at a time from there on: the next one is nearly always close, and a
+    query of every not-done id took 0.27 s per press at 100,000 images."""
     if not order:
         return None
     try:
         start = order.index(current) + 1 if current is not None else 0
     except ValueError:
         start = 0
-    for i in (*order[start:], *order[:start]):
-        if i != current and i in wanted:
-            return i
+    ring = [*order[start:], *order[:start]]
+    for i in range(0, len(ring), _CHUNK):
+        chunk = [x for x in ring[i : i + _CHUNK] if x != current]
+        open_ids = {im.id for im in project.images(ids=chunk) if im.status in NOT_DONE}
+        found = next((x for x in chunk if x in open_ids), None)
+        if found is not None:
+            return found
     return None
 
 
-def next_not_done(project: Project, order: Sequence[int], current: int | None) -> int | None:
-    """The image after `current` in `order` whose status is not "done" (imported labels
-    count as started, not finished, so images with shapes are not skipped)."""
-    return next_in_order(order, current, set(browse.query_images(project, status=NOT_DONE)))
+_CHUNK = 400  # ids per status query (under SQLite's bound-parameter limit)
 
 
 def step_and_show(
