@@ -14,7 +14,7 @@ from studio.core.errors import StudioError
 from studio.core.events import ProjectEvents
 from studio.core.records import ClassRecord
 from studio.core.store.palette import BASE, class_color
-from studio.core.store.rows import chunks, full_rows
+from studio.core.store.rows import chunks, full_rows, reinsert
 
 # The first twenty class colours; `palette.class_color` continues past them (80 classes,
 # as in COCO, get 80 distinguishable colours).
@@ -344,8 +344,8 @@ class ClassRepo:
         with self.engine.begin() as conn:
             conn.execute(insert(S.LabelClass), [deleted.class_row])
             if deleted.annotations:
-                conn.execute(insert(S.Annotation), deleted.annotations)
+                reinsert(conn, S.Annotation, deleted.annotations)
             if deleted.predictions:
-                conn.execute(insert(S.Prediction), deleted.predictions)
+                reinsert(conn, S.Prediction, deleted.predictions)
         self.events.classes_changed.emit()
         self.events.annotations_changed.emit(deleted.image_ids)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from studio.core import schema as S
 from studio.core.errors import StudioError
@@ -14,7 +14,7 @@ from studio.core.events import ProjectEvents
 from studio.core.kinds import Split
 from studio.core.records import ImageRecord
 from studio.core.store.folder import ProjectFolder
-from studio.core.store.rows import full_rows
+from studio.core.store.rows import full_rows, reinsert
 
 IMAGE_COLUMNS = (
     S.Image.id, S.Image.path, S.Image.width, S.Image.height, S.Image.orientation,
@@ -158,8 +158,7 @@ class ImageRepo:
                 (S.Annotation, deleted.annotations),
                 (S.Prediction, deleted.predictions),
             ):
-                if rows:
-                    conn.execute(insert(model), rows)
+                reinsert(conn, model, rows)
         self.events.images_changed.emit(ids)
         self.events.annotations_changed.emit(ids)
 
