@@ -63,3 +63,21 @@ def test_train_refuses_data_that_cannot_train_before_making_a_run(project, demo_
     err = capsys.readouterr().err
     assert err.startswith("studio: error: No class has a labelled example in the train split")
     assert not (demo_dir / "runs").exists() or not any((demo_dir / "runs").iterdir())
+
+
+def test_val_without_val_images_means_the_images_the_run_held_out(project):
+    """`studio eval` scored a project without a val split on the images the run held
+    out; the error analysis and Inspect refused "val" and offered only all images, most
+    of which the model trained on."""
+    from studio.ml.run.process import create_run
+    from studio.ml.run.runs import held_out_ids, split_snapshot
+    from tests.ml.conftest import tiny_config
+
+    project.set_split([im.id for im in project.images()], "train")
+    run = create_run(project, tiny_config(epochs=1))
+    held = held_out_ids(run)
+    assert 0 < len(held) < len(project.images())
+    snap = split_snapshot(project, run, "val")
+    assert sorted(im.id for im in snap.images) == sorted(held)
+    assert {a.image_id for a in snap.annotations} <= set(held)
+    assert len(split_snapshot(project, run, "train").images) == len(project.images())

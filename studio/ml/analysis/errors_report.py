@@ -46,7 +46,7 @@ from studio.ml.analysis.size_bands import (
     parse_size_edges,
 )
 from studio.ml.analysis.stored_predictions import update_predictions
-from studio.ml.run.runs import find_run, run_checkpoint
+from studio.ml.run.runs import find_run, run_checkpoint, split_snapshot
 
 
 def parse_bands(text: str | None) -> dict[str, tuple[float, float]]:
@@ -88,7 +88,8 @@ def error_analysis(
     _check(iou, score)
     with Project.open(project_dir) as p:
         rec = find_run(p, run)
-        snap = without_unreviewed(p.snapshot(split))  # the model's own output is no truth
+        # The model's own output is no truth; "val" without val images: the held-out ones.
+        snap = without_unreviewed(split_snapshot(p, rec, split))
         labelled = {a.image_id for a in snap.annotations}
         images = [im for im in snap.images if im.id in labelled or im.status == ImageStatus.DONE]
         if not images:

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.errors import StudioError
+from studio.core.kinds import Split
 from studio.core.project import Project
-from studio.core.records import RunRecord
-from studio.ml.data.snapshot import SNAPSHOT_NAME, write_snapshot
+from studio.core.records import ExportSnapshot, RunRecord
+from studio.ml.data.snapshot import SNAPSHOT_NAME, Snapshot, write_snapshot
 from studio.ml.run.pidfile import reconcile_runs
 from studio.ml.train.build import model_task
 from studio.ml.train.checkpoint import BEST, LAST
@@ -97,3 +98,29 @@ def runs_list(project_dir: Path | str) -> list[dict[str, Any]]:
             }
             for r in p.runs()
         ]
+
+
+def held_out_ids(run: RunRecord) -> list[int]:
+    """The images `run` validated on: its val split, or, where that was empty, the
+    seeded share of its train images it held out (`TrainConfig.val_fraction`)."""
+    try:
+        snap = Snapshot.load(run.dir / SNAPSHOT_NAME)
+        cfg = TrainConfig.load(run.dir / CONFIG_NAME)
+    except StudioError:
+        return []
+    return snap.train_val_ids(cfg.val_fraction, cfg.seed)[1]
+
+
+def split_snapshot(project: Project, run: RunRecord, split: str | None) -> ExportSnapshot:
+    """The project's images of `split` (None: all) with their labels as they are now;
+    for "val" in a project without val images, the images `run` held out, as `studio
+    eval` scores them (the analysis refused, and offered only images it trained on)."""
+    snap = project.snapshot(split)
+    if split != Split.VAL or snap.images:
+        return snap
+    held = set(held_out_ids(run))
+    if held:
+        snap = project.snapshot(None)
+        snap.images[:] = [im for im in snap.images if im.id in held]
+        snap.annotations[:] = [a for a in snap.annotations if a.image_id in held]
+    return snap

@@ -99,7 +99,10 @@ def evaluation_images(p: Project, run_id: int, split: str | None) -> tuple[dict,
     """(COCO ground truth, prediction rows) of the images that can be scored: in `split`
     (all: None), labelled or marked done, and with stored predictions of the run. Shapes
     pre-labelled on images waiting for review are no labels (`without_unreviewed`)."""
-    snap = without_unreviewed(p.snapshot(split))  # the model's own output is no truth
+    from studio.ml.run.runs import split_snapshot
+
+    # The model's own output is no truth; "val" without val images: the held-out ones.
+    snap = without_unreviewed(split_snapshot(p, p.run(run_id), split))
     rows = p.predictions(run_id, [im.id for im in snap.images])
     # Images the model ran on: those it found something in, and those it found nothing
     # in (their labels are all missed; left out, they made recall and AP look better).
