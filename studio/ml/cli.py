@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.errors import StudioError
+from studio.core.import_report import count_of
 from studio.core.kinds import RunStatus, Split
 from studio.core.project import Project
 from studio.ml.data.dataset import SnapshotDataset
@@ -275,7 +276,8 @@ def train_command(a: Any) -> int:
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     if res["status"] == RunStatus.STOPPED:
-        print(f"run {res['run_id']} stopped at epoch {res['epoch']}; continue with "
+        done = count_of(res["epoch"], "complete epoch")
+        print(f"run {res['run_id']} stopped after {done}; continue with "
               f"--resume {res['run_id']}")  # fmt: skip
         return 130
     metric = (

@@ -12,6 +12,7 @@ import time
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
 
+from studio.core.import_report import count_of
 from studio.ml.train.messages import Finished, Iteration, Message, Started, Stopped
 
 BUDGET_STEPS = 1000  # the bar's resolution for a run for a time budget
@@ -67,7 +68,8 @@ def end_text(msg: Message | None) -> str:
         )
         return f"finished after {msg.epoch} epochs ({best})"
     if isinstance(msg, Stopped):
-        return f"stopped at epoch {msg.epoch + 1}: Resume continues it"
+        # As `studio train` and `studio runs` count: the epochs completed.
+        return f"stopped after {count_of(msg.epoch, 'complete epoch')}: Resume continues it"
     return "failed"
 
 
