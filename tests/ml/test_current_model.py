@@ -81,3 +81,15 @@ def test_val_without_val_images_means_the_images_the_run_held_out(project):
     assert sorted(im.id for im in snap.images) == sorted(held)
     assert {a.image_id for a in snap.annotations} <= set(held)
     assert len(split_snapshot(project, run, "train").images) == len(project.images())
+
+
+def test_a_budget_too_short_to_train_is_said(project, demo_dir, capsys):
+    from studio.ml.run import preflight
+
+    cfg, _ = preflight.config_from_settings(project, {"time_budget": 5, "device": "cpu"})
+    (problem,) = preflight.budget_problems(cfg)
+    assert problem.level == "warning" and problem.text.startswith("A 5 s budget is mostly set-up")
+    long, _ = preflight.config_from_settings(project, {"time_budget": 60, "device": "cpu"})
+    assert preflight.budget_problems(long) == []
+    report = preflight.check(project, cfg, online=lambda: True)
+    assert report.ok and any("mostly set-up" in w for w in report.warnings)

@@ -21,7 +21,7 @@ from studio.core.kinds import RunStatus
 from studio.core.project import Project
 from studio.core.records import RunRecord
 from studio.ml.run.pidfile import reconcile_runs
-from studio.ml.run.preflight import config_from_settings, weights_problems
+from studio.ml.run.preflight import budget_problems, config_from_settings, weights_problems
 from studio.ml.run.process import execute_run, use_weights_setting
 from studio.ml.run.recipe import explain_choice, weights_note
 from studio.ml.run.runs import RESUMABLE, create_run, find_run, update_resumed_config
@@ -125,6 +125,8 @@ def _new_run(
     _refuse_what_the_data_cannot_train(p, cfg)
     if explain is not None:
         _explain(p, cfg, explain, auto_model=not chosen.get("model"))
+        for problem in budget_problems(cfg):
+            explain(f"warning: {problem.text}")
     return create_run(p, cfg, name)
 
 

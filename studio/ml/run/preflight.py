@@ -123,7 +123,7 @@ def check(
     except StudioError as e:
         problems.append(Problem("error", f"The settings cannot work: {e}."))
     problems += data_problems(project, cfg)
-    problems += device_problems(cfg.device)
+    problems += device_problems(cfg.device) + budget_problems(cfg)
     cfg, weight_problems = weights_problems(cfg, online or can_download)
     return Preflight(cfg, problems + weight_problems)
 
@@ -195,6 +195,20 @@ def _empty_val_problem(cfg: TrainConfig, n_train: int) -> Problem:
             "some out: AP is not measured and the last epoch's weights become the model."
         )
     return Problem("warning", text)
+
+
+SHORT_BUDGET_S = 20.0  # below this, set-up (data, model) is most of a time budget
+
+
+def budget_problems(cfg: TrainConfig) -> list[Problem]:
+    """A time budget too short to train much: the set-up alone (reading the data,
+    building the model) took 5-9 s here, so a 5 s budget ended late and trained nothing."""
+    b = cfg.time_budget
+    if b is not None and b < SHORT_BUDGET_S:
+        return [Problem("warning", f"A {b:g} s budget is mostly set-up (reading the data, "
+                        "building the model): the run may train little or nothing, and end "
+                        "a few seconds late.")]  # fmt: skip
+    return []
 
 
 def device_problems(device: str) -> list[Problem]:
