@@ -23,7 +23,7 @@ from studio.core.project import Project
 from studio.ml.data.dataset import SnapshotDataset
 from studio.ml.data.loaders import build_eval_loader
 from studio.ml.data.snapshot import SNAPSHOT_NAME, DataReport, Snapshot, write_snapshot
-from studio.ml.data.transforms import build_transforms
+from studio.ml.data.transforms import build_transforms, load_max_side
 from studio.ml.evaluation.coco import evaluate_outputs, run_model
 from studio.ml.infer.predict import (
     DEFAULT_SCORE_THRESHOLD,
@@ -98,7 +98,10 @@ def evaluate_run(
     samples = snap.samples(ids, lm.task, report, training=False)
     if not samples:
         raise StudioError(f"no images in the {split} split to evaluate on{report.missing_note()}")
-    ds = SnapshotDataset(samples, lm.task, build_transforms(lm.task, False))
+    # Decoded as training's validation and `studio predict` decode (at most the largest
+    # side the model resizes to): at full size, AP differed slightly from both.
+    max_side = load_max_side(lm.image_size)
+    ds = SnapshotDataset(samples, lm.task, build_transforms(lm.task, False), max_side)
     loader = build_eval_loader(ds, batch_size=cfg.batch_size, workers=0)
     pairs = run_model(lm.model, loader, lm.device)
     res = evaluate_outputs(pairs, lm.task, snap, [s.image_id for s in samples])

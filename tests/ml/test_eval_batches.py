@@ -46,3 +46,28 @@ def test_predictions_are_the_same_in_any_batch(tmp_path):
         assert len(alone[i]["boxes"]) > 0  # something to compare
         torch.testing.assert_close(alone[i]["boxes"], together[i]["boxes"])
         torch.testing.assert_close(alone[i]["scores"], together[i]["scores"])
+
+
+def test_studio_eval_decodes_as_training_validation_and_predict_do(demo_dir, monkeypatch):
+    """`studio eval` decoded images at full size where training's validation and
+    `studio predict` decode at most at the largest side the model resizes to: its AP
+    differed slightly from both on large photos."""
+    from studio.core.project import Project
+    from studio.ml import cli
+    from studio.ml.data.transforms import load_max_side
+    from studio.ml.run.process import create_run, execute_run
+    from tests.ml.conftest import IMAGE_SIZE, tiny_config
+
+    with Project.open(demo_dir) as p:
+        run = create_run(p, tiny_config(epochs=1))
+        execute_run(p, run.id)
+    seen = []
+    real = cli.SnapshotDataset
+
+    def spy(samples, task, transforms, max_side=None):
+        seen.append(max_side)
+        return real(samples, task, transforms, max_side)
+
+    monkeypatch.setattr(cli, "SnapshotDataset", spy)
+    cli.evaluate_run(demo_dir, run.id)
+    assert seen == [load_max_side(IMAGE_SIZE)] and seen[0] is not None
