@@ -14,8 +14,8 @@ import pytest
 
 from studio.core.errors import StudioError
 from studio.ml.run.pidfile import PID_FILE, claim_run, read_pid_file
-from studio.ml.run.procinfo import process_start_time
 from studio.ml.run.process import execute_run
+from studio.ml.run.procinfo import process_start_time
 from studio.ml.run.runs import create_run
 from tests.ml.conftest import tiny_config
 

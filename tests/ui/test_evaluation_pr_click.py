@@ -49,6 +49,7 @@ def view(qtbot):
     v.resize(1200, 800)
     v.set_colors({A: "#1f77b4", B: "#ff7f0e"})
     v.set_report(_report())
+    v.views.setCurrentWidget(v.pr)
     v.show()
     qtbot.waitExposed(v)
     yield v

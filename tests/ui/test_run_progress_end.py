@@ -20,7 +20,9 @@ def test_the_end_text_shows_and_the_numbers_clear(qtbot):
     assert w.stats.text() == stats_text(None)
     w.show_words("starting…", busy=True)
     w.show_end(Stopped(1, 10), "no stalls")
-    assert w.bar.value() == 0 and w.bar.text() == "stopped after 1 complete epoch: Resume continues it"
+    assert (
+        w.bar.value() == 0 and w.bar.text() == "stopped after 1 complete epoch: Resume continues it"
+    )
 
 
 def test_a_resumed_runs_budget_counts_its_earlier_sessions():

@@ -125,18 +125,17 @@ class EvaluationView(QWidget):
         self.pr.setXRange(0, 1)
         self.pr.setYRange(0, 1.02)
         self.pr.addLegend(offset=(-10, 10))
-        tabs = QTabWidget()
-        tabs.addTab(self.confusion, "Confusion (rows: labels)")
-        tabs.addTab(self.errors, "Errors (TIDE)")
-        tabs.setTabToolTip(tabs.count() - 1, "TIDE's own settings: IoU 0.5 and every stored "
-                           "prediction, whatever the IoU box and the score slider say")  # fmt: skip
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.pr)
-        split.addWidget(tabs)
-        split.setSizes([500, 500])  # the confusion matrix needs room as much as the curves
+        # One view at a time, each the panel's whole width: side by side in the docked
+        # panel (about 520 px) the curves and the matrix got 240 px each, the matrix cut.
+        self.views = QTabWidget()
+        self.views.addTab(self.confusion, "Confusion (rows: labels)")
+        self.views.addTab(self.pr, "PR curves")
+        self.views.addTab(self.errors, "Errors (TIDE)")
+        self.views.setTabToolTip(2, "TIDE's own settings: IoU 0.5 and every stored "
+                                 "prediction, whatever the IoU box and the score slider say")  # fmt: skip
         vsplit = QSplitter(Qt.Orientation.Vertical)
         vsplit.addWidget(self.classes)
-        vsplit.addWidget(split)
+        vsplit.addWidget(self.views)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.summary)
