@@ -31,6 +31,7 @@ from studio.ml.infer.predict import (
 )
 from studio.ml.run.local import train
 from studio.ml.run.recipe import DEFAULT_DETECTOR, DEFAULT_SEGMENTER, default_model
+from studio.ml.run.recorder import finished_text
 from studio.ml.run.runs import RESUMABLE, find_run, run_checkpoint, runs_list
 from studio.ml.train.device import auto_device
 from studio.ml.train.messages import Message
@@ -290,6 +291,11 @@ def train_command(a: Any) -> int:
     )
     print(f"run {res['run_id']} finished ({res['reason']}) after {res['epoch']} epochs{metric}")
     print(f"checkpoint: {res['checkpoint']}")
+    with Project.open(a.dir) as p:
+        current = p.current_model()
+    if current != res["run_id"]:  # said as the window says it
+        how = f"`studio runs {a.dir} --use {res['run_id']}`"
+        print(finished_text(res["run_id"], current, how))
     return 0
 
 

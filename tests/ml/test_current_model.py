@@ -93,3 +93,13 @@ def test_a_budget_too_short_to_train_is_said(project, demo_dir, capsys):
     assert preflight.budget_problems(long) == []
     report = preflight.check(project, cfg, online=lambda: True)
     assert report.ok and any("mostly set-up" in w for w in report.warnings)
+
+
+def test_studio_train_says_when_its_run_does_not_become_the_model(project, demo_dir, capsys):
+    better = _finished(project, 0.99)  # a model no short run will beat
+    project.close()
+    assert main(["train", str(demo_dir), "--model", "tiny_detector", "--weights", "none",
+                 "--epochs", "1", "--image-size", "96"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert f"run {better} stays the project's model" in out
+    assert f"`studio runs {demo_dir} --use " in out

@@ -79,15 +79,18 @@ def becomes_current(project: Project, msg: Finished) -> bool:
     return msg.best_metric_name != old.best_metric_name or msg.best_metric >= old.best_metric
 
 
-def finished_text(run_id: int, current: int | None) -> str:
-    """What to say of a finished run: whether it became the project's model."""
+def finished_text(
+    run_id: int, current: int | None, how: str = "`Use as model` in the runs list"
+) -> str:
+    """What to say of a finished run: whether it became the project's model (`how`: what
+    makes it the model, in the window or on the command line)."""
     if current == run_id:
         return f"Run {run_id} finished: its best model is now the project's model."
     if current is None:
         return f"Run {run_id} finished without training a step: no project model from it."
     return (
         f"Run {run_id} finished; run {current} stays the project's model (it trained no "
-        "step, or scored lower); `Use as model` in the runs list makes it the model."
+        f"step, or scored lower); {how} makes it the model."
     )
 
 
