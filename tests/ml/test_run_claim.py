@@ -1,35 +1,38 @@
-"""One run, one trainer: a second process asked to train a run that a live process on
-this machine trains is refused before it records anything (two resumes at once both
-trained the run, overwrote each other's checkpoints and doubled its metric rows)."""
+"""One run, one trainer: a process asked to train a run that another process holds is
+refused before it records anything (two resumes at once both trained the run,
+overwrote each other's checkpoints and doubled its metric rows). The hold is an OS lock,
+released when its process ends however it ends."""
 
 from __future__ import annotations
 
-import json
-import os
-import socket
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from studio.core.errors import StudioError
-from studio.ml.run.pidfile import PID_FILE, claim_run, read_pid_file
+from studio.ml.run.pidfile import claim_run, read_pid_file
 from studio.ml.run.process import execute_run
-from studio.ml.run.procinfo import process_start_time
 from studio.ml.run.runs import create_run
 from tests.ml.conftest import tiny_config
 
+HOLD = (
+    "import sys, time\n"
+    "from pathlib import Path\n"
+    "from studio.ml.run.pidfile import claim_run\n"
+    "claim_run(Path(sys.argv[1]))\n"
+    "print('held', flush=True)\n"
+    "time.sleep(120)\n"
+)
 
-def _held_by(run_dir, pid: int) -> None:
-    info = {"pid": pid, "host": socket.gethostname(), "start_time": process_start_time(pid)}
-    (run_dir / PID_FILE).write_text(json.dumps(info))
 
-
-def test_a_run_trained_elsewhere_is_refused_and_left_alone(project):
+def test_a_run_another_process_holds_is_refused_and_left_alone(project):
     run = create_run(project, tiny_config(epochs=1))
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    other = subprocess.Popen([sys.executable, "-c", HOLD, str(run.dir)], stdout=subprocess.PIPE,
+                             text=True)  # fmt: skip
     try:
-        _held_by(run.dir, other.pid)
+        assert other.stdout.readline().strip() == "held"
         before = project.run(run.id)
         with pytest.raises(StudioError, match=f"is being trained by process {other.pid}"):
             execute_run(project, run.id)
@@ -39,12 +42,20 @@ def test_a_run_trained_elsewhere_is_refused_and_left_alone(project):
     finally:
         other.kill()
         other.wait()
-    # The other process is gone: its stale claim is taken over.
-    claim_run(run.dir)
-    assert read_pid_file(run.dir)["pid"] == os.getpid()
+    # Its process is gone (killed: no clean-up ran), and so is its hold.
+    claim = claim_run(run.dir)
+    claim.release()
 
 
-def test_a_fresh_claim_creates_the_pid_file(tmp_path):
-    claim_run(tmp_path)
-    assert read_pid_file(tmp_path)["pid"] == os.getpid()
-    claim_run(tmp_path)  # this process again: no refusal
+def test_of_two_claims_at_once_exactly_one_holds(tmp_path):
+    def attempt(_: int) -> str:
+        try:
+            claim_run(tmp_path)
+        except StudioError:
+            return "refused"
+        return "held"
+
+    # Each claim opens its own descriptor: a lock is per open file, even in one process.
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(attempt, range(8)))
+    assert results.count("held") == 1 and results.count("refused") == 7

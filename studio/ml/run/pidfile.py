@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,37 +24,73 @@ INTERRUPTED = "interrupted: the training process ended without finishing (killed
 
 
 def write_pid_file(run_dir: Path) -> None:
-    """Record this process as the run's trainer (atomically)."""
+    """Record this process as the run's trainer (atomically; a temporary file of its own,
+    so that two processes never replace each other's)."""
     info = {
         "pid": os.getpid(),
         "host": socket.gethostname(),
         "start_time": process_start_time(os.getpid()),
     }
-    tmp = run_dir / (PID_FILE + ".tmp")
+    tmp = run_dir / f"{PID_FILE}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(info), encoding="utf-8")
     os.replace(tmp, run_dir / PID_FILE)
 
 
-def claim_run(run_dir: Path) -> None:
-    """Become the run's one trainer, or raise `StudioError` when a live process on this
-    machine trains it already (two resumes at once both trained it, overwriting each
-    other's checkpoints and doubling its metric rows). The pid file is created
-    exclusively; one left by a process that is gone is taken over."""
-    path = run_dir / PID_FILE
+LOCK_FILE = "train.lock"
+
+
+class RunClaim:
+    """This process's hold on a run (`claim_run`): an OS lock on the run's `train.lock`,
+    which the system releases when the process ends, however it ends."""
+
+    def __init__(self, fd: int):
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            _unlock(fd)
+            os.close(fd)
+
+
+def claim_run(run_dir: Path) -> RunClaim:
+    """Become the run's one trainer, or raise `StudioError` when another process holds
+    it (two resumes at once both trained it, overwriting each other's checkpoints and
+    doubling its metric rows). Held until `release()` or the end of the process."""
+    fd = os.open(run_dir / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
+        _lock(fd)
+    except OSError:
+        os.close(fd)
         other = read_pid_file(run_dir) or {}
-        pid = int(other.get("pid") or 0)
-        if (other.get("host") == socket.gethostname() and pid != os.getpid()
-                and pid_alive(pid, other.get("start_time"))):  # fmt: skip
-            raise StudioError(
-                f"{run_dir.name} is being trained by process {pid}: stop it first, or wait"
-            ) from None
-        write_pid_file(run_dir)  # a trainer that is gone, or this one
-        return
-    os.close(fd)
+        who = f"process {other['pid']}" if other.get("pid") else "another process"
+        raise StudioError(
+            f"{run_dir.name} is being trained by {who}: stop it first, or wait"
+        ) from None
     write_pid_file(run_dir)
+    return RunClaim(fd)
+
+
+if sys.platform == "win32":
+    import msvcrt
+
+    def _lock(fd: int) -> None:
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # raises OSError when held
+
+    def _unlock(fd: int) -> None:
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        except OSError:
+            pass
+else:
+    import fcntl
+
+    def _lock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises OSError when held
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def read_pid_file(run_dir: Path) -> dict[str, Any] | None:

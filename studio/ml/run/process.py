@@ -103,8 +103,8 @@ def execute_run(
             emit(msg)
 
     use_weights_setting(project)
-    if record:
-        claim_run(run.dir)  # refused (nothing recorded) while another process trains it
+    # Refused (nothing recorded) while another process trains it.
+    claim = claim_run(run.dir) if record else None
     try:
         return train_run(
             run.dir, run_id=run_id, resume=resume, emit=fanout, should_stop=should_stop
@@ -117,8 +117,9 @@ def execute_run(
                 pass
         raise
     finally:
-        if record:
+        if claim is not None:
             remove_pid_file(run.dir)
+            claim.release()
 
 
 def _flush_every(run_dir: Path) -> int:
