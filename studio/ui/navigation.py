@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from studio.core import browse
 from studio.core.errors import StudioError
 from studio.core.kinds import ImageStatus
 from studio.core.project import Project
@@ -15,9 +16,10 @@ NOT_DONE = tuple(s.value for s in ImageStatus if s != ImageStatus.DONE)
 
 def next_not_done(project: Project, order: Sequence[int], current: int | None) -> int | None:
     """The image after `current` in `order` whose status is not "done" (imported labels
-    count as started, not finished, so images with shapes are not skipped). Statuses are
-    read a chunk at a time from there on: the next one is nearly always close, and a
-    query of every not-done id took 0.27 s per press at 100,000 images."""
+    count as started, not finished, so images with shapes are not skipped). The ids just
+    after `current` are asked first (the next one is nearly always close: a query of
+    every not-done id took 0.27 s per press at 100,000 images); when they are all done,
+    the not-done ids at once (few by then, as at the end of a labelling pass)."""
     if not order:
         return None
     try:
@@ -25,16 +27,14 @@ def next_not_done(project: Project, order: Sequence[int], current: int | None) -
     except ValueError:
         start = 0
     ring = [*order[start:], *order[:start]]
-    for i in range(0, len(ring), _CHUNK):
-        chunk = [x for x in ring[i : i + _CHUNK] if x != current]
-        open_ids = {im.id for im in project.images(ids=chunk) if im.status in NOT_DONE}
-        found = next((x for x in chunk if x in open_ids), None)
-        if found is not None:
-            return found
-    return None
+    near = [x for x in ring[:_NEAR] if x != current]
+    wanted = set(browse.query_images(project, ids=near, status=NOT_DONE)) if near else set()
+    if not wanted and len(ring) > _NEAR:
+        wanted = set(browse.query_images(project, status=NOT_DONE))
+    return next((x for x in ring if x != current and x in wanted), None)
 
 
-_CHUNK = 400  # ids per status query (under SQLite's bound-parameter limit)
+_NEAR = 400  # ids asked about first (under SQLite's bound-parameter limit)
 
 
 def step_and_show(

@@ -10,14 +10,14 @@ from studio.ui.navigation import next_not_done
 
 
 def test_next_not_done_walks_the_order_and_wraps(tmp_path, monkeypatch):
-    monkeypatch.setattr(navigation, "_CHUNK", 3)  # several chunks on a small project
+    monkeypatch.setattr(navigation, "_NEAR", 3)  # beyond the ids asked first, too
     with create_demo_project(tmp_path / "p", n_images=10, seed=0, image_size=(64, 48)) as p:
         ids = [im.id for im in p.images()]
         order = ids[::-1]  # the browser's order, whatever it is
         p.set_status(ids, "done")
         p.set_status([order[1], order[7]], "new")
         assert next_not_done(p, order, order[0]) == order[1]
-        assert next_not_done(p, order, order[1]) == order[7]  # past two chunks of done
+        assert next_not_done(p, order, order[1]) == order[7]  # beyond the ids asked first
         assert next_not_done(p, order, order[7]) == order[1]  # wraps around
         assert next_not_done(p, order, None) == order[1]
         assert next_not_done(p, order, 99999) == order[1]  # not in the order: from the top
