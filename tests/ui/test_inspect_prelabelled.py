@@ -131,3 +131,27 @@ def test_accept_all_adds_no_copy_of_a_label_or_of_another_prediction(ui, project
     for a in new:
         assert all(_iou(a.bbox, o.bbox) < 0.5 for o in old if o.class_id == a.class_id)
     assert {a.bbox for a in new} >= {tuple(bkg["bbox"])}
+
+
+def test_ap_follows_an_image_without_labels_joining_the_evaluation(ui, project, qtbot):  # noqa: F811
+    """An image without labels but with predictions, marked done, changes the predictions
+    scored but not the labels: the recount kept the old AP, and clicking "bkg" raised
+    IndexError (the breakdown was sized to the old predictions)."""
+    from studio.ui.analysis.work import error_refs
+    from tests.ui.test_inspect import wait_report
+
+    win, canvas, dock = ui
+    run_id = chosen_run(project, dock)
+    dock.eval_split.setCurrentText("all images")
+    image = project.images()[2]
+    project.delete_annotations([a.id for a in project.annotations(image_ids=[image.id])])
+    project.set_status([image.id], ImageStatus.NEW)  # unlabelled, not done: not scored
+    wait_report(qtbot, dock)
+    n_preds = len(dock.report.dets.pred_id)
+    old = dock.report
+    project.set_status([image.id], ImageStatus.DONE)  # a negative image now: scored
+    dock.evaluate(full=False)
+    added = len(project.predictions(run_id, [image.id]))
+    qtbot.waitUntil(lambda: dock.report is not old and dock.report.tide is not None
+                    and len(dock.report.tide.pred_error) == n_preds + added, timeout=30_000)  # fmt: skip
+    error_refs(dock.report, "bkg")  # no IndexError

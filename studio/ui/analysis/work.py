@@ -85,14 +85,21 @@ def _floor() -> float:
 
 
 def same_labels(a: ErrorReport, b: ErrorReport) -> bool:
-    """Whether two reports scored the same labels (ids, classes and boxes): AP and the
-    error breakdown of one then hold for the other."""
-    la, lb = a.labels, b.labels
+    """Whether two reports scored the same images, labels (ids, classes, boxes) and
+    predictions: AP and the error breakdown of one then hold for the other (an image
+    without labels marked done, or moved into the split, changes the predictions alone)."""
+    la, lb, da, db = a.labels, b.labels, a.dets, b.dets
     return (
         np.array_equal(la.ann_id, lb.ann_id)
         and np.array_equal(la.class_id, lb.class_id)
         and np.array_equal(la.box, lb.box)
+        and np.array_equal(da.pred_id, db.pred_id)
+        and _image_ids(a) == _image_ids(b)
     )
+
+
+def _image_ids(report: ErrorReport) -> set[int]:
+    return {im["id"] for im in (report.gt or {}).get("images", [])}
 
 
 def evaluation_images(p: Project, run_id: int, split: str | None) -> tuple[dict, list[dict]]:
