@@ -155,3 +155,19 @@ def test_ap_follows_an_image_without_labels_joining_the_evaluation(ui, project, 
     qtbot.waitUntil(lambda: dock.report is not old and dock.report.tide is not None
                     and len(dock.report.tide.pred_error) == n_preds + added, timeout=30_000)  # fmt: skip
     error_refs(dock.report, "bkg")  # no IndexError
+
+
+def test_accept_all_skips_a_duplicate_of_a_true_positive(ui, project, qtbot):  # noqa: F811
+    """B overlaps the true positive A (IoU 0.54) but the label A found only at 0.25: it
+    was accepted as a new object."""
+    win, canvas, dock = ui
+    run_id = chosen_run(project, dock)
+    image = first_image_shown(project, canvas)
+    label = project.annotations(image_ids=[image.id])[-1]
+    x, y, w, h = label.bbox
+    a = dict(image_id=image.id, class_id=label.class_id, bbox=(x + 0.3 * w, y, w, h), score=0.95)
+    b = dict(image_id=image.id, class_id=label.class_id, bbox=(x + 0.6 * w, y, w, h), score=0.85)
+    project.replace_predictions(run_id, [a, b])
+    dock.slider.setValue(50)
+    canvas.layer("predictions").reload()
+    assert dock.review.accept_all() == []  # A is on the label, B on A

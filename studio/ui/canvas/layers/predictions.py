@@ -396,15 +396,17 @@ class PredictionLayer(SceneLayer):
         same = prep.labels.class_id[p.label] == d.class_id[p.pred]
         on_label = set(p.pred[same & (p.iou >= self.iou)].tolist())
         index = {r["id"]: i for i, r in enumerate(self.rows)}
-        idx = np.array([index[i] for i in shown if index[i] not in on_label], dtype=np.int64)
+        idx = np.array([index[i] for i in shown], dtype=np.int64)
+        on = [int(i) in on_label for i in idx]
         pp = image_pairs(d.image_id[idx], d.box[idx], d.image_id[idx], d.box[idx])
         cls = d.class_id[idx]
         clash = (pp.pred != pp.label) & (cls[pp.pred] == cls[pp.label]) & (pp.iou >= self.iou)
-        kept: set[int] = set()
+        # Those on a label stand for it: a prediction on one of them is its duplicate.
+        kept = {k for k in range(len(idx)) if on[k]}
         for k in range(len(idx)):  # highest score first: a rival kept earlier wins
-            if kept.isdisjoint(pp.label[clash & (pp.pred == k)].tolist()):
+            if not on[k] and kept.isdisjoint(pp.label[clash & (pp.pred == k)].tolist()):
                 kept.add(k)
-        return [self.rows[idx[k]]["id"] for k in sorted(kept)]
+        return [self.rows[idx[k]]["id"] for k in sorted(kept) if not on[k]]
 
     def row(self, pred_id: int) -> dict[str, Any] | None:
         return next((r for r in self.rows if r["id"] == pred_id), None)
