@@ -71,28 +71,33 @@ def evaluate_run(
     """COCO metrics of a run's model on `split` ("val", "train", "test").
 
     By default against the run's frozen dataset.json (reproducible; with an empty val
-    split, the images the run held out); `current_labels=True` evaluates against the
-    project's labels now. Returns {"bbox": {"AP", "AP50", ..., "per_class": {...}},
-    "segm": {...} (masks)} or {"semantic": {"mIoU", ...}}, plus "images": n."""
+    split, the images the run held out); `current_labels=True` evaluates the same
+    images (those still in the project) against the project's labels now. Returns
+    {"bbox": {"AP", "AP50", ..., "per_class": {...}}, "segm": {...} (masks)} or
+    {"semantic": {"mIoU", ...}}, plus "images": n."""
     with Project.open(project_dir) as p:
         rec = find_run(p, run)
         ckpt = run_checkpoint(rec, checkpoint)
+        frozen = Snapshot.load(rec.dir / SNAPSHOT_NAME)  # how the run split its images
+        snap = frozen
         if current_labels:
-            tmp = rec.dir / "eval_snapshot.json"
-            write_snapshot(p, tmp)
-            snap = Snapshot.load(tmp)
-            tmp.unlink()
-        else:
-            snap = Snapshot.load(rec.dir / SNAPSHOT_NAME)
+            # Beside the run's own (its images' paths resolve from there), named apart.
+            tmp = rec.dir / f"eval_snapshot.{os.getpid()}.{id(p)}.json"
+            try:
+                write_snapshot(p, tmp)
+                snap = Snapshot.load(tmp)
+            finally:
+                tmp.unlink(missing_ok=True)
     lm = load_model(ckpt, device)
     # Classes added, removed or reordered since training: evaluate the model's classes,
     # matched by database id.
     snap = snap.with_categories(lm.category_ids, lm.class_names)
     cfg = lm.config
-    if split == Split.VAL:
-        ids = snap.train_val_ids(cfg.val_fraction, cfg.seed)[1]
-    elif split == Split.TRAIN:
-        ids = snap.train_val_ids(cfg.val_fraction, cfg.seed)[0]
+    if split in (Split.VAL, Split.TRAIN):
+        # As the run split them: recomputed on today's image list, a held-out share
+        # would be other images (deleting one changed 92 of 100), most of them trained on.
+        train, val, _ = frozen.train_val_ids(cfg.val_fraction, cfg.seed)
+        ids = [i for i in (val if split == Split.VAL else train) if i in snap.images]
     else:
         ids = snap.split_ids(split)
     report = DataReport()

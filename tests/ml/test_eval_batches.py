@@ -71,3 +71,34 @@ def test_studio_eval_decodes_as_training_validation_and_predict_do(demo_dir, mon
     monkeypatch.setattr(cli, "SnapshotDataset", spy)
     cli.evaluate_run(demo_dir, run.id)
     assert seen == [load_max_side(IMAGE_SIZE)] and seen[0] is not None
+
+
+def test_eval_against_current_labels_keeps_the_runs_held_out_images(demo_dir, monkeypatch):
+    """Without a val split, `studio eval --current-labels` drew the held-out share again
+    from today's image list: after one image was deleted it scored other images, most
+    of which the model had trained on."""
+    from studio.core.project import Project
+    from studio.ml import cli
+    from studio.ml.data.snapshot import Snapshot
+    from studio.ml.run.process import create_run, execute_run
+    from studio.ml.run.runs import held_out_ids
+    from tests.ml.conftest import tiny_config
+
+    with Project.open(demo_dir) as p:
+        p.set_split([im.id for im in p.images()], "train")
+        run = create_run(p, tiny_config(epochs=1, val_fraction=0.5))
+        execute_run(p, run.id)
+        held = held_out_ids(p.run(run.id))
+        gone = next(im.id for im in p.images() if im.id not in held)
+        p.delete_images([gone])
+    scored = []
+    real = Snapshot.samples
+
+    def spy(self, ids, *args, **kwargs):
+        scored.append(list(ids))
+        return real(self, ids, *args, **kwargs)
+
+    monkeypatch.setattr(Snapshot, "samples", spy)
+    cli.evaluate_run(demo_dir, run.id, current_labels=True)
+    assert sorted(scored[-1]) == sorted(held)
+    assert not list(run.dir.glob("eval_snapshot*"))  # no file left behind
