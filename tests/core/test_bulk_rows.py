@@ -45,3 +45,20 @@ def test_insert_update_and_reinsert_many_rows(tmp_path):
         assert repo.insert_rows(full) == [r["id"] for r in full]  # undo keeps the ids
         again = {a.id: a for a in p.annotations(ids=ids)}
         assert again == got
+
+
+def test_inserts_without_returning_as_sqlite_before_3_35(tmp_path, monkeypatch):
+    """Debian 11 and RHEL 9 ship SQLite 3.34, which has no INSERT ... RETURNING: a paste
+    of several shapes failed there."""
+    with create_demo_project(tmp_path / "p", n_images=1, seed=0, image_size=(160, 120)) as p:
+        dialect = p.store.annotations.engine.dialect
+        monkeypatch.setattr(dialect, "insert_executemany_returning", False)
+        monkeypatch.setattr(dialect, "insert_executemany_returning_sort_by_parameter_order", False)
+        im, cid = p.images()[0].id, p.classes()[0].id
+        rows = [dict(image_id=im, class_id=cid, kind="box", x=float(i), y=1.0, w=5.0, h=5.0,
+                     id=None if i == 2 else ...) for i in range(4)]  # fmt: skip
+        rows = [{k: v for k, v in r.items() if v is not ...} for r in rows]
+        ids = p.store.annotations.insert_rows(rows)
+        assert None not in ids and len(set(ids)) == 4
+        got = {a.id: a.bbox[0] for a in p.annotations(ids=ids)}
+        assert [got[i] for i in ids] == [0.0, 1.0, 2.0, 3.0]

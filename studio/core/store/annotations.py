@@ -152,14 +152,19 @@ class AnnotationRepo:
         with self.engine.begin() as conn:
             for keys, idx in _by_columns(rows).items():
                 batch = [rows[i] for i in idx]
-                if "id" in keys:
+                if "id" in keys and all(r["id"] is not None for r in batch):
                     conn.execute(insert(S.Annotation), batch)
                     new = [r["id"] for r in batch]
-                else:
+                elif conn.dialect.insert_executemany_returning_sort_by_parameter_order:
                     q = insert(S.Annotation).returning(
                         S.Annotation.id, sort_by_parameter_order=True
                     )
                     new = list(conn.execute(q, batch).scalars())
+                else:  # SQLite before 3.35 has no RETURNING: one row at a time
+                    new = [
+                        conn.execute(insert(S.Annotation).values(**r)).inserted_primary_key[0]
+                        for r in batch
+                    ]
                 for i, ann_id in zip(idx, new, strict=True):
                     ids[i] = ann_id
         self._changed(ids, {r["image_id"] for r in rows})
