@@ -508,3 +508,6 @@ def test_use_as_model_makes_the_selected_finished_run_the_projects_model(qtbot, 
     panel.current_model_changed.connect(changed.append)
     qtbot.mouseClick(view.use_button, Qt.MouseButton.LeftButton)
     assert project.current_model() == runs[1] and changed == [runs[1]]
+    qtbot.waitUntil(lambda: view.refreshed is not None and not view._refreshing, timeout=10_000)
+    qtbot.wait(300)
+    assert changed == [runs[1]]  # said once, not again by the refresh

@@ -89,8 +89,9 @@ def finished_text(
     if current is None:
         return f"Run {run_id} finished without training a step: no project model from it."
     return (
-        f"Run {run_id} finished; run {current} stays the project's model (it trained no "
-        f"step, or scored lower); {how} makes it the model."
+        f"Run {run_id} finished; run {current} stays the project's model (the new run "
+        f"trained no step, scored lower, or has no score to compare); {how} makes it the "
+        "model."
     )
 
 

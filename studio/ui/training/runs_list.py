@@ -427,6 +427,7 @@ class RunsView(QWidget):
         (run_id,) = self.selected_ids()
         if self.project is not None:
             self.project.set_current_model(run_id)
+            self.note_current_model(run_id)  # said here: the refresh must not say it again
             self.current_model_changed.emit(run_id)
             self.refresh()
 
