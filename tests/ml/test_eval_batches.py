@@ -16,10 +16,10 @@ from studio.ml.tasks import Task
 from tests.ml.conftest import tiny_detector
 
 
-def test_batches_keep_order_and_hold_one_size():
-    sizes = [(100, 80), (100, 80), (120, 80), (100, 80), (100, 80), (100, 80)]
-    assert same_size_batches(sizes, 2) == [[0, 1], [2], [3, 4], [5]]
-    assert same_size_batches(sizes, 8) == [[0, 1], [2], [3, 4, 5]]
+def test_batches_hold_one_size_and_stay_full_with_mixed_sizes():
+    sizes = [(100, 80), (120, 80), (100, 80), (120, 80), (100, 80), (100, 80)]
+    assert same_size_batches(sizes, 2) == [[0, 2], [4, 5], [1, 3]]
+    assert same_size_batches(sizes, 8) == [[0, 2, 4, 5], [1, 3]]
     assert same_size_batches([], 4) == []
 
 

@@ -129,21 +129,21 @@ def build_train_loader(
 
 
 def same_size_batches(sizes: Sequence[tuple[int, int]], batch_size: int) -> list[list[int]]:
-    """Indices in order, in batches of up to `batch_size` images of one size (w, h).
+    """Indices in batches of up to `batch_size` images of one size (w, h): the sizes in
+    the order they first appear, each size's images in their order.
 
     torchvision's detectors pad a batch to its largest image, and what the network sees in
     the padding changes its output near an image's right and bottom edges: an image's
     predictions and AP would depend on which images it was batched with, and on the batch
-    size. Batched only with images of its own size (all of them, in most datasets), an
-    image gets the same output in any batch."""
-    batches: list[list[int]] = []
-    last = None
+    size. Batched only with images of its own size, an image gets the same output in any
+    batch; grouped over the whole list (not only neighbours), mixed sizes still fill
+    batches. Callers key outputs by image id."""
+    groups: dict[tuple[int, int], list[int]] = {}
     for i, size in enumerate(sizes):
-        if not batches or size != last or len(batches[-1]) >= batch_size:
-            batches.append([])
-        batches[-1].append(i)
-        last = size
-    return batches
+        groups.setdefault(tuple(size), []).append(i)
+    return [
+        idx[k : k + batch_size] for idx in groups.values() for k in range(0, len(idx), batch_size)
+    ]
 
 
 def build_eval_loader(

@@ -98,7 +98,8 @@ def predict_samples(
     workers: int = 0,
     unreadable: list[tuple[int, str]] | None = None,
 ) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:
-    """(image id, output in full-image pixels, on the CPU) for each sample, in order.
+    """(image id, output in full-image pixels, on the CPU) for each sample, grouped by
+    image size (`same_size_batches`).
     A sample whose image cannot be decoded is left out and added to `unreadable` as
     (image id, reason)."""
     # Decoding as "detection" builds no mask targets: inference needs none.
