@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QGraphicsScene,
 )
 
+from studio.core.errors import StudioError
 from studio.core.kinds import awaiting_review
 from studio.core.project import Project
 from studio.core.records import AnnotationRecord, ImageRecord
@@ -209,7 +210,10 @@ class PredictionLayer(SceneLayer):
         p, im = self.project, self.image
         if p is None or im is None:
             return []
-        status = p.image(im.id).status
+        try:
+            status = p.image(im.id).status
+        except StudioError:  # deleted: the canvas lets go of it next
+            return []
         anns = p.annotations(image_ids=[im.id])
         return [a for a in anns if not awaiting_review(a.source, status)]
 
