@@ -276,9 +276,12 @@ class InspectDock(QDockWidget):
             report, per_image = result
             again = False
             if not with_ap and last is not None:
-                if same_labels(last, report):
+                # The last report's AP and breakdown hold if it had them (a recount's own
+                # report has none while the full evaluation it asked for runs) and it
+                # scored the same labels, images and predictions; else they follow.
+                if last.tide is not None and same_labels(last, report):
                     report.aps, report.tide = last.aps, last.tide
-                else:  # the labels changed: AP and the breakdown (sized to them) follow
+                else:
                     again = True
             self._set_report(report, per_image)
             self.eval_btn.setEnabled(True)
