@@ -59,3 +59,22 @@ def test_of_two_claims_at_once_exactly_one_holds(tmp_path):
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(attempt, range(8)))
     assert results.count("held") == 1 and results.count("refused") == 7
+
+
+def test_a_resume_of_a_held_run_leaves_its_config_alone(project, demo_dir, capsys):
+    from studio.cli import main
+
+    run = create_run(project, tiny_config(epochs=1))
+    project.update_run(run.id, status="stopped")
+    config = (run.dir / "config.json").read_text()
+    other = subprocess.Popen([sys.executable, "-c", HOLD, str(run.dir)], stdout=subprocess.PIPE,
+                             text=True)  # fmt: skip
+    try:
+        assert other.stdout.readline().strip() == "held"
+        project.close()
+        assert main(["train", str(demo_dir), "--resume", str(run.id), "--epochs", "5"]) == 2
+        assert f"is being trained by process {other.pid}" in capsys.readouterr().err
+        assert (run.dir / "config.json").read_text() == config
+    finally:
+        other.kill()
+        other.wait()

@@ -20,7 +20,7 @@ from studio.core.errors import StudioError
 from studio.core.kinds import RunStatus
 from studio.core.project import Project
 from studio.core.records import RunRecord
-from studio.ml.run.pidfile import reconcile_runs
+from studio.ml.run.pidfile import claim_run, reconcile_runs
 from studio.ml.run.preflight import budget_problems, config_from_settings, weights_problems
 from studio.ml.run.process import execute_run, use_weights_setting
 from studio.ml.run.recipe import explain_choice, weights_note
@@ -195,6 +195,7 @@ def _resumed_run(
     run = find_run(p, resume)
     if run.status == RunStatus.RUNNING:
         raise StudioError(f"run {run.id} ({run.name}) is being trained by another process")
+    claim_run(run.dir).release()  # refused now, before its config is rewritten, if held
     changes = {
         "epochs": epochs,
         "time_budget": time_budget,
