@@ -38,7 +38,7 @@ from studio.ml.analysis.per_image import PerImageErrors, per_image_errors
 from studio.ui.analysis.evaluation import EvaluationView
 from studio.ui.analysis.predict_bar import ALL_SPLITS, PredictBar
 from studio.ui.analysis.review_panel import ReviewPanel
-from studio.ui.analysis.work import ObjectRef, evaluate, same_labels
+from studio.ui.analysis.work import ObjectRef, evaluate, same_scoring
 from studio.ui.common.bridge import ProjectBridge
 from studio.ui.common.check_box import CheckBox
 from studio.ui.common.concurrency import run_task
@@ -279,7 +279,7 @@ class InspectDock(QDockWidget):
                 # The last report's AP and breakdown hold if it had them (a recount's own
                 # report has none while the full evaluation it asked for runs) and it
                 # scored the same labels, images and predictions; else they follow.
-                if last.tide is not None and same_labels(last, report):
+                if last.tide is not None and same_scoring(last, report):
                     report.aps, report.tide = last.aps, last.tide
                 else:
                     again = True

@@ -18,7 +18,7 @@ from studio.core.formats.coco_writer import coco_dict
 from studio.core.kinds import ImageStatus
 from studio.core.progress import Progress
 from studio.core.project import Project
-from studio.core.records import ImageRecord
+from studio.core.records import ImageRecord, RunRecord
 from studio.core.store.snapshot import without_unreviewed
 from studio.ml.analysis.errors import Detections, ErrorReport, Matching, analyze_errors, match
 
@@ -84,7 +84,7 @@ def _floor() -> float:
     return SCORE_FLOOR
 
 
-def same_labels(a: ErrorReport, b: ErrorReport) -> bool:
+def same_scoring(a: ErrorReport, b: ErrorReport) -> bool:
     """Whether two reports scored the same images, labels (ids, classes, boxes) and
     predictions: AP and the error breakdown of one then hold for the other (an image
     without labels marked done, or moved into the split, changes the predictions alone)."""
@@ -109,11 +109,12 @@ def evaluation_images(p: Project, run_id: int, split: str | None) -> tuple[dict,
     from studio.ml.run.runs import split_snapshot
 
     # The model's own output is no truth; "val" without val images: the held-out ones.
-    snap = without_unreviewed(split_snapshot(p, p.run(run_id), split))
+    run = p.run(run_id)
+    snap = without_unreviewed(split_snapshot(p, run, split))
     rows = p.predictions(run_id, [im.id for im in snap.images])
     # Images the model ran on: those it found something in, and those it found nothing
     # in (their labels are all missed; left out, they made recall and AP look better).
-    predicted = {r["image_id"] for r in rows} | _ran_on(p, run_id, snap.images)
+    predicted = {r["image_id"] for r in rows} | _ran_on(run, snap.images)
     labelled = {a.image_id for a in snap.annotations}
     snap.images[:] = [
         im for im in snap.images
@@ -124,11 +125,10 @@ def evaluation_images(p: Project, run_id: int, split: str | None) -> tuple[dict,
     return coco_dict(snap), [r for r in rows if r["image_id"] in keep]
 
 
-def _ran_on(p: Project, run_id: int, images: list[ImageRecord]) -> set[int]:
+def _ran_on(run: RunRecord, images: list[ImageRecord]) -> set[int]:
     from studio.ml.analysis.stored_predictions import current_ids
     from studio.ml.run.runs import run_checkpoint
 
-    run = p.run(run_id)
     try:
         checkpoint = run_checkpoint(run)
     except StudioError:  # no weights on disk: only the stored rows tell
